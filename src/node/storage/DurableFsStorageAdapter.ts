@@ -1,0 +1,241 @@
+import { promises as fsp } from "node:fs"
+import path from "node:path"
+import { randomBytes } from "node:crypto"
+import type { Chunk, StorageAdapterInterface, StorageKey } from "@automerge/automerge-repo"
+
+// Why this exists: the stock NodeFSStorageAdapter (2.5.6) writes each chunk in place with
+// fs.writeFile — no temp file, no fsync, no rename — so a crash mid-write leaves a torn
+// snapshot and the document no longer loads ("unable to parse chunk: not enough data").
+// It also caches every chunk it ever saved in memory. Upstream fix in progress:
+// https://github.com/automerge/automerge-repo/pull/600 (see also
+// https://github.com/automerge/automerge-repo/issues).
+
+/** Names starting with this are ours (in-flight writes or removals), never keys. */
+const TMP = ".tmp-"
+/** Temp paths this process is using right now, shared by every adapter instance. */
+const inFlight = new Set<string>()
+/** Filesystems that cannot fsync a directory (tmpfs on some kernels, SMB, Windows). */
+const NO_DIR_FSYNC = new Set(["EISDIR", "EINVAL", "EPERM", "EACCES", "ENOTSUP", "EBADF"])
+
+const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code
+const isMissing = (e: unknown) => ["ENOENT", "ENOTDIR", "EISDIR"].includes(code(e) ?? "")
+
+/**
+ * A crash-safe automerge-repo storage adapter for Node, drop-in compatible with the on-disk
+ * layout of `NodeFSStorageAdapter` (`[docId, kind, x]` → `<base>/<docId[0:2]>/<docId[2:]>/<kind>/<x>`).
+ *
+ * Every save writes a unique `.tmp-<pid>-<rand>` file in the target directory, fsyncs it,
+ * renames it over the target and fsyncs the directory; new directories are fsynced into their
+ * parents. A reader therefore only ever sees a complete old or complete new chunk, and a
+ * resolved save survives power loss. Removals rename the file/directory to a temp name first,
+ * so a crash never leaves half of a `removeRange`. Stale temp entries of dead processes are
+ * swept before the first operation. Nothing is cached in memory; all errors are rejections.
+ */
+export class DurableFsStorageAdapter implements StorageAdapterInterface {
+  readonly #base: string
+  #swept: Promise<void> | undefined
+
+  /** @param baseDirectory - data folder; created on first save if missing. */
+  constructor(baseDirectory: string) {
+    this.#base = path.resolve(baseDirectory)
+  }
+
+  async load(key: StorageKey): Promise<Uint8Array | undefined> {
+    return this.#op("load", key, async () => {
+      try {
+        return new Uint8Array(await fsp.readFile(this.#path(key, false)))
+      } catch (e) {
+        if (isMissing(e)) return undefined
+        throw e
+      }
+    })
+  }
+
+  async save(key: StorageKey, data: Uint8Array): Promise<void> {
+    return this.#op("save", key, async () => {
+      const file = this.#path(key, false)
+      const dir = path.dirname(file)
+      // A concurrent removeRange may move the directory away mid-save: retry once into a fresh one.
+      for (let attempt = 1; ; attempt++) {
+        await ensureDir(dir)
+        const tmp = path.join(dir, `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`)
+        inFlight.add(tmp)
+        try {
+          const fh = await fsp.open(tmp, "wx")
+          try {
+            await fh.writeFile(data)
+            await fh.sync()
+          } finally {
+            await fh.close()
+          }
+          await fsp.rename(tmp, file)
+          break
+        } catch (e) {
+          await fsp.rm(tmp, { force: true }).catch(() => {})
+          if (attempt >= 2 || code(e) !== "ENOENT") throw e
+        } finally {
+          inFlight.delete(tmp)
+        }
+      }
+      await fsyncDir(dir)
+    })
+  }
+
+  async remove(key: StorageKey): Promise<void> {
+    return this.#op("remove", key, async () => {
+      const file = this.#path(key, false)
+      try {
+        await fsp.unlink(file)
+      } catch (e) {
+        if (isMissing(e)) return
+        throw e
+      }
+      await fsyncDir(path.dirname(file))
+    })
+  }
+
+  async loadRange(keyPrefix: StorageKey): Promise<Chunk[]> {
+    return this.#op("loadRange", keyPrefix, async () => {
+      const files = await walk(this.#path(keyPrefix, true), true)
+      const chunks = await Promise.all(
+        files.map(async (file): Promise<Chunk | undefined> => {
+          const [a, b, ...rest] = path.relative(this.#base, file).split(path.sep)
+          if (a === undefined || b === undefined) return undefined // stray file, not a key
+          try {
+            return { key: [a + b, ...rest], data: new Uint8Array(await fsp.readFile(file)) }
+          } catch (e) {
+            if (isMissing(e)) return undefined // removed while we were listing
+            throw e
+          }
+        }),
+      )
+      return chunks.filter((c): c is Chunk => c !== undefined)
+    })
+  }
+
+  async removeRange(keyPrefix: StorageKey): Promise<void> {
+    return this.#op("removeRange", keyPrefix, async () => {
+      const target = this.#path(keyPrefix, true)
+      const victims =
+        keyPrefix.length > 0 ? [target] : (await readdir(target)).filter(n => !n.startsWith(TMP)).map(n => path.join(target, n))
+      for (const victim of victims) {
+        // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure.
+        const tmp = path.join(path.dirname(victim), `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`)
+        inFlight.add(tmp)
+        try {
+          await fsp.rename(victim, tmp)
+          await fsyncDir(path.dirname(victim))
+          await fsp.rm(tmp, { recursive: true, force: true })
+        } catch (e) {
+          if (!isMissing(e)) throw e
+        } finally {
+          inFlight.delete(tmp)
+        }
+      }
+    })
+  }
+
+  /** Run one operation after the startup sweep, turning every failure into a descriptive rejection. */
+  async #op<T>(name: string, key: StorageKey, fn: () => Promise<T>): Promise<T> {
+    this.#swept ??= sweep(this.#base).catch(() => {}) // best effort: a failed sweep never fails an op
+    await this.#swept
+    try {
+      return await fn()
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e)
+      throw new Error(`DurableFsStorageAdapter.${name}(${JSON.stringify(key)}) in ${this.#base} failed: ${why}`, { cause: e })
+    }
+  }
+
+  /** Same mapping as NodeFSStorageAdapter; rejects keys that would not round-trip through loadRange. */
+  #path(key: StorageKey, isPrefix: boolean): string {
+    if (key.length === 0 && !isPrefix) throw new Error("empty storage key")
+    for (const part of key) {
+      if (!part || part === "." || part === ".." || /[/\\\0]/.test(part) || part.startsWith(TMP))
+        throw new Error(`invalid storage key component ${JSON.stringify(part)}`)
+    }
+    const [first, ...rest] = key
+    if (first === undefined) return this.#base
+    if (first.length < 3) throw new Error(`first storage key component must be 3+ chars, got ${JSON.stringify(first)}`)
+    return path.join(this.#base, first.slice(0, 2), first.slice(2), ...rest)
+  }
+}
+
+async function readdir(dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir)
+  } catch (e) {
+    if (isMissing(e)) return []
+    throw e
+  }
+}
+
+/** All complete files under `p` (or `p` itself if it is a file), skipping temp entries. */
+async function walk(p: string, top = false): Promise<string[]> {
+  let entries
+  try {
+    entries = await fsp.readdir(p, { withFileTypes: true })
+  } catch (e) {
+    if (top && code(e) === "ENOTDIR") return [p]
+    if (isMissing(e)) return []
+    throw e
+  }
+  const nested = await Promise.all(
+    entries
+      .filter(d => !d.name.startsWith(TMP))
+      .map(d => (d.isDirectory() ? walk(path.join(p, d.name)) : d.isFile() ? [path.join(p, d.name)] : [])),
+  )
+  return nested.flat()
+}
+
+/** mkdir -p that also fsyncs each parent that gained a new entry. */
+async function ensureDir(dir: string): Promise<void> {
+  try {
+    if ((await fsp.stat(dir)).isDirectory()) return
+  } catch (e) {
+    if (code(e) !== "ENOENT") throw e
+  }
+  const parent = path.dirname(dir)
+  if (parent !== dir) await ensureDir(parent)
+  try {
+    await fsp.mkdir(dir)
+  } catch (e) {
+    if (code(e) !== "EEXIST") throw e
+  }
+  await fsyncDir(parent)
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh
+  try {
+    fh = await fsp.open(dir, "r")
+    await fh.sync()
+  } catch (e) {
+    if (!NO_DIR_FSYNC.has(code(e) ?? "") && code(e) !== "ENOENT") throw e
+  } finally {
+    await fh?.close()
+  }
+}
+
+/** Delete `.tmp-<pid>-*` entries whose writer is gone (a dead pid, or our pid but not in flight). */
+async function sweep(dir: string): Promise<void> {
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])
+  await Promise.all(
+    entries.map(async d => {
+      const full = path.join(dir, d.name)
+      if (!d.name.startsWith(TMP)) return d.isDirectory() ? sweep(full) : undefined
+      const pid = Number(d.name.slice(TMP.length).split("-")[0])
+      if (pid === process.pid ? !inFlight.has(full) : !pidAlive(pid)) await fsp.rm(full, { recursive: true, force: true })
+    }),
+  )
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return code(e) === "EPERM" // exists, owned by someone else
+  }
+}

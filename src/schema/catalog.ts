@@ -1,0 +1,49 @@
+/**
+ * The catalog: products, sites and reason codes. Written on the parent-ERP side, read by sites.
+ */
+import { z } from 'zod'
+import { ReasonCode, SiteId, Sku } from './ids.ts'
+import type { Str } from './strings.ts'
+
+export const CATALOG_SCHEMA = 1
+
+export interface CatalogProduct {
+  name: Str
+  unit: Str
+  active: boolean
+}
+export interface CatalogSite {
+  name: Str
+  /** 'store' | 'clinic' | 'warehouse' | 'hub' */
+  type: Str
+}
+export interface CatalogReason {
+  label: Str
+}
+export interface CatalogDoc {
+  schema: number
+  kind: 'catalog'
+  products: Record<string, CatalogProduct>
+  sites: Record<string, CatalogSite>
+  reasons: Record<string, CatalogReason>
+}
+
+const name = z.string().trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' })
+
+export const ProductInput = z.strictObject({
+  sku: Sku,
+  name,
+  unit: z.string().trim().min(1, { error: 'must not be empty' }).max(32),
+  active: z.boolean().default(true),
+})
+export type ProductInput = z.infer<typeof ProductInput>
+
+export const SiteInput = z.strictObject({
+  id: SiteId,
+  name,
+  type: z.enum(['store', 'clinic', 'warehouse', 'hub'], { error: 'must be store, clinic, warehouse or hub' }),
+})
+export type SiteInput = z.infer<typeof SiteInput>
+
+export const ReasonInput = z.strictObject({ code: ReasonCode, label: name })
+export type ReasonInput = z.infer<typeof ReasonInput>

@@ -1,0 +1,20 @@
+/**
+ * The index a site node keeps of the documents it holds. automerge-repo syncs only documents that
+ * are loaded, so at start a node loads everything its index names
+ * (https://github.com/automerge/automerge-repo/issues/397).
+ */
+import type { Str } from './strings.ts'
+
+export const SITE_INDEX_SCHEMA = 1
+
+export interface SiteIndexDoc {
+  schema: number
+  kind: 'siteIndex'
+  site: Str
+  catalog: Str
+  ledger: Str
+  /** Order document URLs by order id. */
+  orders: Record<string, Str>
+  /** Manifest document URLs by manifest id. */
+  manifests: Record<string, Str>
+}
