@@ -9,6 +9,8 @@ import type { Migration } from './migrations/types.ts'
 import { LEDGER_SCHEMA, JOURNAL_SCHEMA } from './ledger.ts'
 import { CATALOG_SCHEMA } from './catalog.ts'
 import { SITE_INDEX_SCHEMA } from './siteIndex.ts'
+import { orderSchema } from './order.ts'
+import { manifestSchema } from './manifest.ts'
 
 export type { Migration }
 
@@ -24,6 +26,8 @@ const registry: Record<string, KindSchema> = {
   journal: { current: JOURNAL_SCHEMA, migrations: [] },
   catalog: { current: CATALOG_SCHEMA, migrations: [] },
   siteIndex: { current: SITE_INDEX_SCHEMA, migrations: [] },
+  order: orderSchema,
+  manifest: manifestSchema,
 }
 
 /** Registers a kind's current version and migrations (order and manifest register themselves). */

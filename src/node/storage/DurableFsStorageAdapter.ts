@@ -17,6 +17,7 @@ const inFlight = new Set<string>()
 /** Filesystems that cannot fsync a directory (tmpfs on some kernels, SMB, Windows). */
 const NO_DIR_FSYNC = new Set(["EISDIR", "EINVAL", "EPERM", "EACCES", "ENOTSUP", "EBADF"])
 
+const tmpName = () => `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code
 const isMissing = (e: unknown) => ["ENOENT", "ENOTDIR", "EISDIR"].includes(code(e) ?? "")
 
@@ -43,7 +44,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
     return this.#op("load", key, async () => {
       try {
-        return new Uint8Array(await fsp.readFile(this.#path(key, false)))
+        return new Uint8Array(await fsp.readFile(this.#path(key)))
       } catch (e) {
         if (isMissing(e)) return undefined
         throw e
@@ -53,12 +54,12 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
     return this.#op("save", key, async () => {
-      const file = this.#path(key, false)
+      const file = this.#path(key)
       const dir = path.dirname(file)
       // A concurrent removeRange may move the directory away mid-save: retry once into a fresh one.
       for (let attempt = 1; ; attempt++) {
         await ensureDir(dir)
-        const tmp = path.join(dir, `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`)
+        const tmp = path.join(dir, tmpName())
         inFlight.add(tmp)
         try {
           const fh = await fsp.open(tmp, "wx")
@@ -83,7 +84,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
 
   async remove(key: StorageKey): Promise<void> {
     return this.#op("remove", key, async () => {
-      const file = this.#path(key, false)
+      const file = this.#path(key)
       try {
         await fsp.unlink(file)
       } catch (e) {
@@ -96,7 +97,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
 
   async loadRange(keyPrefix: StorageKey): Promise<Chunk[]> {
     return this.#op("loadRange", keyPrefix, async () => {
-      const files = await walk(this.#path(keyPrefix, true), true)
+      const files = await walk(this.#path(keyPrefix), true)
       const chunks = await Promise.all(
         files.map(async (file): Promise<Chunk | undefined> => {
           const [a, b, ...rest] = path.relative(this.#base, file).split(path.sep)
@@ -115,22 +116,19 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
 
   async removeRange(keyPrefix: StorageKey): Promise<void> {
     return this.#op("removeRange", keyPrefix, async () => {
-      const target = this.#path(keyPrefix, true)
-      const victims =
-        keyPrefix.length > 0 ? [target] : (await readdir(target)).filter(n => !n.startsWith(TMP)).map(n => path.join(target, n))
-      for (const victim of victims) {
-        // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure.
-        const tmp = path.join(path.dirname(victim), `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`)
-        inFlight.add(tmp)
-        try {
-          await fsp.rename(victim, tmp)
-          await fsyncDir(path.dirname(victim))
-          await fsp.rm(tmp, { recursive: true, force: true })
-        } catch (e) {
-          if (!isMissing(e)) throw e
-        } finally {
-          inFlight.delete(tmp)
-        }
+      // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure:
+      // a crash never leaves half of a document's chunks behind.
+      const victim = this.#path(keyPrefix)
+      const tmp = path.join(path.dirname(victim), tmpName())
+      inFlight.add(tmp)
+      try {
+        await fsp.rename(victim, tmp)
+        await fsyncDir(path.dirname(victim))
+        await fsp.rm(tmp, { recursive: true, force: true })
+      } catch (e) {
+        if (!isMissing(e)) throw e
+      } finally {
+        inFlight.delete(tmp)
       }
     })
   }
@@ -148,25 +146,15 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   }
 
   /** Same mapping as NodeFSStorageAdapter; rejects keys that would not round-trip through loadRange. */
-  #path(key: StorageKey, isPrefix: boolean): string {
-    if (key.length === 0 && !isPrefix) throw new Error("empty storage key")
+  #path(key: StorageKey): string {
     for (const part of key) {
       if (!part || part === "." || part === ".." || /[/\\\0]/.test(part) || part.startsWith(TMP))
         throw new Error(`invalid storage key component ${JSON.stringify(part)}`)
     }
     const [first, ...rest] = key
-    if (first === undefined) return this.#base
+    if (first === undefined) throw new Error("empty storage key")
     if (first.length < 3) throw new Error(`first storage key component must be 3+ chars, got ${JSON.stringify(first)}`)
     return path.join(this.#base, first.slice(0, 2), first.slice(2), ...rest)
-  }
-}
-
-async function readdir(dir: string): Promise<string[]> {
-  try {
-    return await fsp.readdir(dir)
-  } catch (e) {
-    if (isMissing(e)) return []
-    throw e
   }
 }
 

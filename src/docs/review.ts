@@ -1,0 +1,116 @@
+/**
+ * Review items of a site's ledger, derived from the ledger and its journals alone, so every
+ * replica holding the same documents shows the same items. Orders and manifests derive theirs in
+ * src/docs/order.ts and src/docs/manifest.ts; `reviewQueue` puts them together.
+ */
+import { RuleError } from '../schema/errors.ts'
+import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
+import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
+import { imm, str } from '../schema/strings.ts'
+import { assertWritable } from '../schema/migrations.ts'
+import { journalPostings, onHand, postingKey, type Posting } from './ledger.ts'
+
+/** Who decides, for the record. */
+export interface DecisionContext {
+  user: string
+  at: number
+}
+
+function decisionOf(ledger: LedgerDoc, id: string): ReviewItem['decision'] {
+  const d = ledger.decisions?.[id]
+  if (!d) return undefined
+  return { by: str(d.by), at: d.at, note: str(d.note), movements: (d.movements ?? []).map((m) => str(m)) }
+}
+
+function postingFacts(p: Posting): Record<string, unknown> {
+  return { posting: postingKey(p.node, p.seq), node: p.node, by: p.by, at: p.at, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}) }
+}
+
+/** Review items of the ledger: negative stock, movements posted twice, concurrent stock counts. */
+export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalDoc>): ReviewItem[] {
+  const items: ReviewItem[] = []
+  for (const [sku, quantity] of onHand(ledger)) {
+    if (quantity >= 0) continue
+    const id = `negative-stock:${sku}`
+    items.push({
+      id,
+      kind: 'negative-stock',
+      doc: 'ledger',
+      summary: `${sku} is ${quantity} on hand: more was issued than received. Count it and record the count.`,
+      details: { sku, onHand: quantity },
+      status: 'open',
+      ...(ledger.decisions?.[id] ? { decision: decisionOf(ledger, id) } : {}),
+    })
+  }
+
+  const byId = new Map<string, Posting[]>()
+  const counts = new Map<string, Posting[]>()
+  for (const journal of journals) {
+    for (const p of journalPostings(journal)) {
+      const same = byId.get(p.id)
+      if (same) same.push(p)
+      else byId.set(p.id, [p])
+      if (p.kind === 'count') {
+        const key = `${p.sku}\u0000${p.prev ?? ''}`
+        const group = counts.get(key)
+        if (group) group.push(p)
+        else counts.set(key, [p])
+      }
+    }
+  }
+  const byPosting = (a: Posting, b: Posting) => (postingKey(a.node, a.seq) < postingKey(b.node, b.seq) ? -1 : 1)
+
+  for (const [movementId, postings] of byId) {
+    if (postings.length < 2) continue
+    postings.sort(byPosting)
+    const receivedTwice = movementId.startsWith('rcv:')
+    const kind = receivedTwice ? 'stop-received-twice' : 'duplicate-movement'
+    const id = `${kind}:${movementId}`
+    const extra = postings.slice(1).reduce((sum, p) => sum + p.delta, 0)
+    const decision = decisionOf(ledger, id)
+    items.push({
+      id,
+      kind,
+      doc: 'ledger',
+      summary: receivedTwice
+        ? `Delivery line ${movementId.slice(4)} was received ${postings.length} times on different devices; on hand counts ${extra} too many of ${postings[0]!.sku}.`
+        : `Movement ${movementId} was recorded ${postings.length} times on different devices; on hand is off by ${extra} for ${postings[0]!.sku}.`,
+      details: { movementId, sku: postings[0]!.sku, postings: postings.map(postingFacts), excess: extra },
+      status: decision ? 'resolved' : 'open',
+      ...(decision ? { decision } : {}),
+    })
+  }
+
+  for (const group of counts.values()) {
+    if (group.length < 2) continue
+    group.sort(byPosting)
+    const first = group[0]!
+    const id = `concurrent-counts:${first.sku}:${first.prev || 'first'}`
+    const decision = decisionOf(ledger, id)
+    items.push({
+      id,
+      kind: 'concurrent-counts',
+      doc: 'ledger',
+      summary: `${group.length} stock counts of ${first.sku} were made at the same time without seeing each other (${group.map((p) => p.counted).join(' and ')}); both corrections were applied.`,
+      details: { sku: first.sku, counts: group.map(postingFacts) },
+      status: decision ? 'resolved' : 'open',
+      ...(decision ? { decision } : {}),
+    })
+  }
+  return items.sort(compareReviewItems)
+}
+
+/**
+ * Records a decision on a ledger review item. The compensating movements (if any) must already
+ * be posted; their ids are kept with the decision. A decision is never overwritten or deleted.
+ */
+export function decideLedgerItem(ledger: LedgerDoc, itemId: string, decision: { note: string; movements: string[] }, ctx: DecisionContext): void {
+  assertWritable('ledger', ledger)
+  if (ledger.decisions[itemId]) throw new RuleError('already-decided', `review item ${itemId} was already decided by ${str(ledger.decisions[itemId].by)}`)
+  ledger.decisions[itemId] = { by: imm(ctx.user), at: ctx.at, note: imm(decision.note), movements: decision.movements.map(imm) }
+}
+
+/** All review items of a site, open first, each group in id order: the same on every replica. */
+export function reviewQueue(...groups: ReviewItem[][]): ReviewItem[] {
+  return groups.flat().sort(compareReviewItems)
+}

@@ -1,0 +1,233 @@
+import * as A from '@automerge/automerge'
+import { describe, expect, it } from 'vitest'
+import { checkLedger, onHand, onHandOf, writeJournal, planMovement, journalPostings } from '../../src/docs/ledger.ts'
+import { decideLedgerItem, ledgerReviewItems } from '../../src/docs/review.ts'
+import { documentHistory } from '../../src/docs/history.ts'
+import { InputError, ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
+import { MemoryReplica, originLedger } from '../helpers/memoryReplica.ts'
+
+const SKUS = new Set(['AMOX-500', 'ORS-1L', 'GLOVE-M'])
+const T0 = Date.parse('2026-11-16T09:00:00Z') // a Monday
+const DAY = 86_400_000
+
+function replica(index = 0, origin = originLedger('store-1')) {
+  let now = T0
+  const r = new MemoryReplica(index, `node-${index}`, origin, 'store-1', (s) => SKUS.has(s), () => now)
+  return { r, setNow: (t: number) => (now = t) }
+}
+
+let ids = 0
+const mv = (fields: Record<string, unknown>) => ({ id: `mv-${++ids}`, sku: 'AMOX-500', user: 'amina', ...fields })
+
+function snapshot(r: MemoryReplica) {
+  return JSON.stringify([A.getHeads(r.ledger.current), [...r.journals.values()].map((j) => A.getHeads(j.current))])
+}
+
+describe('record()', () => {
+  it('adds receipts and subtracts issues from on hand', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 100 }), mv({ kind: 'issue', quantity: 30 })])
+    await r.book.record([mv({ kind: 'receipt', quantity: 5, sku: 'ORS-1L' })])
+    expect(Object.fromEntries(onHand(r.ledger.doc()))).toEqual({ 'AMOX-500': 70, 'ORS-1L': 5 })
+  })
+
+  it('keeps who, which device, when, reason and reference on every movement', async () => {
+    const { r } = replica()
+    const at = T0 - 3_600_000
+    await r.book.record([mv({ kind: 'adjustment', delta: -2, reason: 'damaged', reference: 'box 7', device: 'scanner-3', at })])
+    const [p] = journalPostings(r.journalDocs()[0]!)
+    expect(p).toMatchObject({ kind: 'adjustment', sku: 'AMOX-500', delta: -2, by: 'amina', device: 'scanner-3', at, reason: 'damaged', reference: 'box 7', node: 'node-0', seq: 1 })
+  })
+
+  it('turns a stock count into the adjustment that brings on hand to the counted quantity', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 40 })])
+    const [res] = await r.book.record([mv({ kind: 'count', counted: 37, reason: 'cycle-count' })])
+    expect(res!.posting).toMatchObject({ kind: 'count', counted: 37, delta: -3 })
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(37)
+  })
+
+  it('counts a batch in order: a count after a receipt in the same batch sees the receipt', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 10 }), mv({ kind: 'count', counted: 12 })])
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(12)
+  })
+
+  it('records transfers out and in with the partner site as reference', async () => {
+    const { r } = replica()
+    const [inRes, outRes] = await r.book.record([mv({ kind: 'transferIn', quantity: 8, from: 'hub' }), mv({ kind: 'transferOut', quantity: 3, to: 'clinic-2' })])
+    expect(inRes!.posting.reference).toBe('from:hub')
+    expect(outRes!.posting.reference).toBe('to:clinic-2')
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(5)
+  })
+
+  it.each([
+    ['an unknown SKU', { kind: 'receipt', quantity: 1, sku: 'NOPE' }, RuleError, 'sku'],
+    ['a quantity of zero', { kind: 'receipt', quantity: 0 }, InputError, 'quantity'],
+    ['a negative quantity', { kind: 'issue', quantity: -4 }, InputError, 'quantity'],
+    ['a fractional quantity', { kind: 'receipt', quantity: 1.5 }, InputError, 'quantity'],
+    ['a quantity given as text', { kind: 'receipt', quantity: '5' }, InputError, 'quantity'],
+    ['an adjustment without a reason', { kind: 'adjustment', delta: 3 }, InputError, 'reason'],
+    ['an adjustment of zero', { kind: 'adjustment', delta: 0, reason: 'x' }, InputError, 'delta'],
+    ['a negative count', { kind: 'count', counted: -1 }, InputError, 'counted'],
+    ['an unknown kind', { kind: 'gift', quantity: 1 }, InputError, 'kind'],
+    ['an unexpected field', { kind: 'receipt', quantity: 1, price: 3 }, InputError, ''],
+    ['a malformed movement id', { kind: 'receipt', quantity: 1, id: 'has space' }, InputError, 'id'],
+    ['a transfer without its partner site', { kind: 'transferOut', quantity: 1 }, InputError, 'to'],
+  ])('refuses %s with an error naming the field, changing nothing', async (_, fields, ErrorType, field) => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 1 })])
+    const before = snapshot(r)
+    const error = await r.book.record([mv(fields)]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ErrorType)
+    if (field) expect((error as InputError).field).toBe(field)
+    expect(snapshot(r)).toBe(before)
+  })
+
+  it('refuses a whole batch when one movement is bad, naming which', async () => {
+    const { r } = replica()
+    const before = snapshot(r)
+    await expect(r.book.record([mv({ kind: 'receipt', quantity: 1 }), mv({ kind: 'receipt', quantity: 0 })])).rejects.toThrow(/movement 2: quantity/)
+    expect(snapshot(r)).toBe(before)
+  })
+
+  it('answers a re-submitted movement id as a duplicate and changes nothing', async () => {
+    const { r } = replica()
+    const first = mv({ kind: 'receipt', quantity: 12 })
+    await r.book.record([first])
+    const before = snapshot(r)
+    const [again] = await r.book.record([{ ...first, quantity: 99 }])
+    expect(again!.status).toBe('duplicate')
+    expect(again!.posting.delta).toBe(12)
+    expect(snapshot(r)).toBe(before)
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(12)
+  })
+
+  it('opens a new journal each week and never posts into an earlier week when the clock goes back', async () => {
+    const { r, setNow } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 1 })])
+    setNow(T0 + 8 * DAY)
+    await r.book.record([mv({ kind: 'receipt', quantity: 1 })])
+    setNow(T0) // clock set back a week
+    const [res] = await r.book.record([mv({ kind: 'receipt', quantity: 1 })])
+    expect(res!.posting.period).toBe('2026-W48')
+    expect(Object.keys(r.ledger.doc().journals).sort()).toEqual(['2026-W47/node-0', '2026-W48/node-0'])
+    expect(checkLedger(r.ledger.doc(), r.journalDocs())).toEqual({ mismatches: [], pending: [] })
+  })
+
+  it('refuses to write into a ledger made by a newer version of the app', async () => {
+    const origin = A.change(originLedger('store-1'), (d) => {
+      d.schema = 99
+    })
+    const { r } = replica(0, origin)
+    await expect(r.book.record([mv({ kind: 'receipt', quantity: 1 })])).rejects.toBeInstanceOf(ReadOnlyDocumentError)
+    expect(r.journals.size).toBe(0)
+  })
+})
+
+describe('repair()', () => {
+  it('applies movements that reached the journal but not the counters before a crash', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 10 })])
+    r.crashAfterDurableCalls = 1 // the journal step is durable, the counters step crashes
+    await expect(r.book.record([mv({ kind: 'receipt', quantity: 5 }), mv({ kind: 'issue', quantity: 2 })])).rejects.toThrow(/crashed/)
+    await r.crashAndRestart()
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(13)
+    expect(checkLedger(r.ledger.doc(), r.journalDocs())).toEqual({ mismatches: [], pending: [] })
+  })
+
+  it('never applies a posting twice, however often it runs', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 10 })])
+    const journal = [...r.journals.values()][0]!
+    const p = planMovement(mv({ kind: 'receipt', quantity: 4 }), { node: 'node-0', now: T0, ledger: r.ledger.doc(), knownSku: () => true, lastSeq: 1 })
+    journal.change((d) => writeJournal(d, p))
+    expect(await r.book.repair()).toHaveLength(1)
+    expect(await r.book.repair()).toHaveLength(0)
+    expect(onHandOf(r.ledger.doc(), 'AMOX-500')).toBe(14)
+  })
+})
+
+describe('ledgerReviewItems()', () => {
+  async function twoReplicasMerged(act: (a: MemoryReplica, b: MemoryReplica) => Promise<void>) {
+    const origin = originLedger('store-1')
+    const a = replica(0, origin).r
+    const b = replica(1, origin).r
+    await act(a, b)
+    a.receiveFrom(b)
+    b.receiveFrom(a)
+    return { a, b }
+  }
+
+  it('shows stock below zero after two devices issued the same stock offline', async () => {
+    const { a, b } = await twoReplicasMerged(async (a, b) => {
+      await a.book.record([mv({ kind: 'receipt', quantity: 10 })])
+      b.receiveFrom(a)
+      await a.book.record([mv({ kind: 'issue', quantity: 8 })])
+      await b.book.record([mv({ kind: 'issue', quantity: 7 })])
+    })
+    const items = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    expect(items).toEqual(ledgerReviewItems(b.ledger.doc(), b.journalDocs()))
+    expect(items).toMatchObject([{ id: 'negative-stock:AMOX-500', kind: 'negative-stock', status: 'open', details: { onHand: -5 } }])
+  })
+
+  it('shows a movement id posted on two devices, and a delivery line received twice', async () => {
+    const { a, b } = await twoReplicasMerged(async (a, b) => {
+      const same = mv({ kind: 'receipt', quantity: 6 })
+      await a.book.record([same])
+      await b.book.record([same])
+      const line = mv({ kind: 'receipt', quantity: 20, id: 'rcv:m1:s1:l1', sku: 'ORS-1L' })
+      await a.book.record([line])
+      await b.book.record([line])
+    })
+    const items = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    expect(items.map((i) => [i.kind, i.details.excess])).toEqual([
+      ['duplicate-movement', 6],
+      ['stop-received-twice', 20],
+    ])
+    expect(items).toEqual(ledgerReviewItems(b.ledger.doc(), b.journalDocs()))
+    // Nothing is lost: on hand still equals the sum of every posting.
+    expect(Object.fromEntries(onHand(a.ledger.doc()))).toEqual({ 'AMOX-500': 12, 'ORS-1L': 40 })
+  })
+
+  it('shows two stock counts of one SKU made without seeing each other', async () => {
+    const { a } = await twoReplicasMerged(async (a, b) => {
+      await a.book.record([mv({ kind: 'receipt', quantity: 50 })])
+      b.receiveFrom(a)
+      await a.book.record([mv({ kind: 'count', counted: 45 })])
+      await b.book.record([mv({ kind: 'count', counted: 47 })])
+    })
+    const [item] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    expect(item).toMatchObject({ kind: 'concurrent-counts', status: 'open', details: { sku: 'AMOX-500' } })
+    expect(onHandOf(a.ledger.doc(), 'AMOX-500')).toBe(42) // both corrections applied: -5 and -3
+  })
+
+  it('marks an item resolved once a decision with its compensating movement is recorded', async () => {
+    const { a } = await twoReplicasMerged(async (a, b) => {
+      const same = mv({ kind: 'receipt', quantity: 6 })
+      await a.book.record([same])
+      await b.book.record([same])
+    })
+    const [item] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    const [fix] = await a.book.record([mv({ id: `fix:${item!.id}`, kind: 'adjustment', delta: -6, reason: 'duplicate', reference: item!.id })])
+    a.ledger.change((d) => decideLedgerItem(d, item!.id, { note: 'scanned twice', movements: [fix!.posting.id] }, { user: 'manager', at: T0 }))
+    const [after] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    expect(after).toMatchObject({ id: item!.id, status: 'resolved', decision: { by: 'manager', note: 'scanned twice', movements: [fix!.posting.id] } })
+    expect(onHandOf(a.ledger.doc(), 'AMOX-500')).toBe(6)
+    expect(() => a.ledger.change((d) => decideLedgerItem(d, item!.id, { note: 'again', movements: [] }, { user: 'x', at: T0 }))).toThrow(RuleError)
+  })
+})
+
+describe('documentHistory()', () => {
+  it('lists who posted what and when, oldest first', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 1, id: 'first' })])
+    await r.book.record([mv({ kind: 'issue', quantity: 1, id: 'second', user: 'bongani' })])
+    const posts = documentHistory(r.ledger.current).filter((e) => e.op === 'ledger.post')
+    expect(posts.map((e) => [e.user, e.ref, e.device])).toEqual([
+      ['amina', 'first', 'node-0'],
+      ['bongani', 'second', 'node-0'],
+    ])
+    expect(posts[0]!.at).toBe(T0)
+  })
+})
