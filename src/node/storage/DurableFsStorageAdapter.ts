@@ -20,6 +20,12 @@ const NO_DIR_FSYNC = new Set(["EISDIR", "EINVAL", "EPERM", "EACCES", "ENOTSUP", 
 const tmpName = () => `${TMP}${process.pid}-${randomBytes(8).toString("hex")}`
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code
 const isMissing = (e: unknown) => ["ENOENT", "ENOTDIR", "EISDIR"].includes(code(e) ?? "")
+/** `fallback` if the path (or a parent) does not exist; any other failure propagates. */
+const orMissing = <T, F>(p: Promise<T>, fallback: F): Promise<T | F> =>
+  p.catch((e: unknown) => {
+    if (isMissing(e)) return fallback
+    throw e
+  })
 
 /**
  * A crash-safe automerge-repo storage adapter for Node, drop-in compatible with the on-disk
@@ -29,7 +35,7 @@ const isMissing = (e: unknown) => ["ENOENT", "ENOTDIR", "EISDIR"].includes(code(
  * renames it over the target and fsyncs the directory; new directories are fsynced into their
  * parents. A reader therefore only ever sees a complete old or complete new chunk, and a
  * resolved save survives power loss. Removals rename the file/directory to a temp name first,
- * so a crash never leaves half of a `removeRange`. Stale temp entries of dead processes are
+ * so a crash never leaves half of one `removeRange`. Stale temp entries of dead processes are
  * swept before the first operation. Nothing is cached in memory; all errors are rejections.
  */
 export class DurableFsStorageAdapter implements StorageAdapterInterface {
@@ -42,14 +48,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   }
 
   async load(key: StorageKey): Promise<Uint8Array | undefined> {
-    return this.#op("load", key, async () => {
-      try {
-        return new Uint8Array(await fsp.readFile(this.#path(key)))
-      } catch (e) {
-        if (isMissing(e)) return undefined
-        throw e
-      }
-    })
+    return this.#op("load", key, async () => orMissing(fsp.readFile(this.#path(key)).then(b => new Uint8Array(b)), undefined))
   }
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
@@ -85,13 +84,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   async remove(key: StorageKey): Promise<void> {
     return this.#op("remove", key, async () => {
       const file = this.#path(key)
-      try {
-        await fsp.unlink(file)
-      } catch (e) {
-        if (isMissing(e)) return
-        throw e
-      }
-      await fsyncDir(path.dirname(file))
+      if (await orMissing(fsp.unlink(file).then(() => true), false)) await fsyncDir(path.dirname(file))
     })
   }
 
@@ -102,12 +95,8 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
         files.map(async (file): Promise<Chunk | undefined> => {
           const [a, b, ...rest] = path.relative(this.#base, file).split(path.sep)
           if (a === undefined || b === undefined) return undefined // stray file, not a key
-          try {
-            return { key: [a + b, ...rest], data: new Uint8Array(await fsp.readFile(file)) }
-          } catch (e) {
-            if (isMissing(e)) return undefined // removed while we were listing
-            throw e
-          }
+          const data = await orMissing(fsp.readFile(file), undefined) // undefined: removed since listed
+          return data && { key: [a + b, ...rest], data: new Uint8Array(data) }
         }),
       )
       return chunks.filter((c): c is Chunk => c !== undefined)
@@ -117,7 +106,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   async removeRange(keyPrefix: StorageKey): Promise<void> {
     return this.#op("removeRange", keyPrefix, async () => {
       // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure:
-      // a crash never leaves half of a document's chunks behind.
+      // a crash never leaves half of the prefix behind.
       const victim = this.#path(keyPrefix)
       const tmp = path.join(path.dirname(victim), tmpName())
       inFlight.add(tmp)

@@ -231,7 +231,7 @@ describe("crash safety under SIGKILL", () => {
         `${[...log.bySha.values()].filter(e => e.acked).length} acknowledged, ` +
         `${staleTemps} stale temp entries swept, ${unackedSurvivors} key reads found an unacknowledged (in-flight) save`,
     )
-  })
+  }, 60_000) // ~15 s normally (20 child starts through tsx); headroom for a loaded CI box
 
   it("the stock NodeFSStorageAdapter leaves torn chunks under the same treatment", async () => {
     const seed = testSeed("NodeFSStorageAdapter crash") + 1
