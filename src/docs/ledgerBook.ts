@@ -13,6 +13,7 @@
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { str } from '../schema/strings.ts'
 import { changeOptions } from './history.ts'
+import { decideLedgerItem } from './review.ts'
 import {
   createJournal,
   journalPostings,
@@ -186,6 +187,21 @@ export class LedgerBook {
     this.store.ledger.change((d) => registerJournal(d, node, period, ref.url), changeOptions({ op: 'ledger.journal', user: node, ref: period }, this.options.now()))
     await this.store.durable([this.store.ledger])
     return ref
+  }
+
+  /**
+   * Resolves a ledger review item: posts the compensating movements (ids derived from the item,
+   * so a retry after a crash posts nothing twice), then records the decision naming them.
+   */
+  async decide(itemId: string, decision: { user: string; note: string }, adjustments: unknown[]): Promise<string[]> {
+    const results = adjustments.length > 0 ? await this.record(adjustments) : []
+    const movements = results.map((r) => r.posting.id)
+    return this.#serial(async () => {
+      const at = this.options.now()
+      this.store.ledger.change((d) => decideLedgerItem(d, itemId, { note: decision.note, movements }, { user: decision.user, at }), changeOptions({ op: 'ledger.decide', user: decision.user, ref: itemId }, at))
+      await this.store.durable([this.store.ledger])
+      return movements
+    })
   }
 
   /**

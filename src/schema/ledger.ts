@@ -154,3 +154,14 @@ export const MovementInput = z.discriminatedUnion(
 export type MovementInput = z.infer<typeof MovementInput>
 
 
+
+/** A decision on a ledger review item, with the compensating adjustments to post. */
+export const LedgerDecisionInput = z.strictObject({
+  user: UserId,
+  note: text(500).pipe(z.string().min(1, { error: 'must say what was decided' })),
+  adjustments: z
+    .array(z.strictObject({ sku: Sku, delta: wholeNumber.refine((n) => n !== 0, { error: 'must not be zero' }), reason: ReasonCode }))
+    .max(50, { error: 'at most 50 adjustments per decision' })
+    .default([]),
+})
+export type LedgerDecisionInput = z.infer<typeof LedgerDecisionInput>

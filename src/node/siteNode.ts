@@ -1,0 +1,219 @@
+/**
+ * A site node: one automerge-repo Repo on crash-safe disk storage holding a site's documents,
+ * loaded from the site's index at start, with the ledger's posting rules and a local HTTP API.
+ *
+ * Start-up, in the order that makes the site usable soonest:
+ *   1. identity (site, node, index URL) from storage, or provisioning of a new site;
+ *   2. the index, catalog and ledger documents (migrated if older, read-only if newer);
+ *   3. this node's own journals from its last posted period, and the crash repair;  → usable
+ *   4. in the background: every other journal (needed for the duplicate-id check and the review
+ *      queue), the orders and the manifests.
+ */
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface } from '@automerge/automerge-repo'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import { createCatalog, isKnownSku } from '../docs/catalog.ts'
+import { createLedger, journalUrls } from '../docs/ledger.ts'
+import { LedgerBook } from '../docs/ledgerBook.ts'
+import { createSiteIndex } from '../docs/siteIndex.ts'
+import type { CatalogDoc } from '../schema/catalog.ts'
+import { SiteId, DeviceId } from '../schema/ids.ts'
+import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
+import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
+import type { SiteIndexDoc } from '../schema/siteIndex.ts'
+import { str } from '../schema/strings.ts'
+import { DurableGate } from './durableGate.ts'
+import { RepoLedgerStore } from './repoLedgerStore.ts'
+import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
+
+/** What a node is, kept in its storage next to the documents. */
+const Identity = z.strictObject({
+  site: SiteId,
+  node: DeviceId,
+  index: z.string().startsWith('automerge:'),
+})
+type Identity = z.infer<typeof Identity>
+const IDENTITY_KEY = ['stockmesh-identity']
+
+export interface SiteNodeOptions {
+  /** Data folder; documents live in `<dataDir>/automerge`. */
+  dataDir: string
+  /** Site id; needed the first time a data folder is used, must match afterwards. */
+  site?: string
+  /** Device id of this node; generated on first start if not given. */
+  node?: string
+  logger: Logger
+  /** Clock, unix ms (tests pass their own). */
+  now?: () => number
+  /** Fills the catalog of a newly provisioned site. */
+  provisionCatalog?: (catalog: CatalogDoc) => void
+}
+
+export interface LoadedDoc<T> {
+  handle: DocHandle<T>
+  readOnly: boolean
+}
+
+export class SiteNode {
+  readonly repo: Repo
+  readonly gate = new DurableGate()
+  readonly book: LedgerBook
+  readonly store: RepoLedgerStore
+  #fullyLoaded: Promise<void> = Promise.resolve()
+  /** Documents found newer than this code: kept intact, shown read-only. */
+  readonly readOnly = new Set<string>()
+  readonly orders = new Map<string, DocHandle<unknown>>()
+  readonly manifests = new Map<string, DocHandle<unknown>>()
+  #closed = false
+
+  private constructor(
+    readonly identity: Identity,
+    repo: Repo,
+    readonly index: DocHandle<SiteIndexDoc>,
+    readonly catalog: DocHandle<CatalogDoc>,
+    ledger: DocHandle<LedgerDoc>,
+    readonly options: SiteNodeOptions,
+  ) {
+    this.repo = repo
+    this.store = new RepoLedgerStore(repo, ledger, this.gate)
+    const now = options.now ?? Date.now
+    this.book = new LedgerBook(this.store, {
+      node: identity.node,
+      site: identity.site,
+      knownSku: (sku) => isKnownSku(catalog.doc(), sku),
+      now,
+    })
+  }
+
+  /** Resolves when every journal, order and manifest named by the index is loaded and indexed. */
+  get fullyLoaded(): Promise<void> {
+    return this.#fullyLoaded
+  }
+
+  get log(): Logger {
+    return this.options.logger
+  }
+
+  /** Opens (or provisions) the site in `dataDir` and returns once it is usable. */
+  static async open(options: SiteNodeOptions): Promise<SiteNode> {
+    const started = performance.now()
+    const storage = new DurableFsStorageAdapter(path.join(options.dataDir, 'automerge'))
+    const saved = await storage.load(IDENTITY_KEY)
+    let identity: Identity | undefined
+    if (saved) {
+      const parsed = Identity.safeParse(JSON.parse(Buffer.from(saved).toString('utf8')))
+      if (!parsed.success) throw new Error(`${options.dataDir}: the node identity is damaged (${parsed.error.issues[0]?.message}); restore the folder from a backup`)
+      identity = parsed.data
+      if (options.site !== undefined && options.site !== identity.site) {
+        throw new Error(`${options.dataDir} holds site ${identity.site}, not ${options.site}`)
+      }
+    }
+    const node = identity?.node ?? options.node ?? `dev-${randomBytes(4).toString('hex')}`
+    const site = identity?.site ?? options.site
+    if (!site) throw new Error(`${options.dataDir} is not provisioned yet: give the site id (--site)`)
+    const repo = new Repo({ storage, network: [], peerId: `site:${site}:${node}` as never, sharePolicy: async () => true })
+
+    if (!identity) {
+      identity = await SiteNode.#provision(repo, storage, { site: SiteId.parse(site), node: DeviceId.parse(node) }, options)
+      options.logger.info({ site, node, dataDir: options.dataDir }, 'provisioned a new site')
+    }
+    const index = await repo.find<SiteIndexDoc>(identity.index as AutomergeUrl)
+    const [catalog, ledger] = await Promise.all([
+      repo.find<CatalogDoc>(str(index.doc().catalog) as AutomergeUrl),
+      repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
+    ])
+    const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
+    for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
+
+    await siteNode.#loadOwnJournals()
+    const repaired = await siteNode.book.repair()
+    if (repaired.length > 0) options.logger.warn({ postings: repaired.length }, 'applied movements a crash left out of the counters')
+    siteNode.#fullyLoaded = siteNode.#loadRest()
+    siteNode.fullyLoaded.catch((error: unknown) => options.logger.error({ err: error }, 'loading the rest of the site failed'))
+    ledger.on('change', () => void siteNode.#loadNewJournals())
+    options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
+    return siteNode
+  }
+
+  static async #provision(repo: Repo, storage: DurableFsStorageAdapter, who: { site: string; node: string }, options: SiteNodeOptions): Promise<Identity> {
+    const catalog = repo.create<CatalogDoc>()
+    catalog.change((d) => {
+      createCatalog(d)
+      options.provisionCatalog?.(d)
+    })
+    const ledger = repo.create<LedgerDoc>()
+    ledger.change((d) => createLedger(d, who.site))
+    const index = repo.create<SiteIndexDoc>()
+    index.change((d) => createSiteIndex(d, who.site, catalog.url, ledger.url))
+    await repo.flush([catalog.documentId, ledger.documentId, index.documentId])
+    const identity: Identity = { site: who.site as Identity['site'], node: who.node as Identity['node'], index: index.url }
+    // Written last: a crash before this leaves an unprovisioned folder, never a half-made site.
+    await storage.save(IDENTITY_KEY, Buffer.from(JSON.stringify(identity)))
+    return identity
+  }
+
+  /** Migrates an older document; marks a newer one read-only. */
+  #upgrade(kind: DocKind, handle: DocHandle<unknown>): void {
+    const { state, version, current } = schemaState(kind, handle.doc() as { schema?: number })
+    if (state === 'newer') {
+      this.readOnly.add(handle.url)
+      this.log.warn({ kind, url: handle.url, version, current }, 'document is newer than this app: kept read-only')
+    } else if (state === 'outdated') {
+      let ran: string[] = []
+      handle.change((d) => {
+        ran = migrate(kind, d as { schema?: number })
+      }, { message: JSON.stringify({ op: `${kind}.migrate`, user: this.identity.node }) })
+      this.log.info({ kind, url: handle.url, migrations: ran }, 'document migrated')
+    }
+  }
+
+  async #loadJournal(url: string): Promise<void> {
+    if (this.store.journal(url)) return
+    const handle = await this.repo.find<JournalDoc>(url as AutomergeUrl)
+    if (this.store.journal(url)) return
+    const ref = this.store.addJournal(handle)
+    this.book.indexJournal(ref)
+    handle.on('change', () => this.book.indexJournal(ref))
+  }
+
+  async #loadOwnJournals(): Promise<void> {
+    const mark = this.store.ledger.doc().posted?.[this.identity.node]
+    const own = journalUrls(this.store.ledger.doc(), { node: this.identity.node, ...(mark ? { fromPeriod: str(mark.period) } : {}) })
+    await Promise.all(own.map(({ url }) => this.#loadJournal(url)))
+  }
+
+  /** Newest first: the journals a user is most likely to look at load first. */
+  async #loadRest(): Promise<void> {
+    const all = journalUrls(this.store.ledger.doc()).reverse()
+    for (const { url } of all) await this.#loadJournal(url)
+    const index = this.index.doc()
+    for (const [id, url] of Object.entries(index.orders ?? {})) this.orders.set(id, await this.repo.find(str(url) as AutomergeUrl))
+    for (const [id, url] of Object.entries(index.manifests ?? {})) this.manifests.set(id, await this.repo.find(str(url) as AutomergeUrl))
+  }
+
+  /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */
+  async #loadNewJournals(): Promise<void> {
+    if (this.#closed) return
+    for (const { url } of journalUrls(this.store.ledger.doc())) {
+      if (!this.store.journal(url)) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+    }
+  }
+
+  /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */
+  connect(adapter: NetworkAdapterInterface): void {
+    this.repo.networkSubsystem.addNetworkAdapter(this.gate.wrap(adapter))
+  }
+
+  /** Flushes what is ready and stops the repo. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.fullyLoaded.catch(() => undefined)
+    const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
+    // Flush only ready handles: https://github.com/automerge/automerge-repo/issues/740
+    await this.repo.flush(ready)
+    await this.repo.shutdown().catch(() => undefined)
+  }
+}
