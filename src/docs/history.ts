@@ -46,9 +46,12 @@ function parseNote(message: string | null): ChangeNote {
   return { op: message.slice(0, 200), user: '' }
 }
 
-/** The document's history, oldest first; ties in time are ordered by change hash (same on every replica). */
+/**
+ * The document's history, oldest first. Automerge keeps whole seconds; within one second changes
+ * keep their causal order (a stable sort over Automerge's topological order).
+ */
 export function documentHistory(doc: Doc<unknown>): HistoryEntry[] {
   return getChangesMetaSince(doc, [])
     .map((meta) => ({ ...parseNote(meta.message), at: meta.time * 1000, actor: meta.actor, hash: meta.hash }))
-    .sort((a, b) => a.at - b.at || (a.hash < b.hash ? -1 : 1))
+    .sort((a, b) => a.at - b.at)
 }

@@ -5,7 +5,7 @@ import type { ManifestDoc } from '../../schema/manifest.ts'
 import type { OrderDoc } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
 import { documentHistory } from '../../docs/history.ts'
-import { journalPostings, onHand, type Posting } from '../../docs/ledger.ts'
+import { checkLedger, journalPostings, onHand, type Posting } from '../../docs/ledger.ts'
 import { manifestReviewItems, manifestStatus, manifestStops } from '../../docs/manifest.ts'
 import { orderLines, orderReviewItems, orderStatus } from '../../docs/order.ts'
 import { ledgerReviewItems, reviewQueue } from '../../docs/review.ts'
@@ -119,9 +119,10 @@ export const routes: Route[] = [
   {
     method: 'GET',
     pattern: /^\/api\/movements$/,
-    handle({ node, query }) {
+    async handle({ node, query }) {
       const sku = query.get('sku')
       const limit = limitFrom(query)
+      await node.fullyLoaded
       const all = journals(node)
         .flatMap(journalPostings)
         .filter((p) => sku === null || p.sku === sku)
@@ -142,7 +143,19 @@ export const routes: Route[] = [
   {
     method: 'GET',
     pattern: /^\/api\/review$/,
-    handle: ({ node }) => ok({ items: allReviewItems(node) }),
+    handle: async ({ node }) => {
+      await node.fullyLoaded
+      return ok({ items: allReviewItems(node) })
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/ledger\/check$/,
+    async handle({ node }) {
+      await node.fullyLoaded
+      const check = checkLedger(node.store.ledger.doc(), journals(node))
+      return ok({ consistent: check.mismatches.length === 0 && check.pending.length === 0, mismatches: check.mismatches, pending: check.pending.map(movementView) })
+    },
   },
   {
     method: 'POST',

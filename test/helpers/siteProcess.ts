@@ -1,0 +1,48 @@
+/**
+ * Runs `stockmesh site` as a real child process (the same command a user runs) and waits for its
+ * "ready at <url>" line. Used where a test must kill the node for real.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
+
+export interface SiteProcess {
+  child: ChildProcess
+  url: string
+  /** Everything the process wrote, for failure messages. */
+  output(): string
+  kill(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function startSiteProcess(args: string[], timeoutMs = 20_000): Promise<SiteProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`site did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs)
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString()
+      const m = /ready at (http:\/\/\S+?)\/?\s/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`site exited with ${code} before it was ready:\n${out}`))
+    })
+  })
+  return {
+    child,
+    url,
+    output: () => out,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
