@@ -1,0 +1,69 @@
+import * as A from '@automerge/automerge'
+import { describe, expect, it } from 'vitest'
+import { ReadOnlyDocumentError } from '../../src/schema/errors.ts'
+import { LEDGER_SCHEMA } from '../../src/schema/ledger.ts'
+import { assertWritable, migrate, registerSchema, schemaState } from '../../src/schema/migrations.ts'
+
+/** A ledger as version 1 wrote it: strings as collaborative text. */
+function ledgerV1() {
+  return A.from<any>({
+    schema: 1,
+    kind: 'ledger',
+    site: 'store-1',
+    q: {},
+    posted: {},
+    journals: { '2026-W47/dev-1': 'automerge:abc' },
+    lastCount: { 'AMOX-500': 'dev-1:4' },
+    decisions: {},
+  })
+}
+
+describe('ledger migration 2', () => {
+  it('turns text fields into ImmutableStrings with the same values', () => {
+    let doc = ledgerV1()
+    expect(doc.site).not.toBeInstanceOf(A.ImmutableString)
+    let ran: string[] = []
+    doc = A.change(doc, (d) => {
+      ran = migrate('ledger', d)
+    })
+    expect(ran).toHaveLength(1)
+    expect(doc.schema).toBe(2)
+    expect(doc.site).toBeInstanceOf(A.ImmutableString)
+    expect(String(doc.site)).toBe('store-1')
+    expect(String(doc.journals['2026-W47/dev-1'])).toBe('automerge:abc')
+    expect(String(doc.lastCount['AMOX-500'])).toBe('dev-1:4')
+  })
+
+  it('merges cleanly when two replicas migrate the same document at once', () => {
+    const base = ledgerV1()
+    const a = A.change(A.clone(base), (d) => void migrate('ledger', d))
+    const b = A.change(A.clone(base), (d) => void migrate('ledger', d))
+    const merged = A.merge(a, b)
+    expect(A.toJS(merged)).toEqual(A.toJS(a))
+    expect(String(merged.site)).toBe('store-1')
+  })
+
+  it('does nothing to a current document', () => {
+    const doc = A.from<any>({ schema: LEDGER_SCHEMA, kind: 'ledger' })
+    const after = A.change(doc, (d) => void migrate('ledger', d))
+    expect(A.getHeads(after)).toEqual(A.getHeads(doc))
+  })
+})
+
+describe('a document newer than the code', () => {
+  it('is reported newer, left untouched by migrate and refused for writing', () => {
+    const doc = A.from<any>({ schema: LEDGER_SCHEMA + 1, kind: 'ledger', site: 'x', futureField: [1, 2] })
+    expect(schemaState('ledger', doc)).toEqual({ version: LEDGER_SCHEMA + 1, current: LEDGER_SCHEMA, state: 'newer' })
+    const after = A.change(doc, (d) => void migrate('ledger', d))
+    expect(A.getHeads(after)).toEqual(A.getHeads(doc))
+    expect(() => assertWritable('ledger', doc)).toThrow(ReadOnlyDocumentError)
+  })
+})
+
+describe('registerSchema()', () => {
+  it('refuses migrations that are not numbered consecutively up to the current version', () => {
+    const up = () => {}
+    expect(() => registerSchema('catalog', 3, [{ version: 2, name: 'a', up }, { version: 4, name: 'b', up }])).toThrow(/consecutively/)
+    expect(() => registerSchema('catalog', 3, [{ version: 2, name: 'a', up }])).toThrow(/end at 2/)
+  })
+})
