@@ -63,8 +63,10 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
   for (const [movementId, postings] of byId) {
     if (postings.length < 2) continue
     postings.sort(byPosting)
+    // A delivery line received on two devices shows here for its stock effect; the manifest's own
+    // 'stop-received-twice' item shows the deliveries themselves.
     const receivedTwice = movementId.startsWith('rcv:')
-    const kind = receivedTwice ? 'stop-received-twice' : 'duplicate-movement'
+    const kind = 'duplicate-movement'
     const id = `${kind}:${movementId}`
     const extra = postings.slice(1).reduce((sum, p) => sum + p.delta, 0)
     const decision = decisionOf(ledger, id)
@@ -73,7 +75,7 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
       kind,
       doc: 'ledger',
       summary: receivedTwice
-        ? `Delivery line ${movementId.slice(4)} was received ${postings.length} times on different devices; on hand counts ${extra} too many of ${postings[0]!.sku}.`
+        ? `Delivery line ${movementId.slice(4)} was posted ${postings.length} times from different devices; on hand counts ${extra} too many of ${postings[0]!.sku}.`
         : `Movement ${movementId} was recorded ${postings.length} times on different devices; on hand is off by ${extra} for ${postings[0]!.sku}.`,
       details: { movementId, sku: postings[0]!.sku, postings: postings.map(postingFacts), excess: extra },
       status: decision ? 'resolved' : 'open',

@@ -183,7 +183,7 @@ describe('ledgerReviewItems()', () => {
     const items = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
     expect(items.map((i) => [i.kind, i.details.excess])).toEqual([
       ['duplicate-movement', 6],
-      ['stop-received-twice', 20],
+      ['duplicate-movement', 20],
     ])
     expect(items).toEqual(ledgerReviewItems(b.ledger.doc(), b.journalDocs()))
     // Nothing is lost: on hand still equals the sum of every posting.
