@@ -184,13 +184,23 @@ export class SiteNode {
     await Promise.all(own.map(({ url }) => this.#loadJournal(url)))
   }
 
-  /** Newest first: the journals a user is most likely to look at load first. */
+  /**
+   * Newest first: the journals a user is most likely to look at load first. A document named but
+   * not here yet (another device's journal whose ledger entry synced before the journal itself)
+   * is skipped and loaded when it arrives.
+   */
   async #loadRest(): Promise<void> {
     const all = journalUrls(this.store.ledger.doc()).reverse()
-    for (const { url } of all) await this.#loadJournal(url)
+    for (const { url } of all) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     const index = this.index.doc()
-    for (const [id, url] of Object.entries(index.orders ?? {})) this.orders.set(id, await this.repo.find(str(url) as AutomergeUrl))
-    for (const [id, url] of Object.entries(index.manifests ?? {})) this.manifests.set(id, await this.repo.find(str(url) as AutomergeUrl))
+    for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
+      for (const [id, url] of Object.entries(ids ?? {})) {
+        await this.repo
+          .find(str(url) as AutomergeUrl)
+          .then((handle) => into.set(id, handle))
+          .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
+      }
+    }
   }
 
   /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */
