@@ -22,7 +22,7 @@ export function isOrderTransition(from: string, to: string): boolean {
 
 /** The events that make an allowed transition, with their index. */
 export function validOrderEvents(doc: OrderDoc): IndexedEvent[] {
-  return (doc.events ?? []).flatMap((event, index) => (isOrderTransition(str(event.from), str(event.to)) ? [{ event, index }] : []))
+  return Array.from(doc.events ?? []).flatMap((event, index) => (isOrderTransition(str(event.from), str(event.to)) ? [{ event, index }] : []))
 }
 
 function cmp(a: string | number, b: string | number): number {
@@ -63,7 +63,15 @@ export function orderPath(doc: OrderDoc): IndexedEvent[] {
   }
 }
 
-/** The order's status: the target of the last transition that counts, `draft` if none. */
+/**
+ * The order's status, derived from `events` alone (docs/conflict-rules.md, "Orders"):
+ * walk from `draft`; at each status, among the events whose `from` is that status, the winner is
+ * the one whose target comes first in fulfilled > cancelled > rejected > approved > submitted
+ * (a recorded fact beats an intention, otherwise the more conservative outcome wins), ties broken
+ * by earliest `at`, then `by`, then `device`, then list position; move to its target and repeat.
+ * Events that lost, whose `from` is never reached, or whose transition is not allowed are kept
+ * and ignored. Every replica with the same events gets the same status.
+ */
 export function orderStatus(doc: OrderDoc): OrderStatus {
   const last = orderPath(doc).at(-1)
   return last ? (str(last.event.to) as OrderStatus) : 'draft'

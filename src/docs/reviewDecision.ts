@@ -28,7 +28,7 @@ export function readDecision(decisions: Record<string, ReviewDecision> | undefin
   if (!stored) return { status: 'open' }
   const { device: _device, ...decision } = plain(stored)
   const view: DecisionView = { status: 'resolved', decision }
-  const conflicts = Object.values(getConflicts(decisions, id) ?? {}) as ReviewDecision[]
+  const conflicts = Object.values(getConflicts(decisions, id) ?? {}) as unknown as ReviewDecision[]
   if (conflicts.length > 1) {
     view.concurrent = conflicts
       .map(plain)

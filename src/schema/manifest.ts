@@ -64,7 +64,8 @@ export interface ManifestEvent {
 
 export interface ManifestDoc {
   schema: number
-  kind: 'manifest'
+  /** 'manifest' */
+  kind: Str
   id: Str
   /** The hub it leaves from. */
   from: Str

@@ -56,7 +56,8 @@ export interface OrderEvent {
 
 export interface OrderDoc {
   schema: number
-  kind: 'order'
+  /** 'order' */
+  kind: Str
   id: Str
   /** The requesting site. */
   from: Str

@@ -1,0 +1,397 @@
+import * as A from '@automerge/automerge'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  close,
+  decideManifestItem,
+  deliverStop,
+  depart,
+  manifestReviewItems,
+  manifestStatus,
+  manifestStops,
+  planManifest,
+  type ReceiptPosting,
+  receiptPostings,
+} from '../../src/docs/manifest.ts'
+import type { ChangeContext } from '../../src/schema/changeContext.ts'
+import type { DeviceId, UserId } from '../../src/schema/ids.ts'
+import { MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../src/schema/manifest.ts'
+import { str } from '../../src/schema/strings.ts'
+import { expectRefused } from '../helpers/refusal.ts'
+import { testSeed } from '../helpers/seed.ts'
+
+function ctx(user = 'drv', device = 'truck-1', at = 1_700_000_000_000): ChangeContext {
+  return { user: user as UserId, device: device as DeviceId, at }
+}
+
+function change(doc: A.Doc<ManifestDoc>, op: (d: ManifestDoc) => void): A.Doc<ManifestDoc> {
+  return A.change(doc, op)
+}
+
+const PLAN = {
+  id: 'mf-7',
+  from: 'HUB-1',
+  carrier: 'Kisumu Transport',
+  stops: [
+    { id: 's1', site: 'CLINIC-1', lines: [{ id: 'l1', sku: 'AMOX-500', shipped: 10 }, { id: 'l2', sku: 'ORS-1', shipped: 4 }] },
+    { id: 's2', site: 'CLINIC-2', lines: [{ id: 'l1', sku: 'ORS-1', shipped: 6 }] },
+  ],
+}
+const SIGNATURE = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+
+const planned = () => change(A.init<ManifestDoc>(), (d) => planManifest(d, PLAN, ctx('hub', 'hub-pc')))
+const departed = () => change(planned(), (d) => depart(d, {}, ctx()))
+
+/** A delivery of stop s1 with every line received in full unless overridden. */
+function delivery(overrides: Record<string, unknown> = {}) {
+  return {
+    stop: 's1',
+    receiver: 'Nurse Achieng',
+    signature: SIGNATURE,
+    lines: [{ line: 'l1', received: 10, rejected: 0 }, { line: 'l2', received: 4 }],
+    ...overrides,
+  }
+}
+
+/** Runs deliverStop in a change and returns the new document and the posting it returned. */
+function deliver(doc: A.Doc<ManifestDoc>, input: unknown, c = ctx()): [A.Doc<ManifestDoc>, ReceiptPosting] {
+  let posting: ReceiptPosting | undefined
+  const next = change(doc, (d) => {
+    posting = deliverStop(d, input, c)
+  })
+  return [next, posting!]
+}
+
+describe('planManifest()', () => {
+  it('initialises an empty document as a planned manifest with its stops', () => {
+    const doc = planned()
+    expect(manifestStatus(doc)).toBe('planned')
+    expect([str(doc.id), str(doc.from), str(doc.carrier)]).toEqual(['mf-7', 'HUB-1', 'Kisumu Transport'])
+    expect(manifestStops(doc)).toEqual([
+      { id: 's1', site: 'CLINIC-1', status: 'pending', deliveries: 0, lines: PLAN.stops[0]!.lines },
+      { id: 's2', site: 'CLINIC-2', status: 'pending', deliveries: 0, lines: PLAN.stops[1]!.lines },
+    ])
+  })
+
+  it('stores every string as an ImmutableString', () => {
+    const doc = planned()
+    for (const value of [doc.kind, doc.id, doc.from, doc.carrier, doc.stops[0]?.id, doc.stops[0]?.site, doc.stops[0]?.lines[0]?.sku]) {
+      expect(value).toBeInstanceOf(A.ImmutableString)
+    }
+  })
+
+  it.each([
+    ['no stops', { ...PLAN, stops: [] }, 'stops'],
+    ['a stop listed twice', { ...PLAN, stops: [PLAN.stops[0], PLAN.stops[0]] }, 'stops.1.id'],
+    ['a line listed twice on a stop', { ...PLAN, stops: [{ ...PLAN.stops[0], lines: [PLAN.stops[0]!.lines[0], PLAN.stops[0]!.lines[0]] }] }, 'stops.0.lines.1.id'],
+    ['a stop at the hub itself', { ...PLAN, stops: [{ ...PLAN.stops[0], site: 'HUB-1' }] }, 'stops.0.site'],
+    ['a shipped quantity of 0', { ...PLAN, stops: [{ ...PLAN.stops[0], lines: [{ id: 'l1', sku: 'A', shipped: 0 }] }] }, 'stops.0.lines.0.shipped'],
+    ['ids too long for a movement id', { ...PLAN, id: 'm'.repeat(120) }, 'stops.0.lines.0.id'],
+    ['an empty carrier', { ...PLAN, carrier: ' ' }, 'carrier'],
+  ])('refuses %s', (_what, input, field) => {
+    expectRefused(A.init<ManifestDoc>(), (d) => planManifest(d, input, ctx()), { name: 'InputError', field })
+  })
+
+  it('refuses a document already initialised', () => {
+    expectRefused(planned(), (d) => planManifest(d, PLAN, ctx()), { name: 'RuleError', code: 'already-created' })
+  })
+})
+
+describe('depart()', () => {
+  it('moves a planned manifest to departed', () => {
+    expect(manifestStatus(departed())).toBe('departed')
+  })
+
+  it('refuses a manifest already departed', () => {
+    expectRefused(departed(), (d) => depart(d, {}, ctx()), { name: 'RuleError', code: 'already-departed' })
+  })
+
+  it('refuses a document that is not a manifest', () => {
+    expectRefused(A.from({ x: 1 }) as unknown as A.Doc<ManifestDoc>, (d) => depart(d, {}, ctx()), { name: 'RuleError', code: 'not-a-manifest' })
+  })
+})
+
+describe('deliverStop()', () => {
+  it('records the delivery and returns receipt movements with ids derived from the manifest line', () => {
+    const [doc, posting] = deliver(departed(), delivery({ lines: [{ line: 'l1', received: 8, rejected: 2 }, { line: 'l2', received: 4 }], receivedAt: 1_699_999_999_000 }))
+    expect(posting).toEqual({
+      site: 'CLINIC-1',
+      movements: [
+        { id: 'rcv:mf-7:s1:l1', sku: 'AMOX-500', quantity: 8, reference: 'manifest mf-7 stop s1 line l1' },
+        { id: 'rcv:mf-7:s1:l2', sku: 'ORS-1', quantity: 4, reference: 'manifest mf-7 stop s1 line l2' },
+      ],
+    })
+    const [stored] = doc.stops[0]!.deliveries
+    expect([str(stored?.by), str(stored?.device), stored?.at, stored?.receivedAt, str(stored?.receiver)]).toEqual(['drv', 'truck-1', 1_700_000_000_000, 1_699_999_999_000, 'Nurse Achieng'])
+    expect(stored?.signature).toBeInstanceOf(A.ImmutableString)
+    expect(receiptPostings(doc, 's1')).toEqual([posting])
+    expect(manifestStops(doc).map((s) => s.status)).toEqual(['delivered', 'pending'])
+  })
+
+  it('posts no movement for a line received 0', () => {
+    const [, posting] = deliver(departed(), delivery({ lines: [{ line: 'l1', received: 0, rejected: 10 }, { line: 'l2', received: 4 }] }))
+    expect(posting.movements.map((m) => m.id)).toEqual(['rcv:mf-7:s1:l2'])
+  })
+
+  it('accepts a typed name as signature', () => {
+    const [doc] = deliver(departed(), delivery({ signature: 'A. Achieng' }))
+    expect(str(doc.stops[0]?.deliveries[0]?.signature)).toBe('A. Achieng')
+  })
+
+  it('marks the manifest delivered once every stop is', () => {
+    let [doc] = deliver(departed(), delivery())
+    ;[doc] = deliver(doc, { stop: 's2', receiver: 'B', signature: 'B', lines: [{ line: 'l1', received: 6 }] })
+    expect(manifestStatus(doc)).toBe('delivered')
+  })
+
+  it('refuses a manifest that has not departed', () => {
+    expectRefused(planned(), (d) => deliverStop(d, delivery(), ctx()), { name: 'RuleError', code: 'not-departed' })
+  })
+
+  it('refuses a closed manifest', () => {
+    const closed = change(departed(), (d) => close(d, { reason: 'road closed' }, ctx()))
+    expectRefused(closed, (d) => deliverStop(d, delivery(), ctx()), { name: 'RuleError', code: 'manifest-closed' })
+  })
+
+  it('refuses a stop that is not on the manifest', () => {
+    expectRefused(departed(), (d) => deliverStop(d, delivery({ stop: 's9' }), ctx()), { name: 'RuleError', code: 'unknown-stop', field: 'stop' })
+  })
+
+  it('refuses a line that is not on the stop', () => {
+    const lines = [...delivery().lines, { line: 'l9', received: 1 }]
+    expectRefused(departed(), (d) => deliverStop(d, delivery({ lines }), ctx()), { name: 'RuleError', code: 'unknown-line', field: 'lines.2.line' })
+  })
+
+  it('refuses a delivery that leaves out a line of the stop', () => {
+    expectRefused(departed(), (d) => deliverStop(d, delivery({ lines: [{ line: 'l1', received: 10 }] }), ctx()), { name: 'RuleError', code: 'missing-line', field: 'lines' })
+  })
+
+  it('refuses a stop this replica already saw delivered', () => {
+    const [doc] = deliver(departed(), delivery())
+    expectRefused(doc, (d) => deliverStop(d, delivery(), ctx()), { name: 'RuleError', code: 'stop-already-delivered' })
+  })
+
+  it.each([
+    ['a negative received quantity', { lines: [{ line: 'l1', received: -1 }, { line: 'l2', received: 4 }] }, 'lines.0.received'],
+    ['a fractional received quantity', { lines: [{ line: 'l1', received: 1.5 }, { line: 'l2', received: 4 }] }, 'lines.0.received'],
+    ['a negative rejected quantity', { lines: [{ line: 'l1', received: 1, rejected: -2 }, { line: 'l2', received: 4 }] }, 'lines.0.rejected'],
+    ['a line listed twice', { lines: [{ line: 'l1', received: 1 }, { line: 'l1', received: 1 }] }, 'lines.1.line'],
+    ['no receiver', { receiver: '' }, 'receiver'],
+    ['a signature over 64 KB', { signature: `data:image/png;base64,iVBORw0KGgo${'A'.repeat(MAX_SIGNATURE_BYTES)}` }, 'signature'],
+    ['a signature that is not a PNG', { signature: 'data:image/jpeg;base64,/9j/4AAQ' }, 'signature'],
+    ['a typed signature over 200 characters', { signature: 'x'.repeat(201) }, 'signature'],
+    ['an unknown field', { extra: 1 }, ''],
+  ])('refuses %s', (_what, overrides, field) => {
+    expectRefused(departed(), (d) => deliverStop(d, delivery(overrides), ctx()), { name: 'InputError', field })
+  })
+})
+
+describe('close()', () => {
+  it('closes a manifest whose stops are all delivered', () => {
+    let [doc] = deliver(departed(), delivery())
+    ;[doc] = deliver(doc, { stop: 's2', receiver: 'B', signature: 'B', lines: [{ line: 'l1', received: 6 }] })
+    expect(manifestStatus(change(doc, (d) => close(d, {}, ctx())))).toBe('closed')
+  })
+
+  it('closes with a reason while a stop has no delivery', () => {
+    expect(manifestStatus(change(departed(), (d) => close(d, { reason: 'clinic closed' }, ctx())))).toBe('closed')
+  })
+
+  it('refuses without a reason while a stop has no delivery', () => {
+    expectRefused(departed(), (d) => close(d, {}, ctx()), { name: 'RuleError', code: 'reason-required', field: 'reason' })
+  })
+
+  it('refuses a manifest that has not departed, and one already closed', () => {
+    expectRefused(planned(), (d) => close(d, { reason: 'r' }, ctx()), { name: 'RuleError', code: 'not-departed' })
+    const closed = change(departed(), (d) => close(d, { reason: 'r' }, ctx()))
+    expectRefused(closed, (d) => close(d, { reason: 'r' }, ctx()), { name: 'RuleError', code: 'manifest-closed' })
+  })
+})
+
+describe('a document newer than the code', () => {
+  const newer = () => A.change(departed(), (d) => { d.schema = 2 })
+  const ops: Array<[string, (d: ManifestDoc) => void]> = [
+    ['planManifest', (d) => planManifest(d, PLAN, ctx())],
+    ['depart', (d) => depart(d, {}, ctx())],
+    ['deliverStop', (d) => deliverStop(d, delivery(), ctx())],
+    ['close', (d) => close(d, { reason: 'r' }, ctx())],
+    ['decideManifestItem', (d) => decideManifestItem(d, 'stop-received-twice:mf-7:s1', { note: 'n' }, ctx())],
+  ]
+  it.each(ops)('is read-only for %s()', (_name, op) => {
+    expectRefused(newer(), op, { name: 'ReadOnlyDocumentError' })
+  })
+})
+
+/** Stop s1 delivered offline on two devices, merged. */
+function receivedTwice(): A.Doc<ManifestDoc> {
+  const base = departed()
+  const [a] = deliver(A.clone(base), delivery(), ctx('drv', 'truck-1', 10))
+  const [b] = deliver(A.clone(base), delivery({ lines: [{ line: 'l1', received: 9 }, { line: 'l2', received: 4 }] }), ctx('nurse', 'clinic-tab', 11))
+  return A.merge(a, b)
+}
+
+describe('manifestReviewItems()', () => {
+  it('shows nothing for a stop received once as shipped', () => {
+    expect(manifestReviewItems(deliver(departed(), delivery())[0])).toEqual([])
+  })
+
+  it('shows one discrepancy per line where received differs from shipped or goods were rejected', () => {
+    const [doc] = deliver(departed(), delivery({ lines: [{ line: 'l1', received: 8, rejected: 2 }, { line: 'l2', received: 4, rejected: 1 }] }))
+    const items = manifestReviewItems(doc)
+    expect(items.map((i) => i.id)).toEqual(['delivery-discrepancy:mf-7:s1:l1', 'delivery-discrepancy:mf-7:s1:l2'])
+    expect(items[0]).toMatchObject({ kind: 'delivery-discrepancy', doc: 'manifest', status: 'open', details: { sku: 'AMOX-500', shipped: 10, received: 8, rejected: 2 } })
+  })
+
+  it('flags over-receipt', () => {
+    const [doc] = deliver(departed(), delivery({ lines: [{ line: 'l1', received: 12 }, { line: 'l2', received: 4 }] }))
+    expect(manifestReviewItems(doc).map((i) => i.details.received)).toEqual([12])
+  })
+
+  it('keeps both deliveries of a stop received on two devices, with the same movement ids, and flags it', () => {
+    const doc = receivedTwice()
+    expect(doc.stops[0]?.deliveries).toHaveLength(2)
+    const postings = receiptPostings(doc, 's1')
+    expect(postings.map((p) => p.movements.map((m) => m.id))).toEqual([['rcv:mf-7:s1:l1', 'rcv:mf-7:s1:l2'], ['rcv:mf-7:s1:l1', 'rcv:mf-7:s1:l2']])
+    const items = manifestReviewItems(doc)
+    expect(items.map((i) => i.id)).toEqual(['delivery-discrepancy:mf-7:s1:l1', 'stop-received-twice:mf-7:s1'])
+    expect(items[0]?.details).toMatchObject({ received: 10, deliveries: [{ by: 'drv', received: 10 }, { by: 'nurse', received: 9 }] })
+  })
+})
+
+describe('decideManifestItem()', () => {
+  const id = 'stop-received-twice:mf-7:s1'
+
+  it('records a decision with its compensating movements and resolves the item', () => {
+    const doc = change(receivedTwice(), (d) => decideManifestItem(d, id, { note: 'reversed the second receipt', movements: ['adj-1'] }, ctx('mgr', 'pc', 50)))
+    const item = manifestReviewItems(doc).find((i) => i.id === id)
+    expect(item).toMatchObject({ status: 'resolved', decision: { by: 'mgr', at: 50, note: 'reversed the second receipt', movements: ['adj-1'] } })
+    expect(doc.stops[0]?.deliveries).toHaveLength(2)
+  })
+
+  it('refuses an item that does not exist', () => {
+    expectRefused(receivedTwice(), (d) => decideManifestItem(d, 'stop-received-twice:mf-7:s2', { note: 'n' }, ctx()), { name: 'RuleError', code: 'unknown-review-item' })
+  })
+
+  it('refuses an item already decided', () => {
+    const doc = change(receivedTwice(), (d) => decideManifestItem(d, id, { note: 'first' }, ctx()))
+    expectRefused(doc, (d) => decideManifestItem(d, id, { note: 'again' }, ctx()), { name: 'RuleError', code: 'already-decided' })
+  })
+
+  it.each([{ note: '' }, { note: 'n', movements: ['bad id'] }])('refuses input %j', (input) => {
+    expectRefused(receivedTwice(), (d) => decideManifestItem(d, id, input, ctx()), { name: 'InputError' })
+  })
+})
+
+// ---- convergence -----------------------------------------------------------------------------
+
+type Action =
+  | { op: 'deliver'; stop: 's1' | 's2' | 's9'; received: number; rejected: number }
+  | { op: 'close'; reason: boolean }
+  | { op: 'decide' }
+type Step = { kind: 'act'; replica: number; at: number; action: Action } | { kind: 'sync'; into: number; from: number }
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ op: fc.constant('deliver' as const), stop: fc.constantFrom('s1' as const, 's2' as const, 's9' as const), received: fc.integer({ min: -1, max: 7 }), rejected: fc.integer({ min: 0, max: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('close' as const), reason: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('decide' as const) }) },
+)
+
+/** Runs an action; returns the receipt posting of a delivery. */
+function run(d: ManifestDoc, a: Action, c: ChangeContext): ReceiptPosting | undefined {
+  switch (a.op) {
+    case 'deliver': {
+      const lines = a.stop === 's1' ? [{ line: 'l1', received: a.received, rejected: a.rejected }, { line: 'l2', received: 4 }] : [{ line: 'l1', received: a.received, rejected: a.rejected }]
+      return deliverStop(d, { stop: a.stop, receiver: 'R', signature: 'R', lines }, c)
+    }
+    case 'close':
+      close(d, a.reason ? { reason: 'back at hub' } : {}, c)
+      return undefined
+    case 'decide':
+      decideManifestItem(d, manifestReviewItems(d).find((i) => i.status === 'open')?.id ?? 'none', { note: 'seen' }, c)
+      return undefined
+  }
+}
+
+describe('a manifest delivered offline on several devices', () => {
+  it('converges on every replica with every delivery and decision kept and each double receipt flagged', () => {
+    const seed = testSeed('manifest convergence')
+    const scenario = fc.integer({ min: 3, max: 5 }).chain((n) =>
+      fc.record({
+        n: fc.constant(n),
+        // Offline first (so devices deliver the same stop concurrently), then acts and syncs interleave.
+        steps: fc
+          .tuple(
+            fc.array(fc.record({ kind: fc.constant('act' as const), replica: fc.nat(n - 1), at: fc.integer({ min: 1, max: 5 }), action }), { minLength: 2, maxLength: 6 }),
+            fc.array(
+              fc.oneof(
+                { weight: 2, arbitrary: fc.record({ kind: fc.constant('act' as const), replica: fc.nat(n - 1), at: fc.integer({ min: 1, max: 5 }), action }) },
+                { weight: 1, arbitrary: fc.record({ kind: fc.constant('sync' as const), into: fc.nat(n - 1), from: fc.nat(n - 1) }) },
+              ),
+              { maxLength: 10 },
+            ),
+          )
+          .map(([offline, mixed]): Step[] => [...offline, ...mixed]),
+        final: fc.array(fc.tuple(fc.shuffledSubarray([...Array(n).keys()], { minLength: n }), fc.array(fc.nat(n - 1), { maxLength: 3 })), { minLength: n, maxLength: n }),
+        targets: fc.shuffledSubarray([...Array(n).keys()], { minLength: n }),
+      }),
+    )
+    fc.assert(
+      fc.property(scenario, ({ n, steps, final, targets }) => {
+        const base = departed()
+        let replicas = Array.from({ length: n }, () => A.clone(base))
+        const delivered: string[] = []
+        const posted: string[][] = []
+        const decided = new Map<string, number>()
+        for (const step of steps) {
+          if (step.kind === 'sync') {
+            // Merging a document object into itself panics in Automerge; a peer never does that.
+            if (step.into !== step.from) replicas[step.into] = A.merge(replicas[step.into]!, replicas[step.from]!)
+            continue
+          }
+          const before = replicas[step.replica]!
+          let refused = false
+          let posting: ReceiptPosting | undefined
+          let decidedId: string | undefined
+          const after = A.change(before, (d) => {
+            try {
+              if (step.action.op === 'decide') decidedId = manifestReviewItems(d).find((i) => i.status === 'open')?.id
+              posting = run(d, step.action, ctx('drv', `dev-${step.replica}`, step.at))
+            } catch {
+              refused = true
+            }
+          })
+          if (refused) expect(A.getHeads(after)).toEqual(A.getHeads(before))
+          else if (step.action.op === 'deliver') {
+            delivered.push(`${step.action.stop} dev-${step.replica} ${step.at}`)
+            posted.push(posting!.movements.map((m) => m.id))
+          } else if (step.action.op === 'decide') decided.set(decidedId!, (decided.get(decidedId!) ?? 0) + 1)
+          replicas[step.replica] = after
+        }
+        const snapshots = replicas.map((r) => A.clone(r))
+        replicas = replicas.map((r) => A.clone(r))
+        for (const t of targets) {
+          const [order, again] = final[t]!
+          for (const s of [...order, ...again]) replicas[t] = A.merge(replicas[t]!, snapshots[s]!)
+        }
+        const [first, ...rest] = replicas
+        for (const r of rest) {
+          expect(A.getHeads(r)).toEqual(A.getHeads(first!))
+          expect(manifestStatus(r)).toBe(manifestStatus(first!))
+          expect(manifestStops(r)).toEqual(manifestStops(first!))
+          expect(manifestReviewItems(r)).toEqual(manifestReviewItems(first!))
+        }
+        for (const r of replicas) {
+          const stored = r.stops.flatMap((s) => s.deliveries.map((d) => `${str(s.id)} ${str(d.device)} ${d.at}`))
+          expect(stored.sort()).toEqual([...delivered].sort())
+          const ids = r.stops.flatMap((s) => receiptPostings(r, str(s.id)).map((p) => p.movements.map((m) => m.id)))
+          expect(ids.map(String).sort()).toEqual(posted.map(String).sort())
+          const twice = r.stops.filter((s) => s.deliveries.length > 1).map((s) => `stop-received-twice:mf-7:${str(s.id)}`)
+          expect(manifestReviewItems(r).filter((i) => i.kind === 'stop-received-twice').map((i) => i.id)).toEqual(twice)
+          // getConflicts is undefined when a key holds a single value.
+          for (const [id, count] of decided) expect(Object.keys(A.getConflicts(r.decisions, id) ?? { one: r.decisions[id] }).length).toBe(count)
+        }
+      }),
+      { seed, numRuns: 100 },
+    )
+  })
+})
