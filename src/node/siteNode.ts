@@ -15,10 +15,12 @@ import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface }
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku } from '../docs/catalog.ts'
+import { changeOptions, type ChangeNote } from '../docs/history.ts'
 import { createLedger, journalUrls } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
+import { ReadOnlyDocumentError } from '../schema/errors.ts'
 import { SiteId, DeviceId } from '../schema/ids.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
@@ -63,7 +65,7 @@ export class SiteNode {
   readonly store: RepoLedgerStore
   #fullyLoaded: Promise<void> = Promise.resolve()
   /** Documents found newer than this code: kept intact, shown read-only. */
-  readonly readOnly = new Set<string>()
+  readonly readOnly = new Map<string, ReadOnlyDocumentError>()
   readonly orders = new Map<string, DocHandle<unknown>>()
   readonly manifests = new Map<string, DocHandle<unknown>>()
   #closed = false
@@ -158,7 +160,7 @@ export class SiteNode {
   #upgrade(kind: DocKind, handle: DocHandle<unknown>): void {
     const { state, version, current } = schemaState(kind, handle.doc() as { schema?: number })
     if (state === 'newer') {
-      this.readOnly.add(handle.url)
+      this.readOnly.set(handle.url, new ReadOnlyDocumentError(kind, version, current))
       this.log.warn({ kind, url: handle.url, version, current }, 'document is newer than this app: kept read-only')
     } else if (state === 'outdated') {
       let ran: string[] = []
@@ -209,6 +211,27 @@ export class SiteNode {
     for (const { url } of journalUrls(this.store.ledger.doc())) {
       if (!this.store.journal(url)) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     }
+  }
+
+  /**
+   * Changes a document and returns once the change is on disk; peers receive it only then (the
+   * durability gate). `fn` may throw to refuse: Automerge rolls the change back, nothing is held.
+   * Returns what `fn` returned.
+   */
+  async commit<T, R>(handle: DocHandle<T>, fn: (doc: T) => R, note: ChangeNote): Promise<R> {
+    const readOnly = this.readOnly.get(handle.url)
+    if (readOnly) throw readOnly
+    let result: R | undefined
+    this.gate.hold()
+    try {
+      handle.change((d) => {
+        result = fn(d as T)
+      }, changeOptions(note, (this.options.now ?? Date.now)()))
+      await this.repo.flush([handle.documentId])
+    } finally {
+      this.gate.release()
+    }
+    return result as R
   }
 
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */

@@ -84,7 +84,7 @@ export const routes: Route[] = [
         node: node.identity.node,
         journals: [...node.store.journals()].length,
         documents: Object.keys(node.repo.handles).length,
-        readOnly: [...node.readOnly],
+        readOnly: [...node.readOnly.keys()],
       }),
   },
   {
