@@ -19,6 +19,7 @@ import { MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../src/schema/manifest
 import { str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
 import { testSeed } from '../helpers/seed.ts'
+import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
 function ctx(user = 'drv', device = 'truck-1', at = 1_700_000_000_000): ChangeContext {
   return { user: user as UserId, device: device as DeviceId, at }
@@ -331,12 +332,11 @@ describe('a manifest delivered offline on several devices', () => {
             ),
           )
           .map(([offline, mixed]): Step[] => [...offline, ...mixed]),
-        final: fc.array(fc.tuple(fc.shuffledSubarray([...Array(n).keys()], { minLength: n }), fc.array(fc.nat(n - 1), { maxLength: 3 })), { minLength: n, maxLength: n }),
-        targets: fc.shuffledSubarray([...Array(n).keys()], { minLength: n }),
+        plan: mergePlanArb(n),
       }),
     )
     fc.assert(
-      fc.property(scenario, ({ n, steps, final, targets }) => {
+      fc.property(scenario, ({ n, steps, plan }) => {
         const base = departed()
         let replicas = Array.from({ length: n }, () => A.clone(base))
         const delivered: string[] = []
@@ -367,12 +367,7 @@ describe('a manifest delivered offline on several devices', () => {
           } else if (step.action.op === 'decide') decided.set(decidedId!, (decided.get(decidedId!) ?? 0) + 1)
           replicas[step.replica] = after
         }
-        const snapshots = replicas.map((r) => A.clone(r))
-        replicas = replicas.map((r) => A.clone(r))
-        for (const t of targets) {
-          const [order, again] = final[t]!
-          for (const s of [...order, ...again]) replicas[t] = A.merge(replicas[t]!, snapshots[s]!)
-        }
+        replicas = mergeByPlan(replicas, plan)
         const [first, ...rest] = replicas
         for (const r of rest) {
           expect(A.getHeads(r)).toEqual(A.getHeads(first!))

@@ -21,6 +21,7 @@ import type { OrderDoc } from '../../src/schema/order.ts'
 import { imm, str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
 import { testSeed } from '../helpers/seed.ts'
+import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
 function ctx(user = 'ana', device = 'tab-1', at = 1_700_000_000_000): ChangeContext {
   return { user: user as UserId, device: device as DeviceId, at }
@@ -428,14 +429,13 @@ describe('orders edited offline on several replicas', () => {
           )
           .map(([offline, mixed]): Step[] => [...offline, ...mixed]),
         // Final delivery: each replica receives every replica's state in its own order, some twice.
-        final: fc.array(fc.tuple(fc.shuffledSubarray([...Array(n).keys()], { minLength: n }), fc.array(fc.nat(n - 1), { maxLength: 3 })), { minLength: n, maxLength: n }),
-        targets: fc.shuffledSubarray([...Array(n).keys()], { minLength: n }),
+        plan: mergePlanArb(n),
         // Replicas that catch up with everyone, then decide the first open item offline.
         deciders: fc.subarray([...Array(n).keys()]),
       }),
     )
     fc.assert(
-      fc.property(scenario, ({ n, start, steps, final, targets, deciders }) => {
+      fc.property(scenario, ({ n, start, steps, plan, deciders }) => {
         const base = start()
         let replicas = Array.from({ length: n }, () => A.clone(base))
         const recorded = base.events.map(eventKey)
@@ -465,12 +465,7 @@ describe('orders edited offline on several replicas', () => {
           else if (after.events.length > before.events.length) recorded.push(eventKey(after.events.at(-1)!))
           replicas[step.replica] = after
         }
-        const snapshots = replicas.map((r) => A.clone(r))
-        replicas = replicas.map((r) => A.clone(r))
-        for (const t of targets) {
-          const [order, again] = final[t]!
-          for (const s of [...order, ...again]) replicas[t] = A.merge(replicas[t]!, snapshots[s]!)
-        }
+        replicas = mergeByPlan(replicas, plan)
         const [first, ...rest] = replicas
         for (const r of rest) {
           expect(A.getHeads(r)).toEqual(A.getHeads(first!))
