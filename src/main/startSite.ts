@@ -1,0 +1,54 @@
+/**
+ * What the desktop app runs, as plain Node so that tests run it without Electron: the site node on
+ * a data folder and its API plus UI on a free loopback port.
+ */
+import pino, { type Logger } from 'pino'
+import { demoCatalog, DEMO_SITE } from '../node/demo.ts'
+import { startApi } from '../node/http/server.ts'
+import { SiteNode } from '../node/siteNode.ts'
+
+export interface StartSiteOptions {
+  /** Data folder of this site node. */
+  dataDir: string
+  /** Folder of the built UI served at `/`. */
+  uiDir: string
+  /** Site id; the demo site, provisioned with the demo catalog, when left out. */
+  site?: string
+  logger?: Logger
+}
+
+export interface RunningSite {
+  /** Where the UI and the API answer, e.g. `http://127.0.0.1:41234`. */
+  url: string
+  site: string
+  node: string
+  /** Stops the API, then flushes and closes the node. Safe to call more than once. */
+  close(): Promise<void>
+}
+
+/** Opens the site node in `dataDir` and serves it on 127.0.0.1 at a port the system picks. */
+export async function startSite(options: StartSiteOptions): Promise<RunningSite> {
+  const site = options.site ?? DEMO_SITE
+  const node = await SiteNode.open({
+    dataDir: options.dataDir,
+    site,
+    logger: options.logger ?? pino({ name: 'stockmesh' }),
+    ...(site === DEMO_SITE ? { provisionCatalog: demoCatalog } : {}),
+  })
+  // Loopback only: the API has no token here, and only this machine's window needs it.
+  const api = await startApi(node, { host: '127.0.0.1', port: 0, uiDir: options.uiDir }).catch(async (error: unknown) => {
+    await node.close()
+    throw error
+  })
+  let closing: Promise<void> | undefined
+  return {
+    url: api.url,
+    site: node.identity.site,
+    node: node.identity.node,
+    close: () =>
+      (closing ??= (async () => {
+        await api.close()
+        await node.close()
+      })()),
+  }
+}
