@@ -87,6 +87,20 @@ describe('the API as a whole', () => {
     expect(res.status).toBe(201)
   })
 
+  it('refuses requests addressed to another host name (DNS rebinding from a web page)', async () => {
+    const { url } = await startSite(tempDir())
+    const { request } = await import('node:http')
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${url}/api/stock`, { headers: { host: 'evil.example:8470' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(status).toBe(421)
+  })
+
   it('refuses to listen beyond loopback without a token', async () => {
     await expect(startSite(tempDir(), { api: { host: '0.0.0.0' } })).rejects.toThrow(/without an API token/)
   })

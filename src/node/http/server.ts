@@ -28,6 +28,8 @@ export interface RunningApi {
   close(): Promise<void>
 }
 
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
@@ -60,6 +62,12 @@ export async function startApi(node: SiteNode, options: ApiOptions): Promise<Run
   if (!loopback && !options.token) throw new Error(`refusing to listen on ${options.host} without an API token: only loopback is open without one (--token)`)
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // On loopback, only a Host naming loopback: a web page whose domain an attacker points at
+    // 127.0.0.1 (DNS rebinding) must not reach the API from the user's browser.
+    if (loopback && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+      req.resume()
+      return sendJson(res, 421, { error: 'this site node answers only requests addressed to localhost' })
+    }
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (!url.pathname.startsWith('/api/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed here` })
