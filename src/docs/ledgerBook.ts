@@ -66,6 +66,8 @@ export class LedgerBook {
   /** Per journal URL, the sequence numbers already indexed. */
   readonly #indexed = new Map<string, Set<number>>()
   #queue: Promise<unknown> = Promise.resolve()
+  /** Highest sequence number this node has used; only this node writes its journals, so a cache is exact. */
+  #seq: number | undefined
 
   constructor(
     readonly store: LedgerStore,
@@ -109,6 +111,14 @@ export class LedgerBook {
     return out
   }
 
+  #lastSeq(): number {
+    if (this.#seq === undefined) {
+      const mark = this.ledger.posted?.[this.options.node]
+      this.#seq = lastSeqOf(this.ledger, this.options.node, this.#ownJournals(mark ? str(mark.period) : undefined))
+    }
+    return this.#seq
+  }
+
   /** Runs `task` after every task queued before it: postings of one node are strictly ordered. */
   #serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task, task)
@@ -125,7 +135,7 @@ export class LedgerBook {
     return this.#serial(async () => {
       const { node, site, knownSku, now } = this.options
       const time = now()
-      let lastSeq = lastSeqOf(this.ledger, node, this.#ownJournals(this.ledger.posted?.[node] ? str(this.ledger.posted[node].period) : undefined))
+      let lastSeq = this.#lastSeq()
       const results: RecordResult[] = []
       const fresh: Posting[] = []
       const batchIds = new Set<string>()
@@ -151,7 +161,12 @@ export class LedgerBook {
         fresh.push(posting)
         results.push({ status: 'recorded', posting })
       }
-      if (fresh.length > 0) await this.#post(fresh, site)
+      if (fresh.length > 0) {
+        // Claimed before the writes: a failed write must not let the next posting reuse a number
+        // that may already be in the journal.
+        this.#seq = lastSeq
+        await this.#post(fresh, site)
+      }
       return results
     })
   }
