@@ -27,6 +27,7 @@ import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
 import { str } from '../schema/strings.ts'
 import { DurableGate } from './durableGate.ts'
+import { reconcileReceipts } from './http/manifestRoutes.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 
@@ -203,6 +204,13 @@ export class SiteNode {
           .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
       }
     }
+    // Receipts of this site's delivered stops not in the ledger yet: a crash between the manifest
+    // change and the ledger posting leaves them out (idempotent: posts only ids the ledger lacks).
+    const reconciled = await reconcileReceipts(this).catch((error: unknown) => {
+      this.log.error({ err: error }, 'reconciling manifest receipts failed')
+      return []
+    })
+    if (reconciled.length > 0) this.log.warn({ movements: reconciled.map((r) => r.id) }, 'posted manifest receipts missing from the ledger')
   }
 
   /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */

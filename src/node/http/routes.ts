@@ -6,10 +6,12 @@ import type { OrderDoc } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
 import { documentHistory } from '../../docs/history.ts'
 import { checkLedger, journalPostings, onHand, type Posting } from '../../docs/ledger.ts'
-import { manifestReviewItems, manifestStatus, manifestStops } from '../../docs/manifest.ts'
-import { orderLines, orderReviewItems, orderStatus } from '../../docs/order.ts'
+import { manifestReviewItems } from '../../docs/manifest.ts'
+import { orderReviewItems } from '../../docs/order.ts'
 import { ledgerReviewItems, reviewQueue } from '../../docs/review.ts'
 import type { SiteNode } from '../siteNode.ts'
+import { manifestRoutes } from './manifestRoutes.ts'
+import { orderRoutes } from './orderRoutes.ts'
 
 export interface RouteContext {
   node: SiteNode
@@ -55,14 +57,6 @@ function stockItems(node: SiteNode) {
     unit: products[sku] ? str(products[sku].unit) : '',
     onHand: quantities.get(sku) ?? 0,
   }))
-}
-
-function orderView(id: string, doc: OrderDoc) {
-  return { id, status: orderStatus(doc), from: str(doc.from), to: str(doc.to), lines: orderLines(doc) }
-}
-
-function manifestView(id: string, doc: ManifestDoc) {
-  return { id, status: manifestStatus(doc), from: str(doc.from), carrier: str(doc.carrier), stops: manifestStops(doc) }
 }
 
 function allReviewItems(node: SiteNode) {
@@ -132,16 +126,6 @@ export const routes: Route[] = [
   },
   {
     method: 'GET',
-    pattern: /^\/api\/orders$/,
-    handle: ({ node }) => ok({ orders: [...node.orders].map(([id, h]) => orderView(id, h.doc() as OrderDoc)) }),
-  },
-  {
-    method: 'GET',
-    pattern: /^\/api\/manifests$/,
-    handle: ({ node }) => ok({ manifests: [...node.manifests].map(([id, h]) => manifestView(id, h.doc() as ManifestDoc)) }),
-  },
-  {
-    method: 'GET',
     pattern: /^\/api\/review$/,
     handle: async ({ node }) => {
       await node.fullyLoaded
@@ -183,4 +167,5 @@ export const routes: Route[] = [
       return ok({ entries: entries.slice(-limitFrom(query)).reverse() })
     },
   },
+  ...orderRoutes, ...manifestRoutes,
 ]
