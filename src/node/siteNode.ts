@@ -200,7 +200,10 @@ export class SiteNode {
       for (const [id, url] of Object.entries(ids ?? {})) {
         await this.repo
           .find(str(url) as AutomergeUrl)
-          .then((handle) => into.set(id, handle))
+          .then((handle) => {
+            this.#upgrade(kind, handle)
+            into.set(id, handle)
+          })
           .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
       }
     }
