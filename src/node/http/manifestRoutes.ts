@@ -32,7 +32,7 @@ import { InputError, parseInput, RuleError } from '../../schema/errors.ts'
 import { type Delivery, DeliverStopInput, type ManifestDoc, PlanManifestInput } from '../../schema/manifest.ts'
 import { str } from '../../schema/strings.ts'
 import type { SiteNode } from '../siteNode.ts'
-import { createDocument, historyOf, notFound, noteFor, requestContext, serialCreate } from './orderRoutes.ts'
+import { createDocument, historyOf, notFound, noteFor, requestContext, serialCreate } from './documentRequests.ts'
 import type { Route, RouteResult } from './routes.ts'
 
 const ok = (body: unknown): RouteResult => ({ status: 200, body })

@@ -4,7 +4,7 @@ import { LedgerDecisionInput } from '../../schema/ledger.ts'
 import type { ManifestDoc } from '../../schema/manifest.ts'
 import type { OrderDoc } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
-import { documentHistory } from '../../docs/history.ts'
+import { historyOf } from './documentRequests.ts'
 import { checkLedger, journalPostings, onHand, type Posting } from '../../docs/ledger.ts'
 import { manifestReviewItems } from '../../docs/manifest.ts'
 import { orderReviewItems } from '../../docs/order.ts'
@@ -163,7 +163,7 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: /^\/api\/history\/ledger$/,
     handle: ({ node, query }) => {
-      const entries = documentHistory(node.store.ledger.doc() as never)
+      const entries = historyOf(node.store.ledger.handle)
       return ok({ entries: entries.slice(-limitFrom(query)).reverse() })
     },
   },
