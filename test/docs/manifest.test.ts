@@ -388,5 +388,5 @@ describe('a manifest delivered offline on several devices', () => {
       }),
       { seed, numRuns: 100 },
     )
-  })
+  }, 120_000)
 })

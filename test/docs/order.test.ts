@@ -481,5 +481,5 @@ describe('orders edited offline on several replicas', () => {
       }),
       { seed, numRuns: 100 },
     )
-  })
+  }, 120_000)
 })
