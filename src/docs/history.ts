@@ -48,10 +48,13 @@ function parseNote(message: string | null): ChangeNote {
 
 /**
  * The document's history, oldest first. Automerge keeps whole seconds; within one second changes
- * keep their causal order (a stable sort over Automerge's topological order).
+ * keep their causal order (a stable sort over Automerge's topological order). Changes without a
+ * message are left out: the empty change that creates a document, and ledger postings, whose
+ * movements carry who, which device and when themselves.
  */
 export function documentHistory(doc: Doc<unknown>): HistoryEntry[] {
   return getChangesMetaSince(doc, [])
+    .filter((meta) => meta.message)
     .map((meta) => ({ ...parseNote(meta.message), at: meta.time * 1000, actor: meta.actor, hash: meta.hash }))
     .sort((a, b) => a.at - b.at)
 }

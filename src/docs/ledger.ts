@@ -14,6 +14,7 @@
 import { Counter } from '@automerge/automerge'
 import { RuleError, parseInput } from '../schema/errors.ts'
 import {
+  JOURNAL_BUCKET,
   JOURNAL_SCHEMA,
   LEDGER_SCHEMA,
   MovementInput,
@@ -218,8 +219,21 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
   if (str(journal.node) !== p.node || str(journal.period) !== p.period) {
     throw new Error(`internal: posting ${postingKey(p.node, p.seq)} for ${p.period} written to journal ${str(journal.node)}/${str(journal.period)}`)
   }
-  const key = String(p.seq)
-  if (journal.m[key] === undefined) journal.m[key] = toStored(p)
+  const bucket = bucketOf(p.seq)
+  if (journal.m[bucket] === undefined) journal.m[bucket] = {}
+  const entries = journal.m[bucket]!
+  if (entries[p.seq] === undefined) entries[p.seq] = toStored(p)
+}
+
+/** The journal bucket of a posting sequence number. */
+export function bucketOf(seq: number): string {
+  return String(Math.floor(seq / JOURNAL_BUCKET))
+}
+
+/** One posting of a journal, if present. */
+export function journalPosting(journal: JournalDoc, seq: number): Posting | undefined {
+  const m = journal.m?.[bucketOf(seq)]?.[seq]
+  return m === undefined ? undefined : fromStored(journal, seq, m)
 }
 
 /**
@@ -265,9 +279,11 @@ export function journalUrls(ledger: LedgerDoc, filter: { node?: string; fromPeri
 
 /** Every movement of a journal, in sequence order. */
 export function journalPostings(journal: JournalDoc): Posting[] {
-  return Object.entries(journal.m ?? {})
-    .map(([seq, m]) => fromStored(journal, Number(seq), m))
-    .sort((a, b) => a.seq - b.seq)
+  const out: Posting[] = []
+  for (const entries of Object.values(journal.m ?? {})) {
+    for (const [seq, m] of Object.entries(entries)) out.push(fromStored(journal, Number(seq), m))
+  }
+  return out.sort((a, b) => a.seq - b.seq)
 }
 
 /**
@@ -289,7 +305,10 @@ export function lastSeqOf(ledger: LedgerDoc, node: string, journals: Iterable<Jo
   let last = ledger.posted?.[node]?.seq ?? 0
   for (const journal of journals) {
     if (str(journal.node) !== node) continue
-    for (const key of Object.keys(journal.m ?? {})) last = Math.max(last, Number(key))
+    const buckets = Object.keys(journal.m ?? {}).map(Number)
+    if (buckets.length === 0) continue
+    const top = journal.m[String(Math.max(...buckets))] ?? {}
+    for (const key of Object.keys(top)) last = Math.max(last, Number(key))
   }
   return last
 }

@@ -32,7 +32,7 @@ import {
 export interface DocRef<T> {
   readonly url: string
   doc(): T
-  change(fn: (doc: T) => void, options?: { message: string; time: number }): void
+  change(fn: (doc: T) => void, options?: { message?: string; time: number }): void
 }
 
 /** Where documents come from and how they are made durable. */
@@ -80,12 +80,20 @@ export class LedgerBook {
 
   /** Indexes a journal's movements not seen before (journals only grow). Returns how many were new. */
   indexJournal(ref: DocRef<JournalDoc>): number {
-    let seen = this.#indexed.get(ref.url)
-    if (!seen) this.#indexed.set(ref.url, (seen = new Set()))
     const journal = ref.doc()
-    if (Object.keys(journal.m ?? {}).length === seen.size) return 0
+    const seen = this.#indexed.get(ref.url)
+    let count = 0
+    for (const entries of Object.values(journal.m ?? {})) count += Object.keys(entries).length
+    if (seen && seen.size === count) return 0
+    return this.indexPostings(ref.url, journalPostings(journal))
+  }
+
+  /** Indexes postings of the journal at `url` (known to be new, or checked here). Returns how many were new. */
+  indexPostings(url: string, postings: Iterable<Posting>): number {
+    let seen = this.#indexed.get(url)
+    if (!seen) this.#indexed.set(url, (seen = new Set()))
     let added = 0
-    for (const p of journalPostings(journal)) {
+    for (const p of postings) {
       if (seen.has(p.seq)) continue
       seen.add(p.seq)
       const list = this.#byMovementId.get(p.id)
@@ -172,19 +180,19 @@ export class LedgerBook {
   }
 
   async #post(postings: Posting[], site: string): Promise<void> {
-    const { node } = this.options
     const period = postings[0]!.period
     const journal = await this.#journalFor(period, site)
-    const note = { op: 'ledger.post', user: postings[0]!.by, ref: postings.map((p) => p.id).join(',').slice(0, 200) }
-    const time = postings[0]!.at
+    // No change message: the movement itself says who, where and when, and a message would add
+    // ~80 bytes to every posting on disk and on the wire (BENCHMARKS.md).
+    const time = { time: Math.floor(this.options.now() / 1000) }
     journal.change((d) => {
       for (const p of postings) writeJournal(d, p)
-    }, changeOptions(note, time))
+    }, time)
     await this.store.durable([journal])
-    this.indexJournal(journal)
+    this.indexPostings(journal.url, postings)
     this.store.ledger.change((d) => {
       for (const p of postings) writeCounters(d, p)
-    }, changeOptions({ ...note, device: node }, time))
+    }, time)
     await this.store.durable([this.store.ledger])
   }
 

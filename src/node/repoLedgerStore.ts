@@ -19,7 +19,7 @@ export class HandleRef<T> implements DocRef<T> {
   doc(): T {
     return this.handle.doc() as T
   }
-  change(fn: (doc: T) => void, options?: { message: string; time: number }): void {
+  change(fn: (doc: T) => void, options?: { message?: string; time: number }): void {
     this.gate.hold()
     try {
       this.handle.change(fn as (doc: T) => void, options ?? {})

@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
-import { createLedger, journalUrls } from '../docs/ledger.ts'
+import { createLedger, journalPosting, journalUrls } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
@@ -178,7 +178,17 @@ export class SiteNode {
     if (this.store.journal(url)) return
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
-    handle.on('change', () => this.book.indexJournal(ref))
+    // Index what a change added (from its patches), not the whole journal again.
+    handle.on('change', ({ doc, patches }) => {
+      const seqs = new Set<number>()
+      for (const patch of patches) {
+        if (patch.path[0] !== 'm' || patch.path.length < 2) continue
+        if (patch.path.length >= 3) seqs.add(Number(patch.path[2]))
+        else for (const key of Object.keys(doc.m?.[String(patch.path[1])] ?? {})) seqs.add(Number(key))
+      }
+      const postings = [...seqs].flatMap((seq) => journalPosting(doc, seq) ?? [])
+      if (postings.length > 0) this.book.indexPostings(ref.url, postings)
+    })
   }
 
   async #loadOwnJournals(): Promise<void> {

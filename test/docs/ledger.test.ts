@@ -219,15 +219,17 @@ describe('ledgerReviewItems()', () => {
 })
 
 describe('documentHistory()', () => {
-  it('lists who posted what and when, oldest first', async () => {
+  it('lists who decided what and when, oldest first, and leaves postings to the movements themselves', async () => {
     const { r } = replica()
     await r.book.record([mv({ kind: 'receipt', quantity: 1, id: 'first' })])
-    await r.book.record([mv({ kind: 'issue', quantity: 1, id: 'second', user: 'bongani' })])
-    const posts = documentHistory(r.ledger.current).filter((e) => e.op === 'ledger.post')
-    expect(posts.map((e) => [e.user, e.ref, e.device])).toEqual([
-      ['amina', 'first', 'node-0'],
-      ['bongani', 'second', 'node-0'],
+    await r.book.decide('negative-stock:AMOX-500', { user: 'bongani', note: 'checked' }, [])
+    const entries = documentHistory(r.ledger.current)
+    expect(entries.map((e) => [e.op, e.user, e.ref])).toEqual([
+      ['ledger.journal', 'node-0', '2026-W47'],
+      ['ledger.decide', 'bongani', 'negative-stock:AMOX-500'],
     ])
-    expect(posts[0]!.at).toBe(T0)
+    expect(entries[1]!.at).toBe(T0)
+    const [posting] = journalPostings(r.journalDocs()[0]!)
+    expect(posting).toMatchObject({ id: 'first', by: 'amina', at: T0, node: 'node-0' })
   })
 })

@@ -17,7 +17,7 @@ export class MemDoc<T> implements DocRef<T> {
   doc(): T {
     return this.current as T
   }
-  change(fn: (doc: T) => void, options?: { message: string; time: number }): void {
+  change(fn: (doc: T) => void, options?: { message?: string; time: number }): void {
     this.current = A.change(this.current, options ?? {}, fn as A.ChangeFn<T>)
   }
 }

@@ -37,8 +37,8 @@ class SlowStorage implements StorageAdapterInterface {
     if (key[1] !== 'snapshot' && key[1] !== 'incremental') return
     const chunks = [...(this.#chunks.get(key[0]!) ?? []), data]
     this.#chunks.set(key[0]!, chunks)
-    const doc = A.load<{ m?: Record<string, { id: unknown }> }>(Buffer.concat(chunks))
-    for (const m of Object.values(doc.m ?? {})) if (!this.durableAt.has(String(m.id))) this.durableAt.set(String(m.id), performance.now())
+    const doc = A.load<{ m?: Record<string, Record<string, { id: unknown }>> }>(Buffer.concat(chunks))
+    for (const m of Object.values(doc.m ?? {}).flatMap((bucket) => Object.values(bucket))) if (!this.durableAt.has(String(m.id))) this.durableAt.set(String(m.id), performance.now())
   }
 }
 
@@ -73,8 +73,8 @@ function whenPeerHas(peer: Repo, ledgerSeen: Awaited<ReturnType<typeof peerPair>
   return new Promise((resolve) => {
     const check = async () => {
       for (const url of Object.values(ledgerSeen.doc().journals ?? {})) {
-        const journal = await peer.find<{ m: Record<string, { id: unknown }> }>(String(url) as AutomergeUrl).catch(() => undefined)
-        const has = journal && Object.values(journal.doc().m ?? {}).some((m) => String(m.id) === movementId)
+        const journal = await peer.find<{ m: Record<string, Record<string, { id: unknown }>> }>(String(url) as AutomergeUrl).catch(() => undefined)
+        const has = journal && Object.values(journal.doc().m ?? {}).some((bucket) => Object.values(bucket).some((m) => String(m.id) === movementId))
         if (has) return resolve(performance.now())
         journal?.on('change', check)
       }

@@ -2,7 +2,6 @@
  * What the order and manifest routes share: who makes a change (`requestContext`), the node's
  * clock, serialised creation of documents, and a document's history as a person reads it.
  */
-import { getChangesMetaSince } from '@automerge/automerge'
 import type { DocHandle } from '@automerge/automerge-repo'
 import { documentHistory, type ChangeNote } from '../../docs/history.ts'
 import type { ChangeContext } from '../../schema/changeContext.ts'
@@ -65,14 +64,9 @@ export async function createDocument<T>(node: SiteNode, init: (doc: T) => void, 
   return handle
 }
 
-/**
- * The history of a document, oldest first, without the empty root change `repo.create()` makes
- * (no message, no operations: not something a person did).
- */
+/** The history of a document as a person reads it, oldest first. */
 export function historyOf(handle: DocHandle<unknown>) {
-  const doc = handle.doc() as never
-  const roots = new Set(getChangesMetaSince(doc, []).filter((m) => m.deps.length === 0 && !m.message).map((m) => m.hash))
-  return documentHistory(doc).filter((entry) => !roots.has(entry.hash))
+  return documentHistory(handle.doc() as never)
 }
 
 export const notFound = (what: string, id: string): RouteResult => ({ status: 404, body: { error: `no ${what} ${id} on this site` } })
