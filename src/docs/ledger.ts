@@ -1,15 +1,12 @@
 /**
  * Stock ledger operations. Pure: each function either plans (reads documents, validates, returns
- * a value) or writes one document inside `handle.change`. Recording a movement touches two
- * documents, in this order, each in its own change:
+ * a value) or writes one document inside `handle.change`.
  *
- *   1. `writeJournal(journal, posting)`  the movement, in the node's journal for the period
- *   2. `writeCounters(ledger, posting)`  on hand, plus `posted[node]` advanced to the posting
- *
- * If a node stops between the two, `pendingPostings` finds the journal entries beyond
- * `posted[node]` and the node applies them with `writeCounters` on restart. Only the node that
- * wrote a journal ever writes its counters and its `posted` mark, so the repair is exact and no
- * two replicas ever repair the same posting.
+ * A movement is posted by `writeJournal`: the movement and its delta to the SKU's total are one
+ * change of the node's current journal, so they can never be apart. When a journal is full (or the
+ * week changed), the node opens the next with `createJournal`, carrying its opening balance.
+ * On hand of a SKU = Σ over nodes of (open + tot) of the node's latest journal
+ *                  = Σ of every movement of every journal (`checkLedger` verifies both).
  */
 import { Counter } from '@automerge/automerge'
 import { RuleError, parseInput } from '../schema/errors.ts'
@@ -27,13 +24,11 @@ import {
 } from '../schema/ledger.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { imm, str } from '../schema/strings.ts'
-import { periodOf } from './period.ts'
 
-/** A movement ready to post: plain values, the node's sequence number and journal period. */
+/** A movement ready to post: plain values, with the node's sequence number. */
 export interface Posting {
   node: string
   seq: number
-  period: string
   id: string
   kind: MovementKindName
   sku: string
@@ -46,24 +41,24 @@ export interface Posting {
   device?: string
   reason?: string
   reference?: string
-  /** Counts: the posting key of the latest count of the SKU seen when counting ('' if none). */
+  /** Counts: the posting key of the latest count of the SKU known when counting ('' if none). */
   prev?: string
 }
 
-/** Who records, where, and what the ledger needs to know to validate a movement. */
+/** What planning a movement needs to know besides the input. */
 export interface PlanContext {
   /** The node posting (owner of the journal). */
   node: string
   /** Node clock, unix ms. */
   now: number
-  /** The site's ledger as it stands. */
-  ledger: LedgerDoc
   /** Whether the catalog knows the SKU. */
   knownSku: (sku: string) => boolean
-  /** Highest sequence number this node has used so far (journal or counters). */
+  /** Highest sequence number this node has used so far. */
   lastSeq: number
-  /** Movements planned earlier in the same batch, not yet in the ledger: their deltas and counts by SKU. */
-  batch?: { deltas: Map<string, number>; counts: Map<string, string> }
+  /** On hand of a SKU as the node sees it now, including movements planned earlier in the batch. */
+  onHand: (sku: string) => number
+  /** Posting key of the latest stock count of a SKU the node knows ('' if none). */
+  lastCount: (sku: string) => string
 }
 
 /** `${node}:${seq}` names a posting uniquely across all replicas. */
@@ -71,9 +66,9 @@ export function postingKey(node: string, seq: number): string {
   return `${node}:${seq}`
 }
 
-/** Key of a (SKU, node) counter in `LedgerDoc.q`. Ids never contain '@'. */
-export function counterKey(sku: string, node: string): string {
-  return `${sku}@${node}`
+/** Key of a node's n-th journal in `LedgerDoc.journals`; sorts in journal order. */
+export function journalKey(node: string, n: number): string {
+  return `${node}/${String(n).padStart(6, '0')}`
 }
 
 /** Initialises an empty ledger for a site. */
@@ -81,59 +76,81 @@ export function createLedger(doc: LedgerDoc, site: string): void {
   doc.schema = LEDGER_SCHEMA
   doc.kind = 'ledger'
   doc.site = imm(site)
-  doc.q = {}
-  doc.posted = {}
   doc.journals = {}
-  doc.lastCount = {}
   doc.decisions = {}
 }
 
-/** Initialises an empty journal of one node for one period. */
-export function createJournal(doc: JournalDoc, site: string, node: string, period: string): void {
+/** Initialises a node's n-th journal, opening with the node's totals of all earlier journals. */
+export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number> }): void {
   doc.schema = JOURNAL_SCHEMA
   doc.kind = 'journal'
-  doc.site = imm(site)
-  doc.node = imm(node)
-  doc.period = imm(period)
+  doc.site = imm(init.site)
+  doc.node = imm(init.node)
+  doc.n = init.n
+  doc.week = imm(init.week)
+  doc.s0 = init.s0
+  doc.open = {}
+  for (const [sku, quantity] of init.open) if (quantity !== 0) doc.open[sku] = quantity
+  doc.tot = {}
   doc.m = {}
 }
 
-/** Quantity on hand of every SKU with any movement: the sum of its per-node counters. */
-export function onHand(ledger: LedgerDoc): Map<string, number> {
+/** Registers a journal document's URL in the ledger. */
+export function registerJournal(ledger: LedgerDoc, node: string, n: number, url: string): void {
+  assertWritable('ledger', ledger)
+  const key = journalKey(node, n)
+  if (ledger.journals[key] === undefined) ledger.journals[key] = imm(url)
+}
+
+export interface JournalEntry {
+  node: string
+  n: number
+  url: string
+}
+
+/** Every journal the ledger names, in (node, number) order. */
+export function journalEntries(ledger: LedgerDoc): JournalEntry[] {
+  return Object.entries(ledger.journals ?? {})
+    .map(([key, url]) => {
+      const slash = key.lastIndexOf('/')
+      return { node: key.slice(0, slash), n: Number(key.slice(slash + 1)), url: str(url) }
+    })
+    .sort((a, b) => (a.node === b.node ? a.n - b.n : a.node < b.node ? -1 : 1))
+}
+
+/** The latest journal of every node the ledger names. */
+export function latestJournals(ledger: LedgerDoc): JournalEntry[] {
+  const latest = new Map<string, JournalEntry>()
+  for (const entry of journalEntries(ledger)) latest.set(entry.node, entry)
+  return [...latest.values()]
+}
+
+/** A journal's totals per SKU: its opening balance plus its own movements. */
+export function journalBalance(journal: JournalDoc): Map<string, number> {
+  const balance = new Map<string, number>()
+  for (const [sku, quantity] of Object.entries(journal.open ?? {})) balance.set(sku, quantity)
+  for (const [sku, counter] of Object.entries(journal.tot ?? {})) balance.set(sku, (balance.get(sku) ?? 0) + Number(counter))
+  return balance
+}
+
+/**
+ * On hand per SKU from the latest journal of each node: pass, per node, the latest journal loaded
+ * (a node whose newest journal has not arrived yet counts with the one before: a consistent, older
+ * view of that node).
+ */
+export function onHand(latestPerNode: Iterable<JournalDoc>): Map<string, number> {
   const totals = new Map<string, number>()
-  for (const [key, counter] of Object.entries(ledger.q ?? {})) {
-    const sku = key.slice(0, key.lastIndexOf('@'))
-    totals.set(sku, (totals.get(sku) ?? 0) + Number(counter))
+  for (const journal of latestPerNode) {
+    for (const [sku, quantity] of journalBalance(journal)) totals.set(sku, (totals.get(sku) ?? 0) + quantity)
   }
   return totals
 }
 
-/** Quantity on hand of one SKU (0 if it never moved). */
-export function onHandOf(ledger: LedgerDoc, sku: string): number {
-  let total = 0
-  const suffixless = `${sku}@`
-  for (const [key, counter] of Object.entries(ledger.q ?? {})) {
-    if (key.startsWith(suffixless) && key.lastIndexOf('@') === sku.length) total += Number(counter)
-  }
-  return total
-}
-
 /**
- * The journal period a node posts into now: the week of its clock, but never earlier than the
- * period of its last posting, so that a clock set back cannot hide a posting from the repair scan.
- */
-export function postingPeriod(ledger: LedgerDoc, node: string, now: number): string {
-  const current = periodOf(now)
-  const last = ledger.posted?.[node] ? str(ledger.posted[node].period) : ''
-  return last > current ? last : current
-}
-
-/**
- * Validates a movement from outside (HTTP, IPC, a scanner) against the input schema, the catalog
- * and the ledger, and returns the posting to write. Throws InputError / RuleError; reads only.
+ * Validates a movement from outside (HTTP, IPC, a scanner) against the input schema and the
+ * catalog, and returns the posting to write. Throws InputError / RuleError; reads only.
  */
 export function planMovement(input: unknown, ctx: PlanContext): Posting {
-  assertWritable('ledger', ctx.ledger)
   const mv = parseInput(MovementInput, input)
   if (!ctx.knownSku(mv.sku)) throw new RuleError('unknown-sku', `sku: ${mv.sku} is not in the catalog`, 'sku')
   let delta: number
@@ -152,8 +169,8 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
       break
     case 'count':
       counted = mv.counted
-      delta = mv.counted - onHandOf(ctx.ledger, mv.sku) - (ctx.batch?.deltas.get(mv.sku) ?? 0)
-      prev = ctx.batch?.counts.get(mv.sku) ?? (ctx.ledger.lastCount?.[mv.sku] ? str(ctx.ledger.lastCount[mv.sku]) : '')
+      delta = mv.counted - ctx.onHand(mv.sku)
+      prev = ctx.lastCount(mv.sku)
       break
     case 'transferOut':
       delta = -mv.quantity
@@ -164,17 +181,7 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
       reference ??= `from:${mv.from}`
       break
   }
-  const posting: Posting = {
-    node: ctx.node,
-    seq: ctx.lastSeq + 1,
-    period: postingPeriod(ctx.ledger, ctx.node, ctx.now),
-    id: mv.id,
-    kind: mv.kind,
-    sku: mv.sku,
-    delta,
-    at: mv.at ?? ctx.now,
-    by: mv.user,
-  }
+  const posting: Posting = { node: ctx.node, seq: ctx.lastSeq + 1, id: mv.id, kind: mv.kind, sku: mv.sku, delta, at: mv.at ?? ctx.now, by: mv.user }
   if (counted !== undefined) posting.counted = counted
   if (prev !== undefined) posting.prev = prev
   if (mv.device !== undefined) posting.device = mv.device
@@ -195,17 +202,7 @@ function toStored(p: Posting): StoredMovement {
 
 /** Reads a stored movement back as a posting of `journal`'s node. */
 export function fromStored(journal: JournalDoc, seq: number, m: StoredMovement): Posting {
-  const p: Posting = {
-    node: str(journal.node),
-    seq,
-    period: str(journal.period),
-    id: str(m.id),
-    kind: movementKindName[m.k],
-    sku: str(m.sku),
-    delta: m.q,
-    at: m.t,
-    by: str(m.by),
-  }
+  const p: Posting = { node: str(journal.node), seq, id: str(m.id), kind: movementKindName[m.k], sku: str(m.sku), delta: m.q, at: m.t, by: str(m.by) }
   if (m.n !== undefined) p.counted = m.n
   if (m.dev !== undefined) p.device = str(m.dev)
   if (m.why !== undefined) p.reason = str(m.why)
@@ -214,67 +211,32 @@ export function fromStored(journal: JournalDoc, seq: number, m: StoredMovement):
   return p
 }
 
-/** Step 1 of a posting: appends the movement to its journal. Writing the same posting again is a no-op. */
-export function writeJournal(journal: JournalDoc, p: Posting): void {
-  if (str(journal.node) !== p.node || str(journal.period) !== p.period) {
-    throw new Error(`internal: posting ${postingKey(p.node, p.seq)} for ${p.period} written to journal ${str(journal.node)}/${str(journal.period)}`)
-  }
-  const bucket = bucketOf(p.seq)
-  if (journal.m[bucket] === undefined) journal.m[bucket] = {}
-  const entries = journal.m[bucket]!
-  if (entries[p.seq] === undefined) entries[p.seq] = toStored(p)
-}
-
 /** The journal bucket of a posting sequence number. */
 export function bucketOf(seq: number): string {
   return String(Math.floor(seq / JOURNAL_BUCKET))
+}
+
+/**
+ * Posts a movement: stores it and adds its delta to the SKU's total, in the same change.
+ * Writing the same posting again is a no-op.
+ */
+export function writeJournal(journal: JournalDoc, p: Posting): void {
+  assertWritable('journal', journal)
+  if (str(journal.node) !== p.node) throw new Error(`internal: posting ${postingKey(p.node, p.seq)} written to a journal of ${str(journal.node)}`)
+  const bucket = bucketOf(p.seq)
+  if (journal.m[bucket] === undefined) journal.m[bucket] = {}
+  const entries = journal.m[bucket]!
+  if (entries[p.seq] !== undefined) return
+  entries[p.seq] = toStored(p)
+  // Only this journal's node creates its totals, so a counter is never created twice concurrently.
+  if (journal.tot[p.sku] === undefined) journal.tot[p.sku] = new Counter(0)
+  if (p.delta !== 0) journal.tot[p.sku]!.increment(p.delta)
 }
 
 /** One posting of a journal, if present. */
 export function journalPosting(journal: JournalDoc, seq: number): Posting | undefined {
   const m = journal.m?.[bucketOf(seq)]?.[seq]
   return m === undefined ? undefined : fromStored(journal, seq, m)
-}
-
-/**
- * Step 2 of a posting: adds the delta to the node's counter of the SKU and advances
- * `posted[node]`. Postings at or below the mark are skipped, so a repair can never apply one twice.
- */
-export function writeCounters(ledger: LedgerDoc, p: Posting): void {
-  assertWritable('ledger', ledger)
-  const mark = ledger.posted[p.node]
-  if (mark && mark.seq >= p.seq) return
-  const key = counterKey(p.sku, p.node)
-  // Only this node ever creates this key, so the counter is never created twice concurrently.
-  if (ledger.q[key] === undefined) ledger.q[key] = new Counter(0)
-  if (p.delta !== 0) ledger.q[key]!.increment(p.delta)
-  if (p.kind === 'count') ledger.lastCount[p.sku] = imm(postingKey(p.node, p.seq))
-  if (mark) {
-    mark.seq = p.seq
-    if (str(mark.period) !== p.period) mark.period = imm(p.period)
-  } else {
-    ledger.posted[p.node] = { seq: p.seq, period: imm(p.period) }
-  }
-}
-
-/** Registers a journal document's URL in the ledger (`${period}/${node}`). */
-export function registerJournal(ledger: LedgerDoc, node: string, period: string, url: string): void {
-  const key = `${period}/${node}`
-  if (ledger.journals[key] === undefined) ledger.journals[key] = imm(url)
-}
-
-/** Journal URLs of one node from `period` on (or all nodes when node is undefined), oldest first. */
-export function journalUrls(ledger: LedgerDoc, filter: { node?: string; fromPeriod?: string } = {}): Array<{ period: string; node: string; url: string }> {
-  const out: Array<{ period: string; node: string; url: string }> = []
-  for (const [key, url] of Object.entries(ledger.journals ?? {})) {
-    const slash = key.indexOf('/')
-    const period = key.slice(0, slash)
-    const node = key.slice(slash + 1)
-    if (filter.node !== undefined && node !== filter.node) continue
-    if (filter.fromPeriod !== undefined && period < filter.fromPeriod) continue
-    out.push({ period, node, url: str(url) })
-  }
-  return out.sort((a, b) => (a.period === b.period ? (a.node < b.node ? -1 : 1) : a.period < b.period ? -1 : 1))
 }
 
 /** Every movement of a journal, in sequence order. */
@@ -286,68 +248,66 @@ export function journalPostings(journal: JournalDoc): Posting[] {
   return out.sort((a, b) => a.seq - b.seq)
 }
 
-/**
- * Postings of `node` in its journals that the counters have not applied yet (a crash between
- * the two steps), oldest first. Pass the node's journals from `posted[node].period` on.
- */
-export function pendingPostings(ledger: LedgerDoc, node: string, journals: Iterable<JournalDoc>): Posting[] {
-  const mark = ledger.posted?.[node]?.seq ?? 0
-  const pending: Posting[] = []
-  for (const journal of journals) {
-    if (str(journal.node) !== node) continue
-    for (const p of journalPostings(journal)) if (p.seq > mark) pending.push(p)
-  }
-  return pending.sort((a, b) => a.seq - b.seq)
+/** How many movements a journal holds. */
+export function journalSize(journal: JournalDoc): number {
+  let count = 0
+  for (const entries of Object.values(journal.m ?? {})) count += Object.keys(entries).length
+  return count
 }
 
-/** Highest sequence number a node has used, from its posted mark and the journals given. */
-export function lastSeqOf(ledger: LedgerDoc, node: string, journals: Iterable<JournalDoc>): number {
-  let last = ledger.posted?.[node]?.seq ?? 0
-  for (const journal of journals) {
-    if (str(journal.node) !== node) continue
-    const buckets = Object.keys(journal.m ?? {}).map(Number)
-    if (buckets.length === 0) continue
-    const top = journal.m[String(Math.max(...buckets))] ?? {}
-    for (const key of Object.keys(top)) last = Math.max(last, Number(key))
-  }
-  return last
+/** Highest sequence number the journal's node has used up to this journal's last posting. */
+export function lastSeqOf(journal: JournalDoc): number {
+  const buckets = Object.keys(journal.m ?? {}).map(Number)
+  if (buckets.length === 0) return journal.s0 ?? 0
+  return Math.max(...Object.keys(journal.m[String(Math.max(...buckets))] ?? {}).map(Number), journal.s0 ?? 0)
 }
 
-export interface LedgerCheck {
-  /** SKUs whose on hand differs from the sum of the movements the counters claim to include. */
-  mismatches: Array<{ sku: string; node: string; counter: number; movements: number }>
-  /** Journal postings not yet applied to the counters (normal while a sync is half done). */
-  pending: Posting[]
-}
-
-/**
- * Checks on hand = Σ movements, node by node: each node's counters must equal the sum of its
- * journal movements up to its `posted` mark. Needs every journal of the ledger.
- */
-export function checkLedger(ledger: LedgerDoc, journals: Iterable<JournalDoc>): LedgerCheck {
-  const sums = new Map<string, number>()
-  const pending: Posting[] = []
-  const seen = new Set<string>()
+/** Of the journals given, the one with the highest number per node. */
+export function latestPerNode(journals: Iterable<JournalDoc>): JournalDoc[] {
+  const latest = new Map<string, JournalDoc>()
   for (const journal of journals) {
     const node = str(journal.node)
-    const mark = ledger.posted?.[node]?.seq ?? 0
-    for (const p of journalPostings(journal)) {
-      if (p.seq > mark) {
-        pending.push(p)
-        continue
-      }
-      seen.add(node)
-      const key = counterKey(p.sku, node)
-      sums.set(key, (sums.get(key) ?? 0) + p.delta)
+    const known = latest.get(node)
+    if (!known || journal.n > known.n) latest.set(node, journal)
+  }
+  return [...latest.values()]
+}
+
+export interface LedgerMismatch {
+  /** `${node}/${n}` of the journal. */
+  journal: string
+  sku: string
+  /** What the journal's totals (or opening balance) say. */
+  recorded: number
+  /** What its movements (or the previous journal) say. */
+  expected: number
+  what: 'total' | 'opening'
+}
+
+/**
+ * Checks on hand = Σ movements: each journal's totals equal the sum of its movements, and each
+ * journal opens with its predecessor's opening + totals. Journals not given are not checked.
+ */
+export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
+  const mismatches: LedgerMismatch[] = []
+  const byKey = new Map<string, JournalDoc>()
+  for (const journal of journals) byKey.set(journalKey(str(journal.node), journal.n), journal)
+  for (const [key, journal] of [...byKey].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const sums = new Map<string, number>()
+    for (const p of journalPostings(journal)) sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
+    for (const sku of new Set([...sums.keys(), ...Object.keys(journal.tot ?? {})])) {
+      const recorded = journal.tot?.[sku] === undefined ? 0 : Number(journal.tot[sku])
+      const expected = sums.get(sku) ?? 0
+      if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'total' })
+    }
+    const previous = byKey.get(journalKey(str(journal.node), journal.n - 1))
+    if (!previous) continue
+    const carried = journalBalance(previous)
+    for (const sku of new Set([...carried.keys(), ...Object.keys(journal.open ?? {})])) {
+      const recorded = journal.open?.[sku] ?? 0
+      const expected = carried.get(sku) ?? 0
+      if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'opening' })
     }
   }
-  const mismatches: LedgerCheck['mismatches'] = []
-  const keys = new Set([...Object.keys(ledger.q ?? {}), ...sums.keys()])
-  for (const key of [...keys].sort()) {
-    const at = key.lastIndexOf('@')
-    const counter = ledger.q?.[key] === undefined ? 0 : Number(ledger.q[key])
-    const movements = sums.get(key) ?? 0
-    if (counter !== movements) mismatches.push({ sku: key.slice(0, at), node: key.slice(at + 1), counter, movements })
-  }
-  return { mismatches, pending: pending.sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1)) }
+  return mismatches
 }

@@ -1,32 +1,36 @@
 /**
  * A site's ledger as one node sees it: the ledger document, the journals loaded so far, and the
- * rules for posting across them. No I/O of its own: the caller supplies document references
+ * rules for posting into them. No I/O of its own: the caller supplies document references
  * (automerge-repo handles in the site node, plain Automerge docs in tests) and a `durable`
  * barrier that returns once the given documents are on disk.
  *
- * Posting order, each step durable before the next (see src/docs/ledger.ts):
- *   a. a new period: create the journal (durable), then register it in the ledger (durable)
- *   b. write the movements into the journal (durable)
- *   c. apply them to the counters and advance `posted[node]` (durable) — then acknowledge.
- * A crash after b leaves postings that `repair()` applies on restart; nothing acknowledged is lost.
+ * Posting, each step durable (fsync) before the next:
+ *   a. when the node's journal is full or its week is over: create the next journal with the
+ *      opening balance (durable), then register it in the ledger (durable);
+ *   b. write the movements and their totals into the journal in one change (durable) — then
+ *      acknowledge. A crash anywhere loses only what was not acknowledged, and nothing is half
+ *      written: a journal created but not registered is simply never used.
  */
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
+import { JOURNAL_LIMIT } from '../schema/ledger.ts'
+import { assertWritable } from '../schema/migrations.ts'
 import { str } from '../schema/strings.ts'
 import { changeOptions } from './history.ts'
-import { decideLedgerItem } from './review.ts'
 import {
   createJournal,
+  journalBalance,
+  journalEntries,
   journalPostings,
-  journalUrls,
+  journalSize,
   lastSeqOf,
-  pendingPostings,
   planMovement,
   postingKey,
   registerJournal,
-  writeCounters,
   writeJournal,
   type Posting,
 } from './ledger.ts'
+import { periodOf } from './period.ts'
+import { decideLedgerItem } from './review.ts'
 
 /** The little a LedgerBook needs of a document: read it, change it. */
 export interface DocRef<T> {
@@ -60,14 +64,22 @@ export interface RecordResult {
   posting: Posting
 }
 
+interface OwnJournal {
+  ref: DocRef<JournalDoc>
+  size: number
+  lastSeq: number
+}
+
 export class LedgerBook {
   /** Postings by movement id, across every journal indexed so far (all nodes). */
   readonly #byMovementId = new Map<string, Posting[]>()
   /** Per journal URL, the sequence numbers already indexed. */
   readonly #indexed = new Map<string, Set<number>>()
+  /** Latest stock count per SKU among the postings indexed. */
+  readonly #lastCount = new Map<string, Posting>()
   #queue: Promise<unknown> = Promise.resolve()
-  /** Highest sequence number this node has used; only this node writes its journals, so a cache is exact. */
-  #seq: number | undefined
+  /** This node's current journal; only this node writes it, so the cached size and sequence are exact. */
+  #own: OwnJournal | undefined
 
   constructor(
     readonly store: LedgerStore,
@@ -82,13 +94,11 @@ export class LedgerBook {
   indexJournal(ref: DocRef<JournalDoc>): number {
     const journal = ref.doc()
     const seen = this.#indexed.get(ref.url)
-    let count = 0
-    for (const entries of Object.values(journal.m ?? {})) count += Object.keys(entries).length
-    if (seen && seen.size === count) return 0
+    if (seen && seen.size === journalSize(journal)) return 0
     return this.indexPostings(ref.url, journalPostings(journal))
   }
 
-  /** Indexes postings of the journal at `url` (known to be new, or checked here). Returns how many were new. */
+  /** Indexes postings of the journal at `url`; ones already indexed are skipped. Returns how many were new. */
   indexPostings(url: string, postings: Iterable<Posting>): number {
     let seen = this.#indexed.get(url)
     if (!seen) this.#indexed.set(url, (seen = new Set()))
@@ -99,6 +109,10 @@ export class LedgerBook {
       const list = this.#byMovementId.get(p.id)
       if (list) list.push(p)
       else this.#byMovementId.set(p.id, [p])
+      if (p.kind === 'count') {
+        const last = this.#lastCount.get(p.sku)
+        if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
+      }
       added++
     }
     return added
@@ -109,22 +123,36 @@ export class LedgerBook {
     return this.#byMovementId.get(movementId) ?? []
   }
 
-  /** Loaded journals of this node from `fromPeriod` on. */
-  #ownJournals(fromPeriod?: string): JournalDoc[] {
-    const out: JournalDoc[] = []
-    for (const { url } of journalUrls(this.ledger, { node: this.options.node, ...(fromPeriod ? { fromPeriod } : {}) })) {
+  /** The latest loaded journal of every node (a node's newest may not have arrived yet). */
+  latestJournals(): JournalDoc[] {
+    const latest = new Map<string, JournalDoc>()
+    for (const { node, url } of journalEntries(this.ledger)) {
       const ref = this.store.journal(url)
-      if (ref) out.push(ref.doc())
+      if (ref) latest.set(node, ref.doc())
     }
-    return out
+    return [...latest.values()]
   }
 
-  #lastSeq(): number {
-    if (this.#seq === undefined) {
-      const mark = this.ledger.posted?.[this.options.node]
-      this.#seq = lastSeqOf(this.ledger, this.options.node, this.#ownJournals(mark ? str(mark.period) : undefined))
+  /** On hand per SKU as this node sees it. */
+  onHand(): Map<string, number> {
+    const totals = new Map<string, number>()
+    for (const journal of this.latestJournals()) {
+      for (const [sku, quantity] of journalBalance(journal)) totals.set(sku, (totals.get(sku) ?? 0) + quantity)
     }
-    return this.#seq
+    return totals
+  }
+
+  /** This node's latest registered journal, loaded by the caller before posting starts. */
+  #ownJournal(): OwnJournal | undefined {
+    if (this.#own) return this.#own
+    const mine = journalEntries(this.ledger).filter((e) => e.node === this.options.node)
+    const latest = mine[mine.length - 1]
+    if (!latest) return undefined
+    const ref = this.store.journal(latest.url)
+    if (!ref) throw new Error(`this node's journal ${latest.node}/${latest.n} is registered but not loaded`)
+    const doc = ref.doc()
+    this.#own = { ref, size: journalSize(doc), lastSeq: lastSeqOf(doc) }
+    return this.#own
   }
 
   /** Runs `task` after every task queued before it: postings of one node are strictly ordered. */
@@ -139,77 +167,79 @@ export class LedgerBook {
    * movement refuses the whole batch and changes nothing. Movement ids already posted are
    * answered as duplicates and change nothing. Resolves once everything is durable.
    */
-  record(inputs: unknown[], user?: { device?: string }): Promise<RecordResult[]> {
+  record(inputs: unknown[]): Promise<RecordResult[]> {
     return this.#serial(async () => {
-      const { node, site, knownSku, now } = this.options
+      assertWritable('ledger', this.ledger)
+      const { node, knownSku, now } = this.options
       const time = now()
-      let lastSeq = this.#lastSeq()
+      const own = this.#ownJournal()
+      if (own) assertWritable('journal', own.ref.doc())
+      let lastSeq = own?.lastSeq ?? 0
+      const onHand = this.onHand()
+      const counts = new Map<string, string>()
       const results: RecordResult[] = []
       const fresh: Posting[] = []
-      const batchIds = new Set<string>()
-      const batch = { deltas: new Map<string, number>(), counts: new Map<string, string>() }
       for (const [i, input] of inputs.entries()) {
         let posting: Posting
         try {
-          posting = planMovement(input, { node, now: time, ledger: this.ledger, knownSku, lastSeq, batch })
+          posting = planMovement(input, {
+            node,
+            now: time,
+            knownSku,
+            lastSeq,
+            onHand: (sku) => onHand.get(sku) ?? 0,
+            lastCount: (sku) => counts.get(sku) ?? (this.#lastCount.has(sku) ? postingKey(this.#lastCount.get(sku)!.node, this.#lastCount.get(sku)!.seq) : ''),
+          })
         } catch (error) {
           if (inputs.length > 1 && error instanceof Error) error.message = `movement ${i + 1}: ${error.message}`
           throw error
         }
-        const earlier = this.postingsOf(posting.id)[0]
-        if (earlier || batchIds.has(posting.id)) {
-          results.push({ status: 'duplicate', posting: earlier ?? fresh.find((p) => p.id === posting.id)! })
+        const earlier = this.postingsOf(posting.id)[0] ?? fresh.find((p) => p.id === posting.id)
+        if (earlier) {
+          results.push({ status: 'duplicate', posting: earlier })
           continue
         }
-        if (user?.device && posting.device === undefined) posting.device = user.device
         lastSeq = posting.seq
-        batchIds.add(posting.id)
-        batch.deltas.set(posting.sku, (batch.deltas.get(posting.sku) ?? 0) + posting.delta)
-        if (posting.kind === 'count') batch.counts.set(posting.sku, postingKey(node, posting.seq))
+        onHand.set(posting.sku, (onHand.get(posting.sku) ?? 0) + posting.delta)
+        if (posting.kind === 'count') counts.set(posting.sku, postingKey(node, posting.seq))
         fresh.push(posting)
         results.push({ status: 'recorded', posting })
       }
-      if (fresh.length > 0) {
-        // Claimed before the writes: a failed write must not let the next posting reuse a number
-        // that may already be in the journal.
-        this.#seq = lastSeq
-        await this.#post(fresh, site)
-      }
+      if (fresh.length > 0) await this.#post(fresh, time)
       return results
     })
   }
 
-  async #post(postings: Posting[], site: string): Promise<void> {
-    const period = postings[0]!.period
-    const journal = await this.#journalFor(period, site)
+  async #post(postings: Posting[], time: number): Promise<void> {
+    const own = await this.#journalFor(time)
+    // Claimed before the write: a failed write must not let the next posting reuse a number
+    // that may already be in the journal.
+    own.lastSeq = postings[postings.length - 1]!.seq
     // No change message: the movement itself says who, where and when, and a message would add
     // ~80 bytes to every posting on disk and on the wire (BENCHMARKS.md).
-    const time = { time: Math.floor(this.options.now() / 1000) }
-    journal.change((d) => {
+    own.ref.change((d) => {
       for (const p of postings) writeJournal(d, p)
-    }, time)
-    await this.store.durable([journal])
-    this.indexPostings(journal.url, postings)
-    this.store.ledger.change((d) => {
-      for (const p of postings) writeCounters(d, p)
-    }, time)
-    await this.store.durable([this.store.ledger])
+    }, { time: Math.floor(time / 1000) })
+    own.size += postings.length
+    await this.store.durable([own.ref])
+    this.indexPostings(own.ref.url, postings)
   }
 
-  /** The node's journal for `period`, created and registered (durably) if it does not exist. */
-  async #journalFor(period: string, site: string): Promise<DocRef<JournalDoc>> {
-    const { node } = this.options
-    const existing = this.ledger.journals?.[`${period}/${node}`]
-    if (existing) {
-      const ref = this.store.journal(str(existing))
-      if (!ref) throw new Error(`journal ${period}/${node} is registered but not loaded`)
-      return ref
-    }
-    const ref = this.store.createJournal((d) => createJournal(d, site, node, period))
+  /** The node's journal to post into now: the current one, or the next one opened (durably). */
+  async #journalFor(time: number): Promise<OwnJournal> {
+    const { node, site } = this.options
+    const week = periodOf(time)
+    const current = this.#ownJournal()
+    if (current && current.size < JOURNAL_LIMIT && str(current.ref.doc().week) === week) return current
+    const n = (current?.ref.doc().n ?? 0) + 1
+    const open = current ? journalBalance(current.ref.doc()) : new Map<string, number>()
+    const s0 = current?.lastSeq ?? 0
+    const ref = this.store.createJournal((d) => createJournal(d, { site, node, n, week, s0, open }))
     await this.store.durable([ref])
-    this.store.ledger.change((d) => registerJournal(d, node, period, ref.url), changeOptions({ op: 'ledger.journal', user: node, ref: period }, this.options.now()))
+    this.store.ledger.change((d) => registerJournal(d, node, n, ref.url), changeOptions({ op: 'ledger.journal', user: node, ref: `${node}/${n}` }, time))
     await this.store.durable([this.store.ledger])
-    return ref
+    this.#own = { ref, size: 0, lastSeq: s0 }
+    return this.#own
   }
 
   /**
@@ -224,24 +254,6 @@ export class LedgerBook {
       this.store.ledger.change((d) => decideLedgerItem(d, itemId, { note: decision.note, movements }, { user: decision.user, at }), changeOptions({ op: 'ledger.decide', user: decision.user, ref: itemId }, at))
       await this.store.durable([this.store.ledger])
       return movements
-    })
-  }
-
-  /**
-   * Applies this node's journal postings that never reached the counters (the node stopped
-   * between the two steps). Run at start, after the node's journals are loaded. Returns them.
-   */
-  repair(): Promise<Posting[]> {
-    return this.#serial(async () => {
-      const { node } = this.options
-      const mark = this.ledger.posted?.[node]
-      const pending = pendingPostings(this.ledger, node, this.#ownJournals(mark ? str(mark.period) : undefined))
-      if (pending.length === 0) return []
-      this.store.ledger.change((d) => {
-        for (const p of pending) writeCounters(d, p)
-      }, changeOptions({ op: 'ledger.repair', user: node, ref: pending.map((p) => postingKey(p.node, p.seq)).join(',').slice(0, 200) }, this.options.now()))
-      await this.store.durable([this.store.ledger])
-      return pending
     })
   }
 }

@@ -8,7 +8,7 @@ import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
 import { imm, str } from '../schema/strings.ts'
 import { assertWritable } from '../schema/migrations.ts'
-import { journalPostings, onHand, postingKey, type Posting } from './ledger.ts'
+import { journalPostings, latestPerNode, onHand, postingKey, type Posting } from './ledger.ts'
 
 /** Who decides, for the record. */
 export interface DecisionContext {
@@ -29,7 +29,8 @@ function postingFacts(p: Posting): Record<string, unknown> {
 /** Review items of the ledger: negative stock, movements posted twice, concurrent stock counts. */
 export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalDoc>): ReviewItem[] {
   const items: ReviewItem[] = []
-  for (const [sku, quantity] of onHand(ledger)) {
+  const all = [...journals]
+  for (const [sku, quantity] of onHand(latestPerNode(all))) {
     if (quantity >= 0) continue
     const id = `negative-stock:${sku}`
     items.push({
@@ -45,7 +46,7 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
 
   const byId = new Map<string, Posting[]>()
   const counts = new Map<string, Posting[]>()
-  for (const journal of journals) {
+  for (const journal of all) {
     for (const p of journalPostings(journal)) {
       const same = byId.get(p.id)
       if (same) same.push(p)

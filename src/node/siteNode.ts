@@ -5,9 +5,9 @@
  * Start-up, in the order that makes the site usable soonest:
  *   1. identity (site, node, index URL) from storage, or provisioning of a new site;
  *   2. the index, catalog and ledger documents (migrated if older, read-only if newer);
- *   3. this node's own journals from its last posted period, and the crash repair;  → usable
- *   4. in the background: every other journal (needed for the duplicate-id check and the review
- *      queue), the orders and the manifests.
+ *   3. the latest journal of every device, which hold on hand;                        → usable
+ *   4. in the background: every older journal (needed for the duplicate-id check, the movement
+ *      list and the review queue), the orders and the manifests.
  */
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
-import { createLedger, journalPosting, journalUrls } from '../docs/ledger.ts'
+import { createLedger, journalEntries, journalPosting, latestJournals } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
@@ -130,9 +130,7 @@ export class SiteNode {
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
-    await siteNode.#loadOwnJournals()
-    const repaired = await siteNode.book.repair()
-    if (repaired.length > 0) options.logger.warn({ postings: repaired.length }, 'applied movements a crash left out of the counters')
+    await siteNode.#loadLatestJournals()
     siteNode.#fullyLoaded = siteNode.#loadRest()
     siteNode.fullyLoaded.catch((error: unknown) => options.logger.error({ err: error }, 'loading the rest of the site failed'))
     ledger.on('change', () => void siteNode.#loadNewJournals())
@@ -191,10 +189,19 @@ export class SiteNode {
     })
   }
 
-  async #loadOwnJournals(): Promise<void> {
-    const mark = this.store.ledger.doc().posted?.[this.identity.node]
-    const own = journalUrls(this.store.ledger.doc(), { node: this.identity.node, ...(mark ? { fromPeriod: str(mark.period) } : {}) })
-    await Promise.all(own.map(({ url }) => this.#loadJournal(url)))
+  /**
+   * The latest journal of every device: what on hand needs. This node's own must load (it is on
+   * this disk); another device's may not have arrived yet and then counts with its previous one.
+   */
+  async #loadLatestJournals(): Promise<void> {
+    await Promise.all(
+      latestJournals(this.store.ledger.doc()).map(({ node, url }) =>
+        this.#loadJournal(url).catch((error: unknown) => {
+          if (node === this.identity.node) throw error
+          this.log.warn({ err: error, url }, 'latest journal of another device not available yet')
+        }),
+      ),
+    )
   }
 
   /**
@@ -203,7 +210,7 @@ export class SiteNode {
    * is skipped and loaded when it arrives.
    */
   async #loadRest(): Promise<void> {
-    const all = journalUrls(this.store.ledger.doc()).reverse()
+    const all = journalEntries(this.store.ledger.doc()).reverse()
     for (const { url } of all) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     const index = this.index.doc()
     for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
@@ -229,7 +236,7 @@ export class SiteNode {
   /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */
   async #loadNewJournals(): Promise<void> {
     if (this.#closed) return
-    for (const { url } of journalUrls(this.store.ledger.doc())) {
+    for (const { url } of journalEntries(this.store.ledger.doc())) {
       if (!this.store.journal(url)) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     }
   }

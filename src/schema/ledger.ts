@@ -1,16 +1,14 @@
 /**
  * The stock ledger of one site is a small set of documents (the shape was chosen on measured
- * numbers, see BENCHMARKS.md and DESIGN.md):
+ * numbers, see BENCHMARKS.md and docs/DESIGN.md):
  *
- * - one `LedgerDoc`: quantities on hand as Automerge Counters, one counter per (SKU, node) so that
- *   no two devices ever create the same counter concurrently (a counter created twice keeps only
- *   one of the two and loses the other's increments); on hand of a SKU is the sum over nodes.
- * - many `JournalDoc`s, one per (node, period): the append-only record of every movement a node
- *   posted in that week. Each has a single writer, so it never conflicts and stays small.
- *
- * A movement is written to its journal first, then to the counters with `posted[node]` advanced in
- * the same change; a node that crashed in between finds its journal ahead of `posted` on restart
- * and applies the rest (see src/docs/ledger.ts `pendingPostings`).
+ * - one `LedgerDoc`: the URLs of the journals and the decisions on review items. It changes when a
+ *   journal is opened or an item decided, not per movement.
+ * - many `JournalDoc`s, numbered per device: the append-only movements that device posted, and in
+ *   the same document its totals per SKU as Automerge Counters plus the opening balance carried
+ *   from its previous journal. A movement and its effect on the totals are one change of one
+ *   document, so no crash can leave them apart. Each journal has a single writer, so it never
+ *   conflicts; on hand of a SKU is the sum over devices of their latest journal's opening + total.
  */
 import type { Counter } from '@automerge/automerge'
 import { z } from 'zod'
@@ -21,6 +19,8 @@ export const LEDGER_SCHEMA = 2
 export const JOURNAL_SCHEMA = 1
 /** Movements per journal bucket. */
 export const JOURNAL_BUCKET = 100
+/** A node opens its next journal after this many movements (or when the week changes). */
+export const JOURNAL_LIMIT = 2000
 
 /** Movement kinds; stored as small ints to keep the journal compact on disk and on the wire. */
 export const MovementKind = {
@@ -58,7 +58,7 @@ export interface StoredMovement {
   why?: Str
   /** Free reference: order, manifest line, transfer partner site, review item. */
   ref?: Str
-  /** Stock counts: posting key of the latest count of this SKU the counter had seen ('' if none). */
+  /** Stock counts: posting key of the latest count of this SKU the counting device knew ('' if none). */
   prev?: Str
 }
 
@@ -68,21 +68,22 @@ export interface JournalDoc {
   site: Str
   /** The node (device) that writes this journal; the only writer. */
   node: Str
-  /** ISO week, e.g. '2026-W47'. */
-  period: Str
+  /** Number of this journal among the node's journals, from 1. */
+  n: number
+  /** ISO week the journal was opened in, e.g. '2026-W47' (for people; order is by `n`). */
+  week: Str
+  /** Every posting sequence number in this journal is above this (the last of the journal before). */
+  s0: number
+  /** The node's totals per SKU over all its earlier journals (open + tot of journal n-1). */
+  open: Record<string, number>
+  /** This journal's movements summed per SKU. */
+  tot: Record<string, Counter>
   /**
    * Movements by bucket (`floor(seq / JOURNAL_BUCKET)`) and then by the node's posting sequence
    * number. Buckets keep each map small: appending to one flat map of 5,000 keys cost 7 ms per
    * change against 0.9 ms bucketed (BENCHMARKS.md, diagnosis).
    */
   m: Record<string, Record<string, StoredMovement>>
-}
-
-export interface PostedMark {
-  /** Highest posting sequence number of this node applied to the counters. */
-  seq: number
-  /** The journal period of that posting; a node never posts into an earlier period afterwards. */
-  period: Str
 }
 
 export interface Decision {
@@ -98,14 +99,8 @@ export interface LedgerDoc {
   schema: number
   kind: 'ledger'
   site: Str
-  /** On hand contributions, keyed `${sku}@${node}`; on hand of a SKU is their sum. */
-  q: Record<string, Counter>
-  /** Per node, how far its journal has been applied to `q`. */
-  posted: Record<string, PostedMark>
-  /** Journal document URLs keyed `${period}/${node}`. */
+  /** Journal document URLs keyed `${node}/${n}` with n zero-padded to 6 digits. */
   journals: Record<string, Str>
-  /** Latest stock count per SKU: the posting key `${node}:${seq}`. */
-  lastCount: Record<string, Str>
   /** Decisions on review items, by review item id. Never deleted. */
   decisions: Record<string, Decision>
 }

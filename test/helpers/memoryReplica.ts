@@ -1,7 +1,7 @@
 /**
  * A site node's ledger in memory, for convergence tests: raw Automerge documents behind the same
  * LedgerBook the real site node uses, with a simulated disk. `durable()` copies documents to the
- * disk; `crash()` throws away whatever was not durable and restarts the book. Sync sends what is on
+ * disk; `crashAndRestart()` throws away whatever was not durable and restarts the book. Sync sends what is on
  * disk only: the site node holds outgoing changes until they are durable (src/node/durableGate.ts).
  */
 import * as A from '@automerge/automerge'
@@ -81,7 +81,7 @@ export class MemoryReplica implements LedgerStore {
     for (const ref of refs) this.disk.set(ref.url, A.save((ref as MemDoc<unknown>).current))
   }
 
-  /** A hard stop and restart: memory is lost, the disk is loaded, the book repairs. */
+  /** A hard stop and restart: memory is lost, the disk is loaded, the book starts afresh. */
   async crashAndRestart(): Promise<void> {
     this.#restarts++
     this.ledger = new MemDoc('ledger', A.load<LedgerDoc>(this.disk.get('ledger')!, { actor: this.#actor() }))
@@ -90,8 +90,7 @@ export class MemoryReplica implements LedgerStore {
       if (url !== 'ledger') this.journals.set(url, new MemDoc(url, A.load<JournalDoc>(bytes, { actor: this.#actor() })))
     }
     this.book = this.#newBook()
-    for (const ref of this.journals.values()) this.book.indexJournal(ref)
-    await this.book.repair()
+    for (const ref of this.journals.values()) if (ref.doc().m) this.book.indexJournal(ref)
   }
 
   /** Receives `from`'s stored changes, optionally a shuffled, duplicated subset of them. */
@@ -113,8 +112,10 @@ export class MemoryReplica implements LedgerStore {
     for (const [url, doc] of this.journals) if (A.getHeads(doc.current).length > 0) this.disk.set(url, A.save(doc.current))
   }
 
+  /** The journals the ledger names (as a site node loads them: a journal never registered stays unused). */
   journalDocs(): JournalDoc[] {
-    return [...this.journals.values()].map((j) => j.doc()).filter((j) => j.m !== undefined)
+    const named = new Set(Object.values(this.ledger.doc().journals ?? {}).map(String))
+    return [...this.journals.values()].filter((j) => named.has(j.url) && j.doc().m !== undefined).map((j) => j.doc())
   }
 }
 

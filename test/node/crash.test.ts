@@ -48,7 +48,7 @@ describe('a site node killed with SIGKILL', () => {
         for (const m of listed.body.movements) sums.set(m.sku, (sums.get(m.sku) ?? 0) + m.delta)
         const stock = await api(site.url, 'GET', '/api/stock')
         for (const item of stock.body.items) expect(item.onHand, `round ${round}: on hand of ${item.sku}`).toBe(sums.get(item.sku) ?? 0)
-        expect((await api(site.url, 'GET', '/api/ledger/check')).body).toMatchObject({ consistent: true, mismatches: [], pending: [] })
+        expect((await api(site.url, 'GET', '/api/ledger/check')).body).toEqual({ consistent: true, mismatches: [] })
         // A scanner that never got its answer sends again: recognised, not counted twice.
         const resend = [...acked.values()].slice(-3)
         for (const a of resend) {

@@ -16,11 +16,10 @@ function toImmutable(obj: Record<string, unknown>, key: string): void {
 export const ledgerMigrations: Migration[] = [
   {
     version: 2,
-    name: 'store site, journal URLs and count marks as ImmutableString instead of collaborative text',
+    name: 'store the site and journal URLs as ImmutableString instead of collaborative text',
     up(doc) {
       toImmutable(doc, 'site')
       for (const key of Object.keys(doc.journals ?? {})) toImmutable(doc.journals, key)
-      for (const key of Object.keys(doc.lastCount ?? {})) toImmutable(doc.lastCount, key)
     },
   },
 ]
