@@ -16,7 +16,8 @@ import { str } from '../schema/strings.ts'
 import { stopDeliveries } from './manifestStatus.ts'
 import { readDecision, recordDecision } from './reviewDecision.ts'
 
-function describeDelivery(d: Delivery): Record<string, unknown> {
+/** A delivery as plain JSON (without the signature), for review details and API answers. */
+export function describeDelivery(d: Delivery): Record<string, unknown> {
   return {
     by: str(d.by),
     device: str(d.device),

@@ -25,6 +25,7 @@ import {
   receiptPostings,
   stopDeliveries,
 } from '../../docs/manifest.ts'
+import { describeDelivery } from '../../docs/manifestReview.ts'
 import type { Posting } from '../../docs/ledger.ts'
 import { addManifest } from '../../docs/siteIndex.ts'
 import type { ChangeContext } from '../../schema/changeContext.ts'
@@ -94,16 +95,7 @@ export async function reconcileReceipts(node: SiteNode): Promise<ReceiptResult[]
 }
 
 function deliveryView(d: Delivery) {
-  return {
-    by: str(d.by),
-    device: str(d.device),
-    at: d.at,
-    receivedAt: d.receivedAt,
-    receiver: str(d.receiver),
-    signature: str(d.signature),
-    lines: Object.fromEntries(Object.entries(d.lines).map(([id, l]) => [id, { received: l.received, rejected: l.rejected }])),
-    ...(d.note !== undefined ? { note: str(d.note) } : {}),
-  }
+  return { ...describeDelivery(d), signature: str(d.signature) }
 }
 
 function manifestView(id: string, doc: ManifestDoc) {
@@ -248,18 +240,9 @@ export const manifestRoutes: Route[] = [
       const posting = await node.commit(handle, (d) => deliverStop(d, given, ctx), noteFor('manifest.deliver', ctx, id))
       const recorded = findStop(handle.doc(), stopId)!.deliveries.at(-1)!
       const answer = { manifest: id, stop: stopId, site: posting.site, status: manifestStatus(handle.doc()), delivery: deliveryView(recorded) }
+      const unposted = (reason: string): RouteResult => ({ status: 201, body: { ...answer, receipts: { posted: false, reason, movements: posting.movements } } })
       if (posting.site !== node.identity.site) {
-        return {
-          status: 201,
-          body: {
-            ...answer,
-            receipts: {
-              posted: false,
-              reason: `stop ${stopId} is for site ${posting.site}, not this site (${node.identity.site}): the delivery is recorded in the manifest only; site ${posting.site} posts the receipts when the manifest reaches it`,
-              movements: posting.movements,
-            },
-          },
-        }
+        return unposted(`stop ${stopId} is for site ${posting.site}, not this site (${node.identity.site}): the delivery is recorded in the manifest only; site ${posting.site} posts the receipts when the manifest reaches it`)
       }
       // 2. its receipts, durably in this site's ledger (a crash before this: reconcileReceipts)
       try {
@@ -270,17 +253,7 @@ export const manifestRoutes: Route[] = [
         return { status: 201, body: { ...answer, receipts: { posted: true, results: results.map((r) => receiptResult(id, stopId, r)) }, reconciled } }
       } catch (error) {
         node.log.error({ err: error, manifest: id, stop: stopId }, 'delivery recorded but its receipts were not posted')
-        return {
-          status: 201,
-          body: {
-            ...answer,
-            receipts: {
-              posted: false,
-              reason: `the delivery is recorded, but its receipts could not be posted to the ledger (${(error as Error).message}); they are posted at the next start of the site`,
-              movements: posting.movements,
-            },
-          },
-        }
+        return unposted(`the delivery is recorded, but its receipts could not be posted to the ledger (${(error as Error).message}); they are posted at the next start of the site`)
       }
     },
   },
