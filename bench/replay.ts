@@ -1,0 +1,124 @@
+/**
+ * The benchmark builds its history in batches of 500 movements per change, so a journal of 2,000
+ * movements holds ~4 changes. A site that records movements one by one has one change per movement,
+ * each with its own hash, dependencies, actor/seq and time. To show what that costs at restart and
+ * on the wire, this rebuilds journals change by change, with the same contents and change metadata
+ * as `LedgerBook.record([one])` writes (movement in `m[bucket][seq]` and its delta on `tot[sku]`,
+ * one change, no message), using Automerge's low-level API (no JS materialisation, so it is fast).
+ */
+import { cpSync } from 'node:fs'
+import path from 'node:path'
+import * as A from '@automerge/automerge'
+import { changeOptions } from '../src/docs/history.ts'
+import { bucketOf, createJournal, createLedger, journalBalance, journalEntries, journalPostings, registerJournal, type Posting } from '../src/docs/ledger.ts'
+import type { SiteNode } from '../src/node/siteNode.ts'
+import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAdapter.ts'
+import { MovementKind, type JournalDoc, type LedgerDoc } from '../src/schema/ledger.ts'
+import { str } from '../src/schema/strings.ts'
+
+export interface JournalContents {
+  url: string
+  n: number
+  week: string
+  s0: number
+  open: Map<string, number>
+  postings: Posting[]
+}
+
+export interface SiteContents {
+  site: string
+  node: string
+  journals: JournalContents[]
+}
+
+/** A journal's contents as a single-change rebuild needs them. */
+export function journalContents(url: string, doc: JournalDoc): JournalContents {
+  return { url, n: doc.n, week: str(doc.week), s0: doc.s0, open: new Map(Object.entries(doc.open ?? {})), postings: journalPostings(doc) }
+}
+
+/** This node's journals (all must be loaded), oldest first. */
+export function siteContents(node: SiteNode): SiteContents {
+  const journals = journalEntries(node.book.ledger)
+    .filter((e) => e.node === node.identity.node)
+    .map(({ url, n }) => {
+      const ref = node.store.journal(url)
+      if (!ref) throw new Error(`journal ${n} not loaded`)
+      return journalContents(url, ref.doc())
+    })
+  return { site: node.identity.site, node: node.identity.node, journals }
+}
+
+/** One journal, one change per movement. */
+export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
+  const start = A.change(A.init<JournalDoc>(), (d) => createJournal(d, { site: c.site, node: c.node, n: j.n, week: j.week, s0: j.s0, open: j.open }))
+  const m = A.getObjectId(start.m)!
+  const tot = A.getObjectId(start.tot)!
+  const am = A.getBackend(A.clone(start))
+  const buckets = new Map<string, string>()
+  const counters = new Set<string>()
+  for (const p of j.postings) {
+    // As writeJournal: the movement in m[bucketOf(seq)][seq] and its delta on tot[sku], one change.
+    const b = bucketOf(p.seq)
+    let bucket = buckets.get(b)
+    if (bucket === undefined) buckets.set(b, (bucket = am.putObject(m, b, {})))
+    const mv = am.putObject(bucket, String(p.seq), {})
+    am.put(mv, 'id', p.id, 'str')
+    am.put(mv, 'k', MovementKind[p.kind], 'int')
+    am.put(mv, 'sku', p.sku, 'str')
+    am.put(mv, 'q', p.delta, 'int')
+    if (p.counted !== undefined) am.put(mv, 'n', p.counted, 'int')
+    am.put(mv, 't', p.at, 'int')
+    am.put(mv, 'by', p.by, 'str')
+    if (p.device !== undefined) am.put(mv, 'dev', p.device, 'str')
+    if (p.reason !== undefined) am.put(mv, 'why', p.reason, 'str')
+    if (p.reference !== undefined) am.put(mv, 'ref', p.reference, 'str')
+    if (p.prev !== undefined) am.put(mv, 'prev', p.prev, 'str')
+    if (!counters.has(p.sku)) {
+      am.put(tot, p.sku, 0, 'counter')
+      counters.add(p.sku)
+    }
+    if (p.delta !== 0) am.increment(tot, p.sku, p.delta)
+    // LedgerBook.#post: no change message, time = the node's clock in seconds.
+    am.commit(null, Math.floor(p.at / 1000))
+  }
+  return am.save()
+}
+
+/** The ledger naming `c.journals` (with their URLs), registered one change per journal as LedgerBook does. */
+export function ledgerBytes(c: SiteContents): Uint8Array {
+  let doc = A.change(A.init<LedgerDoc>(), (d) => createLedger(d, c.site))
+  for (const j of c.journals) {
+    const at = j.postings[0]?.at ?? 0
+    doc = A.change(doc, changeOptions({ op: 'ledger.journal', user: c.node, ref: `${c.node}/${j.n}` }, at), (d) => registerJournal(d, c.node, j.n, j.url))
+  }
+  return A.save(doc)
+}
+
+const docId = (url: string) => url.slice('automerge:'.length)
+
+/**
+ * Copies `fromDir` to `toDir` and replaces the journals numbered from `fromN` on (all by default)
+ * with single-change rebuilds. Throws if a rebuilt journal's balance differs from the original.
+ */
+export async function writeSingleChangeCopy(c: SiteContents, fromDir: string, toDir: string, fromN = 0): Promise<{ journalBytes: number; changes: number; journals: number }> {
+  cpSync(fromDir, toDir, { recursive: true })
+  const storage = new DurableFsStorageAdapter(path.join(toDir, 'automerge'))
+  let bytesTotal = 0
+  let changes = 0
+  let journals = 0
+  for (const j of c.journals) {
+    if (j.n < fromN) continue
+    const bytes = journalBytes(c, j)
+    const rebuilt = journalBalance(A.load<JournalDoc>(bytes))
+    const expected = new Map(j.open)
+    for (const p of j.postings) expected.set(p.sku, (expected.get(p.sku) ?? 0) + p.delta)
+    for (const [sku, n] of expected) if ((rebuilt.get(sku) ?? 0) !== n) throw new Error(`single-change rebuild of journal ${j.n}: ${sku} is ${rebuilt.get(sku)}, expected ${n}`)
+    await storage.removeRange([docId(j.url), 'snapshot'])
+    await storage.removeRange([docId(j.url), 'incremental'])
+    await storage.save([docId(j.url), 'snapshot', 'single-change-rebuild'], bytes)
+    bytesTotal += bytes.length
+    changes += j.postings.length + 1
+    journals++
+  }
+  return { journalBytes: bytesTotal, changes, journals }
+}

@@ -1,0 +1,206 @@
+/**
+ * The stockmesh ledger benchmark. Writes BENCHMARKS.md (see bench/report.ts for how to read it).
+ *
+ *   npm run bench                                  everything (~10 min on 2 cores)
+ *   npm run bench -- --only=commit --sizes=10000   one piece, one size (about a minute)
+ *
+ * Options: --only=commit,load,wire,shape   --sizes=10000,100000   --runs=3 (restarts per size)
+ *          --measured=1000 (single movements per size)   --wire-per-side=5000   --wire-prior=20000
+ *          --wire-live=300 --wire-gap=200 (live scenario: movements per side, ms between them)
+ *          --no-single-change (skip the one-change-per-movement restart variant)
+ *          --wire-serial (run the two wire scenarios one after the other instead of in two processes at once)
+ *          --out=FILE (default: BENCHMARKS.md for a full run, stdout only for a partial one)
+ *          --from=FILE (re-render a saved results JSON, no measuring)
+ *          --compare=FILE[:label] (add a table against an earlier run's results JSON; repeatable)
+ *          --code=TEXT (what code is measured, when not a git checkout)
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { renderReport, type Machine, type Report } from './report.ts'
+import { shapeBench } from './shape.ts'
+import { siteBench } from './siteBench.ts'
+import { wireScenario, type WireResult } from './wire.ts'
+import { log, median } from './workload.ts'
+
+const PIECES = ['commit', 'load', 'wire', 'shape'] as const
+type Piece = (typeof PIECES)[number]
+
+function parseArgs(argv: string[]) {
+  const flags = new Map<string, string>()
+  const compare: string[] = []
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
+    if (!m) throw new Error(`unknown argument ${arg}; see the header of bench/run.ts`)
+    if (m[1] === 'compare') compare.push(m[2] ?? '')
+    else flags.set(m[1]!, m[2] ?? 'true')
+  }
+  const only = (flags.get('only')?.split(',') ?? [...PIECES]) as Piece[]
+  for (const p of only) if (!PIECES.includes(p)) throw new Error(`--only: ${p} is not one of ${PIECES.join(', ')}`)
+  const num = (name: string, dflt: number) => {
+    const v = Number(flags.get(name) ?? dflt)
+    if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a whole number`)
+    return v
+  }
+  const sizes = (flags.get('sizes') ?? '10000,100000').split(',').map(Number)
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1000)) throw new Error('--sizes: whole numbers of at least 1000')
+  return {
+    only,
+    sizes,
+    runs: Math.max(1, num('runs', 3)),
+    measured: Math.max(10, num('measured', 1000)),
+    wirePerSide: Math.max(10, num('wire-per-side', 5000)),
+    wirePrior: num('wire-prior', 20000),
+    wireLive: Math.max(10, num('wire-live', 300)),
+    wireGap: Math.max(1, num('wire-gap', 200)),
+    singleChange: !flags.has('no-single-change'),
+    wireSerial: flags.has('wire-serial'),
+    out: flags.get('out'),
+    from: flags.get('from'),
+    compare,
+    code: flags.get('code'),
+    full: only.length === PIECES.length && sizes.includes(10000) && sizes.includes(100000),
+  }
+}
+
+/** Median of 30 fsyncs of a 4 KB file in the temp folder: the floor under every durable write. */
+function fsyncProbe(): number {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'stockmesh-fsync-'))
+  try {
+    const fd = openSync(path.join(dir, 'probe'), 'w')
+    const v: number[] = []
+    for (let i = 0; i < 30; i++) {
+      writeSync(fd, Buffer.alloc(4096, i))
+      const t = performance.now()
+      fsyncSync(fd)
+      v.push(performance.now() - t)
+    }
+    closeSync(fd)
+    return median(v)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function wireChild(prior: number, perSide: number, gap: number): Promise<WireResult> {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'wireChild.ts'), String(prior), String(perSide), String(gap)], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    proc.stderr.on('data', (d: Buffer) => process.stderr.write(d.toString().replace(/^\[bench/gm, `[wire ${gap ? 'live' : prior ? 'history' : 'young'}`)))
+    proc.on('error', reject)
+    proc.on('exit', (code) => {
+      const line = out.trim().split('\n').pop()
+      if (code !== 0 || !line) reject(new Error(`wire child (prior ${prior}) exited ${code}`))
+      else resolve(JSON.parse(line) as WireResult)
+    })
+  })
+}
+
+function machine(): Machine {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown'
+  const mhz = /^cpu MHz\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim()
+  let fs = ''
+  try {
+    fs = execFileSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').pop()?.split(/\s+/)[1] ?? ''
+  } catch {
+    // not essential
+  }
+  return {
+    cpu: mhz ? `${model} (${Math.round(Number(mhz))} MHz)` : model,
+    cores: os.availableParallelism(),
+    ramGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    date: new Date().toISOString(),
+    loadStart: os.loadavg(),
+    loadEnd: [],
+    tmp: `${os.tmpdir()}${fs ? ` (${fs})` : ''}`,
+    fsyncMs: fsyncProbe(),
+    code: codeMeasured(),
+  }
+}
+
+const args = parseArgs(process.argv.slice(2))
+const started = performance.now()
+const saved = path.join(os.tmpdir(), 'stockmesh-bench-results.json')
+/** Earlier runs to compare against: --compare=results.json[:label], repeatable. */
+function previous(): Report['previous'] {
+  if (args.compare.length === 0) return undefined
+  return args.compare.map((spec) => {
+    const [file, ...label] = spec.split(':')
+    const prev = JSON.parse(readFileSync(file!, 'utf8')) as Report
+    delete prev.previous
+    return { label: label.join(':') || prev.machine.date, report: prev }
+  })
+}
+
+/** Which code was measured: the commit, and whether src/ had uncommitted changes. */
+function codeMeasured(): string {
+  if (args.code) return args.code
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--short', '--', 'src'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length
+    return dirty ? `${head} + uncommitted changes in ${dirty} file${dirty === 1 ? '' : 's'} under src/` : head
+  } catch {
+    return 'unknown'
+  }
+}
+if (args.from) {
+  // Re-render a saved run (after changing the report's text) without measuring again.
+  const report = JSON.parse(readFileSync(args.from, 'utf8')) as Report
+  if (args.compare.length) report.previous = previous()
+  writeFileSync(args.from, JSON.stringify(report))
+  writeFileSync(args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md'), renderReport(report))
+  process.exit(0)
+}
+const report: Report = { machine: machine(), args: { ...args }, durationS: 0, previous: previous() }
+log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores, load ${report.machine.loadStart.map((l) => l.toFixed(2)).join(' ')}, fsync ${report.machine.fsyncMs.toFixed(2)} ms`)
+
+const has = (p: Piece) => args.only.includes(p)
+if (has('commit') || has('load')) {
+  log(`== sections 1-2: single movements and restarts at ${args.sizes.join(', ')} movements`)
+  report.site = await siteBench(args.sizes, { commit: has('commit'), load: has('load'), singleChange: args.singleChange, runs: args.runs, measured: args.measured })
+}
+if (has('wire')) {
+  const scenarios = [
+    { prior: 0, perSide: args.wirePerSide, gap: 0 },
+    { prior: args.wirePrior, perSide: args.wirePerSide, gap: 0 },
+    { prior: 0, perSide: args.wireLive, gap: args.wireGap },
+  ]
+  if (args.wireSerial) {
+    log(`== section 3: bytes on the wire`)
+    report.wire = []
+    for (const { prior, perSide, gap } of scenarios) {
+      log(`wire: ${prior} movements of shared history${gap ? ', live' : ''}`)
+      report.wire.push(await wireScenario(prior, perSide, gap))
+    }
+  } else {
+    // One child process per scenario, all at once (the live one mostly waits): the bytes do not depend on it.
+    log(`== section 3: bytes on the wire; scenarios in parallel child processes`)
+    report.wire = await Promise.all(scenarios.map(({ prior, perSide, gap }) => wireChild(prior, perSide, gap)))
+  }
+}
+if (has('shape')) {
+  log('== section 4: shape experiments')
+  report.shape = shapeBench()
+}
+report.machine.loadEnd = os.loadavg()
+report.durationS = (performance.now() - started) / 1000
+
+writeFileSync(saved, JSON.stringify(report))
+log(`raw results in ${saved} (re-render with --from=${saved})`)
+const markdown = renderReport(report)
+const here = path.dirname(fileURLToPath(import.meta.url))
+const out = args.out ?? (args.full ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
+if (out) {
+  writeFileSync(out, markdown)
+  log(`wrote ${out} in ${report.durationS.toFixed(0)} s`)
+} else {
+  process.stdout.write(markdown)
+  log(`partial run (${report.durationS.toFixed(0)} s): printed above; BENCHMARKS.md left as it was (pass --out=FILE to write)`)
+}
