@@ -80,6 +80,8 @@ export class LedgerBook {
   #queue: Promise<unknown> = Promise.resolve()
   /** This node's current journal; only this node writes it, so the cached size and sequence are exact. */
   #own: OwnJournal | undefined
+  /** On hand as last computed; kept up to date by own postings, dropped when another journal changes. */
+  #onHand: Map<string, number> | undefined
 
   constructor(
     readonly store: LedgerStore,
@@ -100,6 +102,7 @@ export class LedgerBook {
 
   /** Indexes postings of the journal at `url`; ones already indexed are skipped. Returns how many were new. */
   indexPostings(url: string, postings: Iterable<Posting>): number {
+    if (url !== this.#own?.ref.url) this.#onHand = undefined
     let seen = this.#indexed.get(url)
     if (!seen) this.#indexed.set(url, (seen = new Set()))
     let added = 0
@@ -133,13 +136,23 @@ export class LedgerBook {
     return [...latest.values()]
   }
 
-  /** On hand per SKU as this node sees it. */
+  /** On hand per SKU as this node sees it (a copy: change it freely). */
   onHand(): Map<string, number> {
-    const totals = new Map<string, number>()
-    for (const journal of this.latestJournals()) {
-      for (const [sku, quantity] of journalBalance(journal)) totals.set(sku, (totals.get(sku) ?? 0) + quantity)
+    if (!this.#onHand) {
+      this.#onHand = new Map()
+      for (const journal of this.latestJournals()) {
+        for (const [sku, quantity] of journalBalance(journal)) this.#onHand.set(sku, (this.#onHand.get(sku) ?? 0) + quantity)
+      }
     }
-    return totals
+    return new Map(this.#onHand)
+  }
+
+  /**
+   * Forgets the cached on hand. The site node calls it when a journal changes without an
+   * indexing call (for example a journal of another device that arrives complete).
+   */
+  invalidate(): void {
+    this.#onHand = undefined
   }
 
   /** This node's latest registered journal, loaded by the caller before posting starts. */
@@ -221,6 +234,7 @@ export class LedgerBook {
       for (const p of postings) writeJournal(d, p)
     }, { time: Math.floor(time / 1000) })
     own.size += postings.length
+    if (this.#onHand) for (const p of postings) this.#onHand.set(p.sku, (this.#onHand.get(p.sku) ?? 0) + p.delta)
     await this.store.durable([own.ref])
     this.indexPostings(own.ref.url, postings)
   }

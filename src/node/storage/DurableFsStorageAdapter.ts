@@ -83,8 +83,11 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
 
   async remove(key: StorageKey): Promise<void> {
     return this.#op("remove", key, async () => {
-      const file = this.#path(key)
-      if (await orMissing(fsp.unlink(file).then(() => true), false)) await fsyncDir(path.dirname(file))
+      // No directory fsync: automerge-repo removes a chunk only after the snapshot that supersedes
+      // it is durable, so a chunk a crash brings back is a harmless duplicate. Fsyncing the
+      // directory for each of hundreds of removes made every compaction a 140–290 ms stall inside
+      // a user's posting (BENCHMARKS.md).
+      await orMissing(fsp.unlink(this.#path(key)), undefined)
     })
   }
 
