@@ -147,13 +147,6 @@ export class LedgerBook {
     return new Map(this.#onHand)
   }
 
-  /**
-   * Forgets the cached on hand. The site node calls it when a journal changes without an
-   * indexing call (for example a journal of another device that arrives complete).
-   */
-  invalidate(): void {
-    this.#onHand = undefined
-  }
 
   /** This node's latest registered journal, loaded by the caller before posting starts. */
   #ownJournal(): OwnJournal | undefined {

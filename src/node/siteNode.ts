@@ -106,7 +106,13 @@ export class SiteNode {
     const saved = await storage.load(IDENTITY_KEY)
     let identity: Identity | undefined
     if (saved) {
-      const parsed = Identity.safeParse(JSON.parse(Buffer.from(saved).toString('utf8')))
+      let raw: unknown
+      try {
+        raw = JSON.parse(Buffer.from(saved).toString('utf8'))
+      } catch {
+        raw = undefined
+      }
+      const parsed = Identity.safeParse(raw)
       if (!parsed.success) throw new Error(`${options.dataDir}: the node identity is damaged (${parsed.error.issues[0]?.message}); restore the folder from a backup`)
       identity = parsed.data
       if (options.site !== undefined && options.site !== identity.site) {
