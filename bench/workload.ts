@@ -5,6 +5,7 @@
 import { upsertProduct } from '../src/docs/catalog.ts'
 import { demoCatalog } from '../src/node/demo.ts'
 import type { CatalogDoc } from '../src/schema/catalog.ts'
+import { prng } from '../test/helpers/seed.ts'
 
 export const CATALOG_SIZE = 2_000
 export const PER_WEEK = 5_000
@@ -25,17 +26,6 @@ export function benchCatalog(doc: CatalogDoc): void {
   for (let i = 0; i < CATALOG_SIZE; i++) upsertProduct(doc, { sku: skuOf(i), name: `Product ${i} ${FAMILIES[i % FAMILIES.length]}`, unit: 'each' })
 }
 
-/** mulberry32 */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 
