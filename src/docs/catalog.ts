@@ -6,7 +6,7 @@ import { imm, str } from '../schema/strings.ts'
 
 export function createCatalog(doc: CatalogDoc): void {
   doc.schema = CATALOG_SCHEMA
-  doc.kind = 'catalog'
+  doc.kind = imm('catalog')
   doc.products = {}
   doc.sites = {}
   doc.reasons = {}

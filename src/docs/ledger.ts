@@ -74,7 +74,7 @@ export function journalKey(node: string, n: number): string {
 /** Initialises an empty ledger for a site. */
 export function createLedger(doc: LedgerDoc, site: string): void {
   doc.schema = LEDGER_SCHEMA
-  doc.kind = 'ledger'
+  doc.kind = imm('ledger')
   doc.site = imm(site)
   doc.journals = {}
   doc.decisions = {}
@@ -83,7 +83,7 @@ export function createLedger(doc: LedgerDoc, site: string): void {
 /** Initialises a node's n-th journal, opening with the node's totals of all earlier journals. */
 export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number> }): void {
   doc.schema = JOURNAL_SCHEMA
-  doc.kind = 'journal'
+  doc.kind = imm('journal')
   doc.site = imm(init.site)
   doc.node = imm(init.node)
   doc.n = init.n

@@ -4,7 +4,7 @@ import { imm, str } from '../schema/strings.ts'
 
 export function createSiteIndex(doc: SiteIndexDoc, site: string, catalogUrl: string, ledgerUrl: string): void {
   doc.schema = SITE_INDEX_SCHEMA
-  doc.kind = 'siteIndex'
+  doc.kind = imm('siteIndex')
   doc.site = imm(site)
   doc.catalog = imm(catalogUrl)
   doc.ledger = imm(ledgerUrl)

@@ -22,7 +22,7 @@ export interface CatalogReason {
 }
 export interface CatalogDoc {
   schema: number
-  kind: 'catalog'
+  kind: Str
   products: Record<string, CatalogProduct>
   sites: Record<string, CatalogSite>
   reasons: Record<string, CatalogReason>

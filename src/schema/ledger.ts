@@ -64,7 +64,7 @@ export interface StoredMovement {
 
 export interface JournalDoc {
   schema: number
-  kind: 'journal'
+  kind: Str
   site: Str
   /** The node (device) that writes this journal; the only writer. */
   node: Str
@@ -97,7 +97,7 @@ export interface Decision {
 
 export interface LedgerDoc {
   schema: number
-  kind: 'ledger'
+  kind: Str
   site: Str
   /** Journal document URLs keyed `${node}/${n}` with n zero-padded to 6 digits. */
   journals: Record<string, Str>

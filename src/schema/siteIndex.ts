@@ -9,7 +9,7 @@ export const SITE_INDEX_SCHEMA = 1
 
 export interface SiteIndexDoc {
   schema: number
-  kind: 'siteIndex'
+  kind: Str
   site: Str
   catalog: Str
   ledger: Str
