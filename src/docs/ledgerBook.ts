@@ -64,6 +64,20 @@ export interface RecordResult {
   posting: Posting
 }
 
+interface WaitingRecord {
+  inputs: unknown[]
+  resolve: (results: RecordResult[]) => void
+  reject: (error: unknown) => void
+}
+
+/** What requests planned earlier in the same group commit have claimed. */
+interface PlanState {
+  lastSeq: number
+  onHand: Map<string, number>
+  counts: Map<string, string>
+  fresh: Posting[]
+}
+
 interface OwnJournal {
   ref: DocRef<JournalDoc>
   size: number
@@ -78,6 +92,8 @@ export class LedgerBook {
   /** Latest stock count per SKU among the postings indexed. */
   readonly #lastCount = new Map<string, Posting>()
   #queue: Promise<unknown> = Promise.resolve()
+  /** Requests waiting for the next group commit. */
+  #waiting: WaitingRecord[] = []
   /** This node's current journal; only this node writes it, so the cached size and sequence are exact. */
   #own: OwnJournal | undefined
   /** On hand as last computed; kept up to date by own postings, dropped when another journal changes. */
@@ -172,48 +188,85 @@ export class LedgerBook {
    * Validates and posts movements (one or a scanner's batch). All are validated first: one bad
    * movement refuses the whole batch and changes nothing. Movement ids already posted are
    * answered as duplicates and change nothing. Resolves once everything is durable.
+   *
+   * Group commit: requests that arrive while a posting is being written wait for it, then are
+   * written together in one change and one fsync (each still accepted or refused on its own).
    */
   record(inputs: unknown[]): Promise<RecordResult[]> {
-    return this.#serial(async () => {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ inputs, resolve, reject })
+      if (this.#waiting.length === 1) void this.#serial(() => this.#recordWaiting())
+    })
+  }
+
+  /** Plans every waiting request in arrival order, then writes the accepted ones in one change. */
+  async #recordWaiting(): Promise<void> {
+    const group = this.#waiting.splice(0)
+    try {
       assertWritable('ledger', this.ledger)
-      const { node, knownSku, now } = this.options
-      const time = now()
       const own = this.#ownJournal()
       if (own) assertWritable('journal', own.ref.doc())
-      let lastSeq = own?.lastSeq ?? 0
-      const onHand = this.onHand()
-      const counts = new Map<string, string>()
-      const results: RecordResult[] = []
-      const fresh: Posting[] = []
-      for (const [i, input] of inputs.entries()) {
-        let posting: Posting
+      const time = this.options.now()
+      const state: PlanState = { lastSeq: own?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
+      const accepted: Array<{ request: WaitingRecord; results: RecordResult[] }> = []
+      for (const request of group) {
         try {
-          posting = planMovement(input, {
-            node,
-            now: time,
-            knownSku,
-            lastSeq,
-            onHand: (sku) => onHand.get(sku) ?? 0,
-            lastCount: (sku) => counts.get(sku) ?? (this.#lastCount.has(sku) ? postingKey(this.#lastCount.get(sku)!.node, this.#lastCount.get(sku)!.seq) : ''),
-          })
+          accepted.push({ request, results: this.#plan(request.inputs, time, state) })
         } catch (error) {
-          if (inputs.length > 1 && error instanceof Error) error.message = `movement ${i + 1}: ${error.message}`
-          throw error
+          request.reject(error)
         }
-        const earlier = this.postingsOf(posting.id)[0] ?? fresh.find((p) => p.id === posting.id)
-        if (earlier) {
-          results.push({ status: 'duplicate', posting: earlier })
-          continue
-        }
-        lastSeq = posting.seq
-        onHand.set(posting.sku, (onHand.get(posting.sku) ?? 0) + posting.delta)
-        if (posting.kind === 'count') counts.set(posting.sku, postingKey(node, posting.seq))
-        fresh.push(posting)
-        results.push({ status: 'recorded', posting })
       }
-      if (fresh.length > 0) await this.#post(fresh, time)
-      return results
-    })
+      if (state.fresh.length > 0) await this.#post(state.fresh, time)
+      for (const { request, results } of accepted) request.resolve(results)
+    } catch (error) {
+      // Settled promises ignore this: it reaches only the requests still waiting for the write.
+      for (const request of group) request.reject(error)
+    }
+  }
+
+  /** Plans one request against `state`; on refusal `state` is left as it was. */
+  #plan(inputs: unknown[], time: number, state: PlanState): RecordResult[] {
+    const { node, knownSku } = this.options
+    let lastSeq = state.lastSeq
+    const onHand = new Map<string, number>()
+    const counts = new Map<string, string>()
+    const fresh: Posting[] = []
+    const results: RecordResult[] = []
+    for (const [i, input] of inputs.entries()) {
+      let posting: Posting
+      try {
+        posting = planMovement(input, {
+          node,
+          now: time,
+          knownSku,
+          lastSeq,
+          onHand: (sku) => onHand.get(sku) ?? state.onHand.get(sku) ?? 0,
+          lastCount: (sku) => {
+            const last = this.#lastCount.get(sku)
+            return counts.get(sku) ?? state.counts.get(sku) ?? (last ? postingKey(last.node, last.seq) : '')
+          },
+        })
+      } catch (error) {
+        if (inputs.length > 1 && error instanceof Error) error.message = `movement ${i + 1}: ${error.message}`
+        throw error
+      }
+      const earlier = this.postingsOf(posting.id)[0] ?? state.fresh.find((p) => p.id === posting.id) ?? fresh.find((p) => p.id === posting.id)
+      if (earlier) {
+        results.push({ status: 'duplicate', posting: earlier })
+        continue
+      }
+      lastSeq = posting.seq
+      onHand.set(posting.sku, (onHand.get(posting.sku) ?? state.onHand.get(posting.sku) ?? 0) + posting.delta)
+      if (posting.kind === 'count') counts.set(posting.sku, postingKey(node, posting.seq))
+      fresh.push(posting)
+      results.push({ status: 'recorded', posting })
+    }
+    // The whole request is accepted: fold it into the group's state.
+    state.lastSeq = lastSeq
+    for (const [sku, quantity] of onHand) state.onHand.set(sku, quantity)
+    for (const [sku, key] of counts) state.counts.set(sku, key)
+    state.fresh.push(...fresh)
+    return results
   }
 
   async #post(postings: Posting[], time: number): Promise<void> {

@@ -95,6 +95,27 @@ describe('record()', () => {
     expect(snapshot(r)).toBe(before)
   })
 
+  it('writes requests that arrive together in one change, accepting or refusing each on its own', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 100 })])
+    const journal = [...r.journals.values()][0]!
+    const changesBefore = A.getAllChanges(journal.current).length
+    const same = mv({ kind: 'issue', quantity: 1 })
+    const requests = [
+      ...Array.from({ length: 10 }, () => r.book.record([mv({ kind: 'issue', quantity: 2 })])),
+      r.book.record([mv({ kind: 'issue', quantity: 0 })]),
+      r.book.record([same]),
+      r.book.record([same]),
+    ]
+    const settled = await Promise.allSettled(requests)
+    expect(settled.map((s) => s.status)).toEqual([...Array(10).fill('fulfilled'), 'rejected', 'fulfilled', 'fulfilled'])
+    const statuses = settled.slice(11).map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof r.book.record>>>).value[0]!.status)
+    expect(statuses).toEqual(['recorded', 'duplicate'])
+    expect(A.getAllChanges(journal.current).length - changesBefore).toBe(1)
+    expect(onHandOf(r, 'AMOX-500')).toBe(100 - 20 - 1)
+    expect(checkLedger(r.journalDocs())).toEqual([])
+  })
+
   it('answers a re-submitted movement id as a duplicate and changes nothing', async () => {
     const { r } = replica()
     const first = mv({ kind: 'receipt', quantity: 12 })
