@@ -1,6 +1,6 @@
 /** The document index a site node keeps, and loads at start. */
 import { SITE_INDEX_SCHEMA, type SiteIndexDoc } from '../schema/siteIndex.ts'
-import { imm, str } from '../schema/strings.ts'
+import { imm } from '../schema/strings.ts'
 
 export function createSiteIndex(doc: SiteIndexDoc, site: string, catalogUrl: string, ledgerUrl: string): void {
   doc.schema = SITE_INDEX_SCHEMA
@@ -18,9 +18,4 @@ export function addOrder(doc: SiteIndexDoc, orderId: string, url: string): void 
 
 export function addManifest(doc: SiteIndexDoc, manifestId: string, url: string): void {
   if (doc.manifests[manifestId] === undefined) doc.manifests[manifestId] = imm(url)
-}
-
-/** Every document URL the index names (the catalog and ledger first). */
-export function indexedUrls(doc: SiteIndexDoc): string[] {
-  return [str(doc.catalog), str(doc.ledger), ...Object.values(doc.orders).map(str), ...Object.values(doc.manifests).map(str)]
 }

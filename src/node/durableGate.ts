@@ -37,18 +37,4 @@ export class DurableGate {
       }
     }
   }
-
-  /** Runs `task` with the gate closed. */
-  async while<T>(task: () => Promise<T>): Promise<T> {
-    this.hold()
-    try {
-      return await task()
-    } finally {
-      this.release()
-    }
-  }
-
-  get held(): number {
-    return this.#queue.length
-  }
 }

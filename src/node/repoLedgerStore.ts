@@ -7,11 +7,17 @@ import type { DocRef, LedgerStore } from '../docs/ledgerBook.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import type { DurableGate } from './durableGate.ts'
 
-/** A DocRef over a handle. Each change holds the gate until the next `durable()` of its store. */
+/**
+ * A DocRef over a handle. Each change holds the durability gate until the store makes this
+ * document durable, so peers never receive a change before it is on this disk.
+ */
 export class HandleRef<T> implements DocRef<T> {
+  /** Gate holds taken by changes not yet made durable. */
+  holds = 0
+
   constructor(
     readonly handle: DocHandle<T>,
-    private readonly gate: { hold(): void; abort(): void },
+    private readonly gate: DurableGate,
   ) {}
   get url(): string {
     return this.handle.url
@@ -23,9 +29,10 @@ export class HandleRef<T> implements DocRef<T> {
     this.gate.hold()
     try {
       this.handle.change(fn as (doc: T) => void, options ?? {})
+      this.holds++
     } catch (error) {
       // Automerge rolled the change back: nothing to wait for.
-      this.gate.abort()
+      this.gate.release()
       throw error
     }
   }
@@ -34,7 +41,6 @@ export class HandleRef<T> implements DocRef<T> {
 export class RepoLedgerStore implements LedgerStore {
   readonly ledger: HandleRef<LedgerDoc>
   readonly #journals = new Map<string, HandleRef<JournalDoc>>()
-  #pendingHolds = 0
 
   constructor(
     readonly repo: Repo,
@@ -44,17 +50,9 @@ export class RepoLedgerStore implements LedgerStore {
     this.ledger = this.ref(ledger)
   }
 
+  /** A ref over any handle of this repo, behind this store's gate. */
   ref<T>(handle: DocHandle<T>): HandleRef<T> {
-    return new HandleRef(handle, {
-      hold: () => {
-        this.gate.hold()
-        this.#pendingHolds++
-      },
-      abort: () => {
-        this.#pendingHolds--
-        this.gate.release()
-      },
-    })
+    return new HandleRef(handle, this.gate)
   }
 
   /** Adds a loaded journal; returns its ref. */
@@ -73,21 +71,22 @@ export class RepoLedgerStore implements LedgerStore {
   }
 
   createJournal(init: (doc: JournalDoc) => void): HandleRef<JournalDoc> {
-    this.gate.hold()
-    this.#pendingHolds++
-    const handle = this.repo.create<JournalDoc>()
-    handle.change(init)
-    return this.addJournal(handle)
+    const ref = this.addJournal(this.repo.create<JournalDoc>())
+    ref.change(init)
+    return ref
   }
 
+  /** Flushes the documents, then releases the gate holds of their changes (and only theirs). */
   async durable(refs: Array<DocRef<unknown>>): Promise<void> {
+    const handleRefs = refs as Array<HandleRef<unknown>>
+    const holds = handleRefs.map((ref) => ref.holds)
     try {
-      await this.repo.flush(refs.map((ref) => (ref as HandleRef<unknown>).handle.documentId))
+      await this.repo.flush(handleRefs.map((ref) => ref.handle.documentId))
     } finally {
-      const holds = this.#pendingHolds
-      this.#pendingHolds = 0
-      for (let i = 0; i < holds; i++) this.gate.release()
+      handleRefs.forEach((ref, i) => {
+        ref.holds -= holds[i]!
+        for (let n = 0; n < holds[i]!; n++) this.gate.release()
+      })
     }
   }
-
 }

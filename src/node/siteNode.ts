@@ -54,11 +54,6 @@ export interface SiteNodeOptions {
   provisionCatalog?: (catalog: CatalogDoc) => void
 }
 
-export interface LoadedDoc<T> {
-  handle: DocHandle<T>
-  readOnly: boolean
-}
-
 export class SiteNode {
   readonly repo: Repo
   readonly gate = new DurableGate()
@@ -81,12 +76,11 @@ export class SiteNode {
   ) {
     this.repo = repo
     this.store = new RepoLedgerStore(repo, ledger, this.gate)
-    const now = options.now ?? Date.now
     this.book = new LedgerBook(this.store, {
       node: identity.node,
       site: identity.site,
       knownSku: (sku) => isKnownSku(catalog.doc(), sku),
-      now,
+      now: () => this.now(),
     })
   }
 
@@ -256,16 +250,17 @@ export class SiteNode {
     const readOnly = this.readOnly.get(handle.url)
     if (readOnly) throw readOnly
     let result: R | undefined
-    this.gate.hold()
-    try {
-      handle.change((d) => {
-        result = fn(d as T)
-      }, changeOptions(note, (this.options.now ?? Date.now)()))
-      await this.repo.flush([handle.documentId])
-    } finally {
-      this.gate.release()
-    }
+    const ref = this.store.ref(handle)
+    ref.change((d) => {
+      result = fn(d)
+    }, changeOptions(note, this.now()))
+    await this.store.durable([ref])
     return result as R
+  }
+
+  /** The node's clock, unix ms (tests give their own). */
+  now(): number {
+    return (this.options.now ?? Date.now)()
   }
 
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */

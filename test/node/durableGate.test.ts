@@ -102,4 +102,22 @@ describe('DurableGate', () => {
     expect(durableAt === undefined || durableAt > at).toBe(true)
     await recorded
   })
+
+  it('opens only when every changed document is durable, not when another one is', async () => {
+    const repo = new Repo({ storage: new DurableFsStorageAdapter(tempDir()), network: [] })
+    const gate = new DurableGate()
+    const sent: unknown[] = []
+    const adapter = gate.wrap({ send: (m: unknown) => void sent.push(m) } as never) as unknown as { send(m: unknown): void }
+    const store = new RepoLedgerStore(repo, repo.create<LedgerDoc>(), gate)
+    const order = store.ref(repo.create<{ n?: number }>())
+    store.ledger.change((d) => createLedger(d, 'store-1'))
+    order.change((d) => {
+      d.n = 1
+    })
+    await store.durable([store.ledger])
+    adapter.send('held while the order is not on disk')
+    expect(sent).toEqual([])
+    await store.durable([order])
+    expect(sent).toEqual(['held while the order is not on disk'])
+  })
 })

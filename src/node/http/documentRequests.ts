@@ -10,11 +10,6 @@ import { DeviceId, UserId } from '../../schema/ids.ts'
 import type { SiteNode } from '../siteNode.ts'
 import type { RouteResult } from './routes.ts'
 
-/** The node's clock (tests give their own). */
-export function nodeNow(node: SiteNode): number {
-  return (node.options.now ?? Date.now)()
-}
-
 /**
  * Splits a request body into who makes the change and the operation's own input. `user` is
  * required (400 naming `user`); `device` is optional, the device the person used (a scanner, a
@@ -32,7 +27,7 @@ export function requestContext(node: SiteNode, body: unknown): { ctx: ChangeCont
     if (!result.success) throw new InputError('device', result.error.issues[0]?.message ?? 'is not a valid device id')
     parsedDevice = result.data
   }
-  return { ctx: { user: parsedUser.data, device: parsedDevice, at: nodeNow(node) }, input }
+  return { ctx: { user: parsedUser.data, device: parsedDevice, at: node.now() }, input }
 }
 
 /** The change note of an operation made with `ctx` on document `ref`. */
