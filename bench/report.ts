@@ -178,7 +178,7 @@ storage), share one ledger. Offline scenarios: each records ${ws[0]!.perSide} mo
 node-a and node-b, each into its own journals) while disconnected; then they reconnect over a \`MessageChannel\` and
 sync. Live scenario: they stay connected and each records a movement every few hundred ms, as scanners would, and
 automerge-repo syncs as it goes ("Sync wall / CPU" is then the whole period, recording included). Measured at the
-**automerge-repo level**: a small network adapter (bench/portAdapter.ts, same handshake as
+**automerge-repo level**: a small network adapter (src/network/MessagePortNetworkAdapter.ts, same handshake as
 automerge-repo-network-messagechannel, which is not installed) counts every message either side sends: the bytes
 of its \`data\` (the Automerge sync message) and of the whole message CBOR-encoded as the WebSocket adapter frames it.
 Shared history, when present, is node-a's movements as a site that recorded them one by one holds them (planned by

@@ -2,7 +2,7 @@
  * Section 3: bytes on the wire. Two automerge-repo Repos (in memory), each with the project's
  * LedgerBook over a RepoLedgerStore, share one ledger; each node records movements one at a time
  * while disconnected, then they reconnect over a MessageChannel and sync. Every message either
- * side sends is counted (see portAdapter.ts).
+ * side sends is counted (see src/network/MessagePortNetworkAdapter.ts).
  */
 import { MessageChannel } from 'node:worker_threads'
 import * as A from '@automerge/automerge'
@@ -10,10 +10,10 @@ import { gzipSync } from 'node:zlib'
 import { Repo, generateAutomergeUrl, parseAutomergeUrl, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge/automerge-repo'
 import { checkLedger, createLedger, journalEntries } from '../src/docs/ledger.ts'
 import { LedgerBook } from '../src/docs/ledgerBook.ts'
-import { DurableGate } from '../src/node/durableGate.ts'
+import { DurableGate } from '../src/network/durableGate.ts'
 import { RepoLedgerStore } from '../src/node/repoLedgerStore.ts'
 import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
-import { PortAdapter, WireCount } from './portAdapter.ts'
+import { PortAdapter, WireCount } from '../src/network/MessagePortNetworkAdapter.ts'
 import { journalBytes, journalContents, ledgerBytes, type SiteContents } from './replay.ts'
 import { SITE, extendHistory, memBook } from './site.ts'
 import { BenchClock, CATALOG_SIZE, Movements, cpuMs, log, skuOf, type Input } from './workload.ts'

@@ -5,7 +5,7 @@
 import type { DocHandle, Repo } from '@automerge/automerge-repo'
 import type { DocRef, LedgerStore } from '../docs/ledgerBook.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
-import type { DurableGate } from './durableGate.ts'
+import type { DurableGate } from '../network/durableGate.ts'
 
 /**
  * A DocRef over a handle. Each change holds the durability gate until the store makes this

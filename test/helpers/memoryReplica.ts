@@ -2,7 +2,7 @@
  * A site node's ledger in memory, for convergence tests: raw Automerge documents behind the same
  * LedgerBook the real site node uses, with a simulated disk. `durable()` copies documents to the
  * disk; `crashAndRestart()` throws away whatever was not durable and restarts the book. Sync sends what is on
- * disk only: the site node holds outgoing changes until they are durable (src/node/durableGate.ts).
+ * disk only: the site node holds outgoing changes until they are durable (src/network/durableGate.ts).
  */
 import * as A from '@automerge/automerge'
 import { createLedger } from '../../src/docs/ledger.ts'

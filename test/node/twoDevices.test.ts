@@ -11,7 +11,7 @@ import { WebSocketClientAdapter, WebSocketServerAdapter } from '@automerge/autom
 import { WebSocketServer } from 'ws'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { LedgerBook } from '../../src/docs/ledgerBook.ts'
-import { DurableGate } from '../../src/node/durableGate.ts'
+import { DurableGate } from '../../src/network/durableGate.ts'
 import { RepoLedgerStore } from '../../src/node/repoLedgerStore.ts'
 import type { LedgerDoc } from '../../src/schema/ledger.ts'
 import { api } from '../helpers/api.ts'
