@@ -1,6 +1,7 @@
 /**
- * Build of the browser UI into `out/ui`, which the site node serves (`stockmesh site --ui out/ui`,
- * and the Electron shell through `startSite`). `npm run build:ui`.
+ * Build of the browser UI into `out/ui`, which the site node serves (`stockmesh site --ui out/ui`;
+ * `npm start` builds it and passes it to `stockmesh demo`). `npm run build:ui`. The Electron shell
+ * serves its own renderer build (out/renderer, electron.vite.config.ts) through `startSite`.
  *
  * No wasm plugin yet: the renderer only talks to the site node's JSON API. When the renderer gets
  * its own Automerge replica (over a websocket to the site node), add `vite-plugin-wasm` to

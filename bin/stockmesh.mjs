@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// The `stockmesh` command. Runs the TypeScript sources through tsx, so a clone works without a build step.
-import { register } from 'tsx/esm/api'
+// The `stockmesh` command. Runs the JavaScript compiled into dist/ by `npm run build` (no TypeScript
+// transpiler at run time); `npm start` and `npm test` build it first.
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
-register()
-const { main } = await import('../src/cli.ts')
+const cli = new URL('../dist/cli.js', import.meta.url)
+if (!existsSync(cli)) {
+  console.error(`stockmesh: ${fileURLToPath(cli)} is missing: run npm run build first`)
+  process.exit(1)
+}
+const { main } = await import(cli.href)
 await main(process.argv)

@@ -3,7 +3,9 @@
  * site node's HTTP API, so the bridge carries no IPC: only what the page cannot learn by itself.
  */
 import { contextBridge } from 'electron'
-import { version } from '../../package.json'
+
+/** The app version from package.json, written in by the build (electron.vite.config.ts `define`). */
+declare const __STOCKMESH_VERSION__: string
 
 /** What the page sees as `window.stockmesh` inside the desktop app. */
 export interface StockmeshBridge {
@@ -11,6 +13,6 @@ export interface StockmeshBridge {
   readonly version: string
 }
 
-const bridge: StockmeshBridge = Object.freeze({ version })
+const bridge: StockmeshBridge = Object.freeze({ version: __STOCKMESH_VERSION__ })
 
 contextBridge.exposeInMainWorld('stockmesh', bridge)
