@@ -3,7 +3,9 @@ import path from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import pino from 'pino'
 import { demoCatalog, DEMO_SITE } from './node/demo.ts'
-import { startApi } from './node/http/server.ts'
+import { importCatalogFiles, importSummary } from './node/catalogImport.ts'
+import { lockDataFolder } from './node/dataFolderLock.ts'
+import { listenApi } from './node/http/server.ts'
 import { SiteNode } from './node/siteNode.ts'
 
 function port(value: string): number {
@@ -28,16 +30,28 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
   // automerge-repo 2.5.6 turns a failed storage save into an unhandled rejection that would end
   // the process (https://github.com/automerge/automerge-repo/pull/676): log it loudly instead.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
-  const node = await SiteNode.open({
-    dataDir: path.resolve(flags.data),
-    logger,
-    ...(flags.site ? { site: flags.site } : {}),
-    ...(flags.node ? { node: flags.node } : {}),
-    ...(provision ? { provisionCatalog: provision } : {}),
-  })
-  const api = await startApi(node, { host: flags.host, port: flags.port, ...(flags.token ? { token: flags.token } : {}), ...(flags.ui ? { uiDir: flags.ui } : {}) })
-  // The line scripts and tests wait for; keep its shape.
-  console.log(`stockmesh site ${node.identity.site} (device ${node.identity.node}) ready at ${api.url}/  data in ${path.resolve(flags.data)}`)
+  const dataDir = path.resolve(flags.data)
+  // The folder's lock, then the port, then the folder: a start refused for any reason (folder in
+  // use, port taken, a host without a token) has touched nothing in the folder.
+  const lock = await lockDataFolder(dataDir, { command: `stockmesh ${provision ? 'demo' : 'site'}` })
+  let api: Awaited<ReturnType<typeof listenApi>> | undefined
+  let node: SiteNode
+  try {
+    api = await listenApi({ host: flags.host, port: flags.port, logger, ...(flags.token ? { token: flags.token } : {}), ...(flags.ui ? { uiDir: flags.ui } : {}) })
+    lock.update({ url: `${api.url}/` })
+    node = await SiteNode.open({
+      dataDir,
+      logger,
+      ...(flags.site ? { site: flags.site } : {}),
+      ...(flags.node ? { node: flags.node } : {}),
+      ...(provision ? { provisionCatalog: provision } : {}),
+    })
+    api.attach(node)
+  } catch (error) {
+    await api?.close()
+    await lock.release()
+    throw error
+  }
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
@@ -45,10 +59,14 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
     logger.info({ signal }, 'stopping')
     await api.close()
     await node.close()
+    await lock.release()
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
+  // The line scripts and tests wait for; keep its shape. Printed after the signal handlers: a
+  // script that stops the site as soon as it reads the line must get a clean stop, not a kill.
+  console.log(`stockmesh site ${node.identity.site} (device ${node.identity.node}) ready at ${api.url}/  data in ${dataDir}`)
 }
 
 function siteOptions(command: Command): Command {
@@ -76,6 +94,22 @@ export function program(): Command {
       .description(`run the demo site "${DEMO_SITE}" with a small catalog`)
       .option('--data <dir>', 'data folder', '.stockmesh/demo'),
   ).action((flags: SiteFlags) => runSite({ ...flags, site: DEMO_SITE }, demoCatalog))
+  const catalog = cli.command('catalog').description("the catalog of a data folder's site: products, adjustment reasons, sites")
+  catalog
+    .command('import')
+    .summary("add or update the catalog of the folder's site from CSV files")
+    .description(
+      "add or update catalog entries of the folder's site from CSV files (UTF-8). The header says what a file holds: " +
+        'sku,name,unit[,active] products, code,label adjustment reasons, id,name,type sites (store|clinic|warehouse|hub). ' +
+        'Entries not in the file are kept. Every row is checked first: one bad row and nothing is imported. The site must not be running.',
+    )
+    .requiredOption('--data <dir>', 'data folder of the site (provisioned: started once with --site)')
+    .argument('<file...>', 'CSV files, at most one of each kind')
+    .option('--log-level <level>', 'pino log level', 'warn')
+    .action(async (files: string[], flags: { data: string; logLevel: string }) => {
+      const result = await importCatalogFiles({ dataDir: path.resolve(flags.data), files, logger: pino({ level: flags.logLevel }) })
+      console.log(importSummary(result))
+    })
   return cli
 }
 

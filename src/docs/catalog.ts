@@ -1,6 +1,14 @@
-/** Catalog operations (parent-ERP side and the demo/provisioning path). */
-import { CATALOG_SCHEMA, ProductInput, ReasonInput, SiteInput, type CatalogDoc } from '../schema/catalog.ts'
-import { parseInput } from '../schema/errors.ts'
+/** Catalog operations (parent-ERP side, the CSV import and the demo/provisioning path). */
+import {
+  CATALOG_SCHEMA,
+  ProductImport,
+  ProductInput,
+  ReasonInput,
+  SiteInput,
+  type CatalogDoc,
+  type CatalogImport,
+} from '../schema/catalog.ts'
+import { InputError, parseInput } from '../schema/errors.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { imm, str } from '../schema/strings.ts'
 
@@ -12,37 +20,89 @@ export function createCatalog(doc: CatalogDoc): void {
   doc.reasons = {}
 }
 
+/** What an upsert did: `renamed` when the name (label) changed, `updated` when only other fields did. */
+export type UpsertOutcome = 'added' | 'renamed' | 'updated' | 'unchanged'
+
 /** Adds or updates a product. Only changed fields are written. */
-export function upsertProduct(doc: CatalogDoc, input: unknown): void {
+export function upsertProduct(doc: CatalogDoc, input: unknown): UpsertOutcome {
   assertWritable('catalog', doc)
-  const p = parseInput(ProductInput, input)
-  const existing = doc.products[p.sku]
-  if (!existing) {
-    doc.products[p.sku] = { name: imm(p.name), unit: imm(p.unit), active: p.active }
-    return
-  }
-  if (str(existing.name) !== p.name) existing.name = imm(p.name)
-  if (str(existing.unit) !== p.unit) existing.unit = imm(p.unit)
-  if (existing.active !== p.active) existing.active = p.active
+  return writeProduct(doc, parseInput(ProductInput, input))
 }
 
-export function upsertSite(doc: CatalogDoc, input: unknown): void {
+/** `active` undefined: a new product is active, an existing one keeps its status. */
+function writeProduct(doc: CatalogDoc, p: ProductImport): UpsertOutcome {
+  const existing = doc.products[p.sku]
+  if (!existing) {
+    doc.products[p.sku] = { name: imm(p.name), unit: imm(p.unit), active: p.active ?? true }
+    return 'added'
+  }
+  const renamed = str(existing.name) !== p.name
+  const unitChanged = str(existing.unit) !== p.unit
+  const activeChanged = p.active !== undefined && existing.active !== p.active
+  if (renamed) existing.name = imm(p.name)
+  if (unitChanged) existing.unit = imm(p.unit)
+  if (activeChanged) existing.active = p.active!
+  return renamed ? 'renamed' : unitChanged || activeChanged ? 'updated' : 'unchanged'
+}
+
+/** Adds or updates a site. Only changed fields are written. */
+export function upsertSite(doc: CatalogDoc, input: unknown): UpsertOutcome {
   assertWritable('catalog', doc)
   const s = parseInput(SiteInput, input)
   const existing = doc.sites[s.id]
-  if (!existing) doc.sites[s.id] = { name: imm(s.name), type: imm(s.type) }
-  else {
-    if (str(existing.name) !== s.name) existing.name = imm(s.name)
-    if (str(existing.type) !== s.type) existing.type = imm(s.type)
+  if (!existing) {
+    doc.sites[s.id] = { name: imm(s.name), type: imm(s.type) }
+    return 'added'
   }
+  const renamed = str(existing.name) !== s.name
+  const retyped = str(existing.type) !== s.type
+  if (renamed) existing.name = imm(s.name)
+  if (retyped) existing.type = imm(s.type)
+  return renamed ? 'renamed' : retyped ? 'updated' : 'unchanged'
 }
 
-export function upsertReason(doc: CatalogDoc, input: unknown): void {
+/** Adds or relabels an adjustment reason. */
+export function upsertReason(doc: CatalogDoc, input: unknown): UpsertOutcome {
   assertWritable('catalog', doc)
   const r = parseInput(ReasonInput, input)
   const existing = doc.reasons[r.code]
-  if (!existing) doc.reasons[r.code] = { label: imm(r.label) }
-  else if (str(existing.label) !== r.label) existing.label = imm(r.label)
+  if (!existing) {
+    doc.reasons[r.code] = { label: imm(r.label) }
+    return 'added'
+  }
+  if (str(existing.label) === r.label) return 'unchanged'
+  existing.label = imm(r.label)
+  return 'renamed'
+}
+
+export type ImportCounts = Record<UpsertOutcome, number>
+export type CatalogImportCounts = Record<keyof CatalogImport, ImportCounts>
+
+/**
+ * Adds and updates every product, reason and site of an import; what the import does not name is
+ * kept (a product is never deleted from under a ledger that has movements of it). Throws
+ * `InputError` before writing anything if a row is invalid or an id is listed twice, so a refused
+ * import inside `SiteNode.commit` changes nothing. Returns what it did, per kind.
+ */
+export function importCatalog(doc: CatalogDoc, parsed: CatalogImport): CatalogImportCounts {
+  assertWritable('catalog', doc)
+  const products = parsed.products.map((row) => parseInput(ProductImport, row))
+  const reasons = parsed.reasons.map((row) => parseInput(ReasonInput, row))
+  const sites = parsed.sites.map((row) => parseInput(SiteInput, row))
+  // The same id twice would count twice and leave whichever came last: a mistake in the file.
+  for (const [what, ids] of [['sku', products.map((p) => p.sku)], ['code', reasons.map((r) => r.code)], ['id', sites.map((s) => s.id)]] as const) {
+    const seen = new Set<string>()
+    for (const id of ids) {
+      if (seen.has(id)) throw new InputError(what, `${id} is listed twice`)
+      seen.add(id)
+    }
+  }
+  const counts = (): ImportCounts => ({ added: 0, renamed: 0, updated: 0, unchanged: 0 })
+  const result: CatalogImportCounts = { products: counts(), reasons: counts(), sites: counts() }
+  for (const p of products) result.products[writeProduct(doc, p)]++
+  for (const r of reasons) result.reasons[upsertReason(doc, r)]++
+  for (const s of sites) result.sites[upsertSite(doc, s)]++
+  return result
 }
 
 /** Whether a SKU is in the catalog and active. */

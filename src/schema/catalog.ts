@@ -47,3 +47,18 @@ export type SiteInput = z.infer<typeof SiteInput>
 
 export const ReasonInput = z.strictObject({ code: ReasonCode, label: name })
 export type ReasonInput = z.infer<typeof ReasonInput>
+
+/**
+ * A product row of a catalog import. `active` left out keeps an existing product's status (a new
+ * one is active): a file without the column says nothing about it, and an import changes only
+ * what its file says.
+ */
+export const ProductImport = ProductInput.extend({ active: z.boolean().optional() })
+export type ProductImport = z.infer<typeof ProductImport>
+
+/** Every row of a catalog import, validated; each kind keyed by its id at most once. */
+export interface CatalogImport {
+  products: ProductImport[]
+  reasons: ReasonInput[]
+  sites: SiteInput[]
+}
