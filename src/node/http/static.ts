@@ -1,8 +1,8 @@
 /** Serves the built UI, or a placeholder page until the UI is built. */
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { ServerResponse } from 'node:http'
+import { pipeline } from 'node:stream/promises'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -35,26 +35,44 @@ for (const item of review.items) document.getElementById('review').append(Object
 </body></html>
 `
 
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/**
+ * Serves `pathname` (as it came in the URL, percent-encoded) from `uiDir`, any other path as the
+ * UI's index.html (the UI routes in the browser), or the placeholder page when there is no UI.
+ */
 export async function sendStatic(res: ServerResponse, pathname: string, uiDir: string | undefined): Promise<void> {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(pathname)
+  } catch {
+    return sendText(res, 400, 'the path is not valid percent-encoding')
+  }
+  // A NUL byte would make the file system calls throw; no file of the UI has one.
+  if (decoded.includes('\0')) return sendText(res, 404, 'not found')
   if (uiDir) {
     const root = path.resolve(uiDir)
-    const wanted = path.resolve(root, '.' + (pathname === '/' ? '/index.html' : pathname))
+    const wanted = path.resolve(root, '.' + (decoded === '/' ? '/index.html' : decoded))
     if (wanted.startsWith(root + path.sep)) {
       const info = await stat(wanted).catch(() => undefined)
       const file = info?.isFile() ? wanted : path.join(root, 'index.html')
-      const exists = await stat(file).catch(() => undefined)
-      if (exists?.isFile()) {
-        res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' })
-        createReadStream(file).pipe(res)
+      // Open before answering, so that a file that vanished or cannot be read is a 404, not a
+      // 200 with no body.
+      const handle = await open(file).catch(() => undefined)
+      const opened = handle && (await handle.stat().catch(() => undefined))
+      if (handle && opened?.isFile()) {
+        res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff' })
+        // pipeline, not pipe: a read error must end this response, not go unhandled and end the process.
+        await pipeline(handle.createReadStream(), res).catch(() => res.destroy())
         return
       }
+      await handle?.close()
     }
   }
-  if (pathname !== '/' && pathname !== '/index.html') {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
-    res.end('not found')
-    return
-  }
+  if (decoded !== '/' && decoded !== '/index.html') return sendText(res, 404, 'not found')
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
   res.end(PLACEHOLDER)
 }
