@@ -13,7 +13,7 @@ import { LedgerBook } from '../src/docs/ledgerBook.ts'
 import { DurableGate } from '../src/network/durableGate.ts'
 import { RepoLedgerStore } from '../src/node/repoLedgerStore.ts'
 import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
-import { PortAdapter, WireCount } from '../src/network/MessagePortNetworkAdapter.ts'
+import { MessagePortNetworkAdapter, WireCount } from '../src/network/MessagePortNetworkAdapter.ts'
 import { journalBytes, journalContents, ledgerBytes, type SiteContents } from './replay.ts'
 import { SITE, extendHistory, memBook } from './site.ts'
 import { BenchClock, CATALOG_SIZE, Movements, cpuMs, log, skuOf, type Input } from './workload.ts'
@@ -49,7 +49,7 @@ const skus = new Set(Array.from({ length: CATALOG_SIZE }, (_, i) => skuOf(i)))
 class Side {
   readonly repo: Repo
   readonly count = new WireCount()
-  adapter: PortAdapter | undefined
+  adapter: MessagePortNetworkAdapter | undefined
   store!: RepoLedgerStore
   book!: LedgerBook
   readonly clock = new BenchClock()
@@ -85,8 +85,8 @@ class Side {
 
 async function connect(a: Side, b: Side): Promise<void> {
   const { port1, port2 } = new MessageChannel()
-  a.adapter = new PortAdapter(port1, a.count)
-  b.adapter = new PortAdapter(port2, b.count)
+  a.adapter = new MessagePortNetworkAdapter(port1, { count: a.count })
+  b.adapter = new MessagePortNetworkAdapter(port2, { count: b.count })
   a.repo.networkSubsystem.addNetworkAdapter(a.adapter)
   b.repo.networkSubsystem.addNetworkAdapter(b.adapter)
   while (a.repo.peers.length === 0 || b.repo.peers.length === 0) await new Promise((r) => setTimeout(r, 5))
@@ -95,6 +95,7 @@ async function connect(a: Side, b: Side): Promise<void> {
 function disconnect(a: Side, b: Side): void {
   for (const s of [a, b]) {
     if (s.adapter) s.repo.networkSubsystem.removeNetworkAdapter(s.adapter)
+    s.adapter?.close() // disconnect() keeps the port open for a reconnect; this channel is done with
     s.adapter = undefined
   }
 }

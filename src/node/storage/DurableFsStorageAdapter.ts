@@ -36,11 +36,21 @@ const orMissing = <T, F>(p: Promise<T>, fallback: F): Promise<T | F> =>
  * parents. A reader therefore only ever sees a complete old or complete new chunk, and a
  * resolved save survives power loss. Removals rename the file/directory to a temp name first,
  * so a crash never leaves half of one `removeRange`. Stale temp entries of dead processes are
- * swept before the first operation. Nothing is cached in memory; all errors are rejections.
+ * swept before the first operation. No chunk data is cached in memory; all errors are rejections.
+ *
+ * `loadRange` returns chunks in save order, as automerge-repo's acceptance suite expects (the stock
+ * adapter gets that order from its in-memory chunk cache). The file layout has no room for a
+ * sequence number, so that order is only known for keys this instance saved: it remembers their
+ * names (not their data) and lists them last, after any older chunks found on disk, which come
+ * sorted by key. Automerge loads concatenated chunks in any order, so nothing depends on it for
+ * correctness; it only makes loadRange deterministic and agree with the other adapters.
  */
 export class DurableFsStorageAdapter implements StorageAdapterInterface {
   readonly #base: string
   #swept: Promise<void> | undefined
+  /** Key (joined with "/") → position of its first save by this instance; see the class comment. */
+  readonly #saveOrder = new Map<string, number>()
+  #nextSave = 0
 
   /** @param baseDirectory - data folder; created on first save if missing. */
   constructor(baseDirectory: string) {
@@ -54,31 +64,45 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
     return this.#op("save", key, async () => {
       const file = this.#path(key)
-      const dir = path.dirname(file)
-      // A concurrent removeRange may move the directory away mid-save: retry once into a fresh one.
-      for (let attempt = 1; ; attempt++) {
-        await ensureDir(dir)
-        const tmp = path.join(dir, tmpName())
-        inFlight.add(tmp)
-        try {
-          const fh = await fsp.open(tmp, "wx")
-          try {
-            await fh.writeFile(data)
-            await fh.sync()
-          } finally {
-            await fh.close()
-          }
-          await fsp.rename(tmp, file)
-          break
-        } catch (e) {
-          await fsp.rm(tmp, { force: true }).catch(() => {})
-          if (attempt >= 2 || code(e) !== "ENOENT") throw e
-        } finally {
-          inFlight.delete(tmp)
-        }
+      // Numbered when the save starts, not when it lands, so concurrent saves list in the order they were asked for.
+      const id = key.join("/")
+      const isNew = !this.#saveOrder.has(id)
+      if (isNew) this.#saveOrder.set(id, this.#nextSave++)
+      try {
+        await this.#write(file, data)
+      } catch (e) {
+        if (isNew) this.#saveOrder.delete(id)
+        throw e
       }
-      await fsyncDir(dir)
     })
+  }
+
+  /** Temp file, fsync, rename over `file`, fsync the directory. */
+  async #write(file: string, data: Uint8Array): Promise<void> {
+    const dir = path.dirname(file)
+    // A concurrent removeRange may move the directory away mid-save: retry once into a fresh one.
+    for (let attempt = 1; ; attempt++) {
+      await ensureDir(dir)
+      const tmp = path.join(dir, tmpName())
+      inFlight.add(tmp)
+      try {
+        const fh = await fsp.open(tmp, "wx")
+        try {
+          await fh.writeFile(data)
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+        await fsp.rename(tmp, file)
+        break
+      } catch (e) {
+        await fsp.rm(tmp, { force: true }).catch(() => {})
+        if (attempt >= 2 || code(e) !== "ENOENT") throw e
+      } finally {
+        inFlight.delete(tmp)
+      }
+    }
+    await fsyncDir(dir)
   }
 
   async remove(key: StorageKey): Promise<void> {
@@ -88,6 +112,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
       // directory for each of hundreds of removes made every compaction a 140–290 ms stall inside
       // a user's posting (BENCHMARKS.md).
       await orMissing(fsp.unlink(this.#path(key)), undefined)
+      this.#saveOrder.delete(key.join("/"))
     })
   }
 
@@ -102,7 +127,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
           return data && { key: [a + b, ...rest], data: new Uint8Array(data) }
         }),
       )
-      return chunks.filter((c): c is Chunk => c !== undefined)
+      return this.#inSaveOrder(chunks.filter((c): c is Chunk => c !== undefined))
     })
   }
 
@@ -111,6 +136,8 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
       // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure:
       // a crash never leaves half of the prefix behind.
       const victim = this.#path(keyPrefix)
+      const prefix = keyPrefix.join("/")
+      for (const id of this.#saveOrder.keys()) if (id === prefix || id.startsWith(`${prefix}/`)) this.#saveOrder.delete(id)
       const tmp = path.join(path.dirname(victim), tmpName())
       inFlight.add(tmp)
       try {
@@ -123,6 +150,17 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
         inFlight.delete(tmp)
       }
     })
+  }
+
+  /** Chunks not saved by this instance first, by key; then this instance's, in the order they were first saved. */
+  #inSaveOrder(chunks: Chunk[]): Chunk[] {
+    const rank = (c: Chunk) => this.#saveOrder.get(c.key.join("/")) ?? -1
+    const byKey = (a: Chunk, b: Chunk) => {
+      const x = a.key.join("/")
+      const y = b.key.join("/")
+      return x < y ? -1 : x > y ? 1 : 0
+    }
+    return chunks.sort((a, b) => rank(a) - rank(b) || byKey(a, b))
   }
 
   /** Run one operation after the startup sweep, turning every failure into a descriptive rejection. */

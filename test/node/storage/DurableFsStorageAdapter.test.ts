@@ -126,6 +126,28 @@ describe("DurableFsStorageAdapter edge cases", () => {
     }
   })
 
+  it("loadRange lists this instance's saves in save order, after older chunks sorted by key", async () => {
+    const doc = "7pLoadRangeOrderDoc"
+    const older = new DurableFsStorageAdapter(dir)
+    await older.save([doc, "sync-state", "b"], new Uint8Array([1]))
+    await older.save([doc, "snapshot", "a"], new Uint8Array([2]))
+    const adapter = new DurableFsStorageAdapter(dir)
+    // Across directories and against key order, as upstream's acceptance suite saves them.
+    await adapter.save([doc, "sync-state", "z"], new Uint8Array([3]))
+    await adapter.save([doc, "incremental", "y"], new Uint8Array([4]))
+    await adapter.save([doc, "sync-state", "x"], new Uint8Array([5]))
+    await adapter.save([doc, "sync-state", "z"], new Uint8Array([6])) // an overwrite keeps its place
+    const keys = async (prefix: StorageKey) => (await adapter.loadRange(prefix)).map(c => c.key.slice(1).join("/"))
+    expect(await keys([doc])).toEqual(["snapshot/a", "sync-state/b", "sync-state/z", "incremental/y", "sync-state/x"])
+    expect(await keys([doc, "sync-state"])).toEqual(["sync-state/b", "sync-state/z", "sync-state/x"])
+    // Removed keys lose their place: saved again, they go last.
+    await adapter.remove([doc, "sync-state", "z"])
+    await adapter.save([doc, "sync-state", "z"], new Uint8Array([7]))
+    await adapter.removeRange([doc, "incremental"])
+    await adapter.save([doc, "incremental", "y"], new Uint8Array([8]))
+    expect(await keys([doc])).toEqual(["snapshot/a", "sync-state/b", "sync-state/x", "sync-state/z", "incremental/y"])
+  })
+
   it("sweeps stale temp entries of dead writers, leaves live ones, never returns them", async () => {
     const adapter = new DurableFsStorageAdapter(dir)
     await adapter.save(key, new Uint8Array([1, 2, 3]))
