@@ -11,6 +11,8 @@
  *      acknowledge. A crash anywhere loses only what was not acknowledged, and nothing is half
  *      written: a journal created but not registered is simply never used.
  */
+import type { DeviceId, UserId } from '../schema/ids.ts'
+import type { ReviewItem } from '../schema/review.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { JOURNAL_LIMIT } from '../schema/ledger.ts'
 import { assertWritable } from '../schema/migrations.ts'
@@ -306,12 +308,13 @@ export class LedgerBook {
    * Resolves a ledger review item: posts the compensating movements (ids derived from the item,
    * so a retry after a crash posts nothing twice), then records the decision naming them.
    */
-  async decide(itemId: string, decision: { user: string; note: string }, adjustments: unknown[]): Promise<string[]> {
+  async decide(item: ReviewItem, decision: { user: string; note: string }, adjustments: unknown[]): Promise<string[]> {
     const results = adjustments.length > 0 ? await this.record(adjustments) : []
     const movements = results.map((r) => r.posting.id)
     return this.#serial(async () => {
       const at = this.options.now()
-      this.store.ledger.change((d) => decideLedgerItem(d, itemId, { note: decision.note, movements }, { user: decision.user, at }), changeOptions({ op: 'ledger.decide', user: decision.user, ref: itemId }, at))
+      const ctx = { user: decision.user as UserId, device: this.options.node as DeviceId, at }
+      this.store.ledger.change((d) => decideLedgerItem(d, item, { note: decision.note, movements }, ctx), changeOptions({ op: 'ledger.decide', user: decision.user, device: this.options.node, ref: item.id }, at))
       await this.store.durable([this.store.ledger])
       return movements
     })

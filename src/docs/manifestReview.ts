@@ -14,7 +14,7 @@ import { compareReviewItems, type ReviewItem, type ReviewKind } from '../schema/
 import { DecideManifestItemInput, ReviewItemId } from '../schema/reviewDecision.ts'
 import { str } from '../schema/strings.ts'
 import { stopDeliveries } from './manifestStatus.ts'
-import { readDecision, recordDecision } from './reviewDecision.ts'
+import { type DecisionIndex, decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 /** A delivery as plain JSON (without the signature), for review details and API answers. */
 export function describeDelivery(d: Delivery): Record<string, unknown> {
@@ -29,26 +29,17 @@ export function describeDelivery(d: Delivery): Record<string, unknown> {
   }
 }
 
-function item(doc: ManifestDoc, id: string, kind: ReviewKind, summary: string, details: Record<string, unknown>): ReviewItem {
-  const decision = readDecision(doc.decisions, id)
-  return {
-    id,
-    kind,
-    doc: 'manifest',
-    summary,
-    details: { ...details, ...(decision.concurrent ? { decisions: decision.concurrent } : {}) },
-    status: decision.status,
-    ...(decision.decision ? { decision: decision.decision } : {}),
-  }
+function item(decided: DecisionIndex, id: string, kind: ReviewKind, summary: string, details: Record<string, unknown>): ReviewItem {
+  return withDecision({ id, kind, doc: 'manifest', summary, details }, decided)
 }
 
-function receivedTwice(doc: ManifestDoc, stop: ManifestStop, deliveries: Delivery[]): ReviewItem[] {
+function receivedTwice(doc: ManifestDoc, decided: DecisionIndex, stop: ManifestStop, deliveries: Delivery[]): ReviewItem[] {
   if (deliveries.length < 2) return []
   const manifestId = str(doc.id)
   const stopId = str(stop.id)
   const who = deliveries.map((d) => `${str(d.by)} on ${str(d.device)}`).join(', ')
   return [
-    item(doc, `stop-received-twice:${manifestId}:${stopId}`, 'stop-received-twice', `Stop ${stopId} (${str(stop.site)}) of manifest ${manifestId} was received ${deliveries.length} times (${who}); each posts receipt movements with the same ids.`, {
+    item(decided, `stop-received-twice:${manifestId}:${stopId}`, 'stop-received-twice', `Stop ${stopId} (${str(stop.site)}) of manifest ${manifestId} was received ${deliveries.length} times (${who}); each posts receipt movements with the same ids.`, {
       manifest: manifestId,
       stop: stopId,
       site: str(stop.site),
@@ -62,7 +53,7 @@ function receivedTwice(doc: ManifestDoc, stop: ManifestStop, deliveries: Deliver
   ]
 }
 
-function discrepancies(doc: ManifestDoc, stop: ManifestStop, deliveries: Delivery[]): ReviewItem[] {
+function discrepancies(doc: ManifestDoc, decided: DecisionIndex, stop: ManifestStop, deliveries: Delivery[]): ReviewItem[] {
   const manifestId = str(doc.id)
   const stopId = str(stop.id)
   return Array.from(stop.lines).flatMap((line) => {
@@ -72,7 +63,7 @@ function discrepancies(doc: ManifestDoc, stop: ManifestStop, deliveries: Deliver
     if (!first || counts.every((c) => c.received === line.shipped && c.rejected === 0)) return []
     const figures = counts.map((c) => `received ${c.received}, rejected ${c.rejected}`).join('; then ')
     return [
-      item(doc, `delivery-discrepancy:${manifestId}:${stopId}:${lineId}`, 'delivery-discrepancy', `Stop ${stopId} (${str(stop.site)}) line ${lineId} (${str(line.sku)}): shipped ${line.shipped}, ${figures}.`, {
+      item(decided, `delivery-discrepancy:${manifestId}:${stopId}:${lineId}`, 'delivery-discrepancy', `Stop ${stopId} (${str(stop.site)}) line ${lineId} (${str(line.sku)}): shipped ${line.shipped}, ${figures}.`, {
         manifest: manifestId,
         stop: stopId,
         site: str(stop.site),
@@ -93,11 +84,12 @@ function discrepancies(doc: ManifestDoc, stop: ManifestStop, deliveries: Deliver
  */
 export function manifestReviewItems(doc: ManifestDoc): ReviewItem[] {
   if (str(doc.kind) !== 'manifest') return []
+  const decided = indexDecisions(doc.decisions)
   const items = Array.from(doc.stops ?? []).flatMap((stop) => {
     const deliveries = stopDeliveries(stop)
-    return [...receivedTwice(doc, stop, deliveries), ...discrepancies(doc, stop, deliveries)]
+    return [...receivedTwice(doc, decided, stop, deliveries), ...discrepancies(doc, decided, stop, deliveries)]
   })
-  return items.sort(compareReviewItems)
+  return [...items, ...decidedButCleared(decided, 'manifest', items)].sort(compareReviewItems)
 }
 
 /**
@@ -111,5 +103,5 @@ export function decideManifestItem(doc: ManifestDoc, itemId: unknown, input: unk
   if (str(doc.kind) !== 'manifest') throw new RuleError('not-a-manifest', 'this document is not a manifest (planManifest first)')
   const { itemId: id } = parseInput(z.object({ itemId: ReviewItemId }), { itemId })
   const decision = parseInput(DecideManifestItemInput, input)
-  recordDecision(doc.decisions, manifestReviewItems(doc), id, decision, c)
+  recordDecision(doc, manifestReviewItems(doc), id, decision, c)
 }

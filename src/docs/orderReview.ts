@@ -12,7 +12,7 @@ import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
 import { DecideOrderItemInput, ReviewItemId } from '../schema/reviewDecision.ts'
 import { str } from '../schema/strings.ts'
 import { compareOrderEvents, type IndexedEvent, orderPath, orderStatus, validOrderEvents } from './orderStatus.ts'
-import { readDecision, recordDecision } from './reviewDecision.ts'
+import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 /** What an event leads to: its target, and for an approval the quantities approved. */
 function outcome({ event }: IndexedEvent): string {
@@ -48,6 +48,7 @@ export function orderReviewItems(doc: OrderDoc): ReviewItem[] {
   const counted = new Set(orderPath(doc).map((e) => e.index))
   const status = orderStatus(doc)
   const events = validOrderEvents(doc)
+  const decided = indexDecisions(doc.decisions)
   const items: ReviewItem[] = []
   for (const from of ORDER_STATUSES) {
     const leaving = events.filter((e) => str(e.event.from) === from).sort(compareOrderEvents)
@@ -58,8 +59,7 @@ export function orderReviewItems(doc: OrderDoc): ReviewItem[] {
     const rule = kept
       ? `the rule kept ${str(kept.event.to)} by ${str(kept.event.by)}`
       : `the order never reached ${from} on the path that counts, so none of them applies`
-    const decision = readDecision(doc.decisions, id)
-    items.push({
+    items.push(withDecision({
       id,
       kind: 'order-status-conflict',
       doc: 'order',
@@ -70,13 +70,10 @@ export function orderReviewItems(doc: OrderDoc): ReviewItem[] {
         status,
         kept: kept ? describe(kept) : null,
         events: leaving.map(describe),
-        ...(decision.concurrent ? { decisions: decision.concurrent } : {}),
       },
-      status: decision.status,
-      ...(decision.decision ? { decision: decision.decision } : {}),
-    })
+    }, decided))
   }
-  return items.sort(compareReviewItems)
+  return [...items, ...decidedButCleared(decided, 'order', items)].sort(compareReviewItems)
 }
 
 /**
@@ -90,5 +87,5 @@ export function decideOrderItem(doc: OrderDoc, itemId: unknown, input: unknown, 
   if (str(doc.kind) !== 'order') throw new RuleError('not-an-order', 'this document is not an order (createOrder first)')
   const { itemId: id } = parseInput(z.object({ itemId: ReviewItemId }), { itemId })
   const { note } = parseInput(DecideOrderItemInput, input)
-  recordDecision(doc.decisions, orderReviewItems(doc), id, { note, movements: [] }, c)
+  recordDecision(doc, orderReviewItems(doc), id, { note, movements: [] }, c)
 }

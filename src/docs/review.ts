@@ -3,45 +3,34 @@
  * replica holding the same documents shows the same items. Orders and manifests derive theirs in
  * src/docs/order.ts and src/docs/manifest.ts; `reviewQueue` puts them together.
  */
-import { RuleError } from '../schema/errors.ts'
+import type { ChangeContext } from '../schema/changeContext.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
-import { imm, str } from '../schema/strings.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { journalPostings, latestPerNode, onHand, postingKey, type Posting } from './ledger.ts'
-
-/** Who decides, for the record. */
-export interface DecisionContext {
-  user: string
-  at: number
-}
-
-function decisionOf(ledger: LedgerDoc, id: string): ReviewItem['decision'] {
-  const d = ledger.decisions?.[id]
-  if (!d) return undefined
-  return { by: str(d.by), at: d.at, note: str(d.note), movements: (d.movements ?? []).map((m) => str(m)) }
-}
+import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 function postingFacts(p: Posting): Record<string, unknown> {
   return { posting: postingKey(p.node, p.seq), node: p.node, by: p.by, at: p.at, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}) }
 }
 
-/** Review items of the ledger: negative stock, movements posted twice, concurrent stock counts. */
+/**
+ * Review items of the ledger: negative stock, movements posted twice, concurrent stock counts, and
+ * decided items whose cause has cleared since (listed as resolved).
+ */
 export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalDoc>): ReviewItem[] {
+  const decided = indexDecisions(ledger.decisions)
   const items: ReviewItem[] = []
   const all = [...journals]
   for (const [sku, quantity] of onHand(latestPerNode(all))) {
     if (quantity >= 0) continue
     const id = `negative-stock:${sku}`
-    items.push({
-      id,
-      kind: 'negative-stock',
-      doc: 'ledger',
-      summary: `${sku} is ${quantity} on hand: more was issued than received. Count it and record the count.`,
-      details: { sku, onHand: quantity },
-      status: 'open',
-      ...(ledger.decisions?.[id] ? { decision: decisionOf(ledger, id) } : {}),
-    })
+    items.push(
+      withDecision(
+        { id, kind: 'negative-stock', doc: 'ledger', summary: `${sku} is ${quantity} on hand: more was issued than received. Count it and record the count.`, details: { sku, onHand: quantity } },
+        decided,
+      ),
+    )
   }
 
   const byId = new Map<string, Posting[]>()
@@ -70,8 +59,7 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
     const kind = 'duplicate-movement'
     const id = `${kind}:${movementId}`
     const extra = postings.slice(1).reduce((sum, p) => sum + p.delta, 0)
-    const decision = decisionOf(ledger, id)
-    items.push({
+    items.push(withDecision({
       id,
       kind,
       doc: 'ledger',
@@ -79,9 +67,7 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
         ? `Delivery line ${movementId.slice(4)} was posted ${postings.length} times from different devices; on hand counts ${extra} too many of ${postings[0]!.sku}.`
         : `Movement ${movementId} was recorded ${postings.length} times on different devices; on hand is off by ${extra} for ${postings[0]!.sku}.`,
       details: { movementId, sku: postings[0]!.sku, postings: postings.map(postingFacts), excess: extra },
-      status: decision ? 'resolved' : 'open',
-      ...(decision ? { decision } : {}),
-    })
+    }, decided))
   }
 
   for (const group of counts.values()) {
@@ -89,28 +75,27 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
     group.sort(byPosting)
     const first = group[0]!
     const id = `concurrent-counts:${first.sku}:${first.prev || 'first'}`
-    const decision = decisionOf(ledger, id)
-    items.push({
+    items.push(withDecision({
       id,
       kind: 'concurrent-counts',
       doc: 'ledger',
       summary: `${group.length} stock counts of ${first.sku} were made at the same time without seeing each other (${group.map((p) => p.counted).join(' and ')}); both corrections were applied.`,
       details: { sku: first.sku, counts: group.map(postingFacts) },
-      status: decision ? 'resolved' : 'open',
-      ...(decision ? { decision } : {}),
-    })
+    }, decided))
   }
-  return items.sort(compareReviewItems)
+  return [...items, ...decidedButCleared(decided, 'ledger', items)].sort(compareReviewItems)
 }
 
 /**
- * Records a decision on a ledger review item. The compensating movements (if any) must already
- * be posted; their ids are kept with the decision. A decision is never overwritten or deleted.
+ * Records a decision on `item`, a ledger review item as derived from the ledger and its journals
+ * (the ledger document alone cannot derive it). The compensating movements (if any) must already
+ * be posted; their ids are kept with the decision. Refuses an item this ledger already holds a
+ * decision for. A decision is never overwritten or deleted.
  */
-export function decideLedgerItem(ledger: LedgerDoc, itemId: string, decision: { note: string; movements: string[] }, ctx: DecisionContext): void {
+export function decideLedgerItem(ledger: LedgerDoc, item: ReviewItem, decision: { note: string; movements: string[] }, ctx: ChangeContext): void {
   assertWritable('ledger', ledger)
-  if (ledger.decisions[itemId]) throw new RuleError('already-decided', `review item ${itemId} was already decided by ${str(ledger.decisions[itemId].by)}`)
-  ledger.decisions[itemId] = { by: imm(ctx.user), at: ctx.at, note: imm(decision.note), movements: decision.movements.map(imm) }
+  const current = withDecision(item, indexDecisions(ledger.decisions))
+  recordDecision(ledger, [current], item.id, decision, ctx)
 }
 
 /** All review items of a site, open first, each group in id order: the same on every replica. */

@@ -13,9 +13,10 @@
 import type { Counter } from '@automerge/automerge'
 import { z } from 'zod'
 import { DeviceId, MovementId, ReasonCode, SiteId, Sku, UserId } from './ids.ts'
+import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
 
-export const LEDGER_SCHEMA = 2
+export const LEDGER_SCHEMA = 3
 export const JOURNAL_SCHEMA = 1
 /** Movements per journal bucket. */
 export const JOURNAL_BUCKET = 100
@@ -86,14 +87,6 @@ export interface JournalDoc {
   m: Record<string, Record<string, StoredMovement>>
 }
 
-export interface Decision {
-  by: Str
-  /** unix ms */
-  at: number
-  note: Str
-  /** Movement ids posted as the compensating movements of this decision. */
-  movements: Str[]
-}
 
 export interface LedgerDoc {
   schema: number
@@ -101,8 +94,8 @@ export interface LedgerDoc {
   site: Str
   /** Journal document URLs keyed `${node}/${n}` with n zero-padded to 6 digits. */
   journals: Record<string, Str>
-  /** Decisions on review items, by review item id. Never deleted. */
-  decisions: Record<string, Decision>
+  /** Decisions on review items, each under a key of its own (src/schema/reviewDecision.ts). Never deleted. */
+  decisions: Record<string, StoredDecision>
 }
 
 // ---- outside input -------------------------------------------------------------------------

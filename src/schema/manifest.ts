@@ -7,14 +7,15 @@
  */
 import { z } from 'zod'
 import { isId, LineId, ManifestId, SiteId, Sku, StopId } from './ids.ts'
+import { decisionKeysMigration } from './migrations/decisions.ts'
 import type { Migration } from './migrations/types.ts'
-import type { ReviewDecision } from './reviewDecision.ts'
+import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
 import { UnixMs } from './changeContext.ts'
 
-export const MANIFEST_SCHEMA = 1
+export const MANIFEST_SCHEMA = 2
 /** Registered in src/schema/migrations.ts (this file must not import it: circular). */
-export const manifestSchema: { current: number; migrations: Migration[] } = { current: MANIFEST_SCHEMA, migrations: [] }
+export const manifestSchema: { current: number; migrations: Migration[] } = { current: MANIFEST_SCHEMA, migrations: [decisionKeysMigration(2)] }
 
 export type ManifestStatus = 'planned' | 'departed' | 'delivered' | 'closed'
 export type ManifestEventKind = 'departed' | 'closed'
@@ -76,7 +77,7 @@ export interface ManifestDoc {
   /** In route order. */
   stops: ManifestStop[]
   events: ManifestEvent[]
-  decisions: Record<string, ReviewDecision>
+  decisions: Record<string, StoredDecision>
 }
 
 /** The receipt movement id of a manifest line: the same on every device that receives it. */

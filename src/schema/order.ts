@@ -6,13 +6,14 @@
  */
 import { z } from 'zod'
 import { OrderId, SiteId, Sku } from './ids.ts'
+import { decisionKeysMigration } from './migrations/decisions.ts'
 import type { Migration } from './migrations/types.ts'
-import type { ReviewDecision } from './reviewDecision.ts'
+import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
 
-export const ORDER_SCHEMA = 1
+export const ORDER_SCHEMA = 2
 /** Registered in src/schema/migrations.ts (this file must not import it: circular). */
-export const orderSchema: { current: number; migrations: Migration[] } = { current: ORDER_SCHEMA, migrations: [] }
+export const orderSchema: { current: number; migrations: Migration[] } = { current: ORDER_SCHEMA, migrations: [decisionKeysMigration(2)] }
 
 export const ORDER_STATUSES = ['draft', 'submitted', 'approved', 'rejected', 'fulfilled', 'cancelled'] as const
 export type OrderStatus = (typeof ORDER_STATUSES)[number]
@@ -69,8 +70,8 @@ export interface OrderDoc {
   /** Draft lines by SKU. Once submitted, the submit event's `lines` are the order's lines. */
   lines: Record<string, OrderLine>
   events: OrderEvent[]
-  /** Decisions on review items, by review item id. Never deleted. */
-  decisions: Record<string, ReviewDecision>
+  /** Decisions on review items, each under a key of its own (src/schema/reviewDecision.ts). Never deleted. */
+  decisions: Record<string, StoredDecision>
 }
 
 // ---- outside input -------------------------------------------------------------------------

@@ -1,15 +1,44 @@
 /**
  * A recorded decision on a review item (src/schema/review.ts), and the input a person sends to
- * record one. Orders and manifests keep them in `decisions`, keyed by review item id, never deleted.
+ * record one. Ledgers, orders and manifests keep them in `decisions`, never changed or deleted.
+ *
+ * Each decision is written under a key of its own (`decisionKey`), never under the item's id: two
+ * people who decide the same item while apart write two different keys, and both survive every
+ * merge as plain map entries. Schema versions before 2 (ledger 3) keyed decisions by item id, so
+ * concurrent decisions were Automerge conflicts on one key; Automerge 3.5.0 can drop a conflicting
+ * value from a document merged incrementally (three concurrent writes, merged in some orders,
+ * showed two until the document was saved and loaded again). `decisionsFor` still reads those.
  */
 import { z } from 'zod'
 import { MovementId } from './ids.ts'
-import type { Decision } from './ledger.ts'
 import type { Str } from './strings.ts'
 
-/** The ledger's decision record, plus the device it was made on. */
-export interface ReviewDecision extends Decision {
-  device: Str
+/** A decision as stored. */
+export interface StoredDecision {
+  /** The review item decided (absent in decisions stored before schema 2: the key is the item). */
+  item?: Str
+  /** The item's kind and summary when it was decided, so a decided item stays listed after its cause clears. */
+  kind?: Str
+  summary?: Str
+  by: Str
+  /** The device it was recorded on (absent in old ledger decisions). */
+  device?: Str
+  /** unix ms */
+  at: number
+  note: Str
+  /** Movement ids posted as the compensating movements of this decision. */
+  movements?: Str[]
+}
+
+/**
+ * The key of a new decision on `itemId`: unique to the writer (its Automerge actor) and to the
+ * writer's own decisions, so no two writers ever write the same key.
+ */
+export function decisionKey(itemId: string, actor: string, taken: (key: string) => boolean): string {
+  for (let n = 1; ; n++) {
+    const key = `${itemId}#${actor}#${n}`
+    if (!taken(key)) return key
+  }
 }
 
 /** A review item id as a client sends it back. */

@@ -5,6 +5,7 @@ import { JOURNAL_LIMIT } from '../../src/schema/ledger.ts'
 import { decideLedgerItem, ledgerReviewItems } from '../../src/docs/review.ts'
 import { documentHistory } from '../../src/docs/history.ts'
 import { InputError, ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
+import type { DeviceId, UserId } from '../../src/schema/ids.ts'
 import { MemoryReplica, originLedger } from '../helpers/memoryReplica.ts'
 
 const SKUS = new Set(['AMOX-500', 'ORS-1L', 'GLOVE-M'])
@@ -19,6 +20,8 @@ function replica(index = 0, origin = originLedger('store-1')) {
 
 let ids = 0
 const mv = (fields: Record<string, unknown>) => ({ id: `mv-${++ids}`, sku: 'AMOX-500', user: 'amina', ...fields })
+
+const ctx = (user: string) => ({ user: user as UserId, device: 'tablet-1' as DeviceId, at: T0 })
 
 const onHandOf = (r: MemoryReplica, sku: string) => r.book.onHand().get(sku) ?? 0
 
@@ -267,11 +270,24 @@ describe('ledgerReviewItems()', () => {
     })
     const [item] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
     const [fix] = await a.book.record([mv({ id: `fix:${item!.id}`, kind: 'adjustment', delta: -6, reason: 'duplicate', reference: item!.id })])
-    a.ledger.change((d) => decideLedgerItem(d, item!.id, { note: 'scanned twice', movements: [fix!.posting.id] }, { user: 'manager', at: T0 }))
+    a.ledger.change((d) => decideLedgerItem(d, item!, { note: 'scanned twice', movements: [fix!.posting.id] }, ctx('manager')))
     const [after] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
     expect(after).toMatchObject({ id: item!.id, status: 'resolved', decision: { by: 'manager', note: 'scanned twice', movements: [fix!.posting.id] } })
     expect(onHandOf(a, 'AMOX-500')).toBe(6)
-    expect(() => a.ledger.change((d) => decideLedgerItem(d, item!.id, { note: 'again', movements: [] }, { user: 'x', at: T0 }))).toThrow(RuleError)
+    expect(() => a.ledger.change((d) => decideLedgerItem(d, item!, { note: 'again', movements: [] }, ctx('x')))).toThrow(RuleError)
+  })
+
+  it('keeps a decided item listed as resolved once its cause has cleared', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 2 }), mv({ kind: 'issue', quantity: 5 })])
+    const [item] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    expect(item).toMatchObject({ id: 'negative-stock:AMOX-500', status: 'open' })
+    await r.book.decide(item!, { user: 'bongani', note: 'recounted: 3 were not entered' }, [mv({ id: 'fix-1', kind: 'adjustment', delta: 3, reason: 'count' })])
+    expect(onHandOf(r, 'AMOX-500')).toBe(0)
+    const items = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    expect(items).toHaveLength(1)
+    expect(items[0]).toMatchObject({ id: item!.id, kind: 'negative-stock', status: 'resolved', summary: item!.summary, decision: { by: 'bongani', movements: ['fix-1'] } })
+    expect(() => r.ledger.change((d) => decideLedgerItem(d, item!, { note: 'again', movements: [] }, ctx('x')))).toThrow(/already been decided by bongani/)
   })
 })
 
@@ -279,7 +295,7 @@ describe('documentHistory()', () => {
   it('lists who decided what and when, oldest first, and leaves postings to the movements themselves', async () => {
     const { r } = replica()
     await r.book.record([mv({ kind: 'receipt', quantity: 1, id: 'first' })])
-    await r.book.decide('negative-stock:AMOX-500', { user: 'bongani', note: 'checked' }, [])
+    await r.book.decide({ id: 'negative-stock:AMOX-500', kind: 'negative-stock', doc: 'ledger', summary: 'AMOX-500 is -1 on hand', details: {}, status: 'open' }, { user: 'bongani', note: 'checked' }, [])
     const entries = documentHistory(r.ledger.current)
     expect(entries.map((e) => [e.op, e.user, e.ref])).toEqual([
       ['ledger.journal', 'node-0', 'node-0/1'],

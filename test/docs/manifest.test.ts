@@ -15,10 +15,11 @@ import {
 } from '../../src/docs/manifest.ts'
 import type { ChangeContext } from '../../src/schema/changeContext.ts'
 import type { DeviceId, UserId } from '../../src/schema/ids.ts'
-import { MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../src/schema/manifest.ts'
+import { MANIFEST_SCHEMA, MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../src/schema/manifest.ts'
 import { str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
-import { testSeed } from '../helpers/seed.ts'
+import { actorBytes, actorFor, checkProperty } from '../helpers/seed.ts'
+import { indexDecisions } from '../../src/docs/reviewDecision.ts'
 import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
 function ctx(user = 'drv', device = 'truck-1', at = 1_700_000_000_000): ChangeContext {
@@ -210,7 +211,7 @@ describe('close()', () => {
 })
 
 describe('a document newer than the code', () => {
-  const newer = () => A.change(departed(), (d) => { d.schema = 2 })
+  const newer = () => A.change(departed(), (d) => { d.schema = MANIFEST_SCHEMA + 1 })
   const ops: Array<[string, (d: ManifestDoc) => void]> = [
     ['planManifest', (d) => planManifest(d, PLAN, ctx())],
     ['depart', (d) => depart(d, {}, ctx())],
@@ -314,8 +315,7 @@ function run(d: ManifestDoc, a: Action, c: ChangeContext): ReceiptPosting | unde
 }
 
 describe('a manifest delivered offline on several devices', () => {
-  it('converges on every replica with every delivery and decision kept and each double receipt flagged', () => {
-    const seed = testSeed('manifest convergence')
+  it('converges on every replica with every delivery and decision kept and each double receipt flagged', async () => {
     const scenario = fc.integer({ min: 3, max: 5 }).chain((n) =>
       fc.record({
         n: fc.constant(n),
@@ -333,16 +333,24 @@ describe('a manifest delivered offline on several devices', () => {
           )
           .map(([offline, mixed]): Step[] => [...offline, ...mixed]),
         plan: mergePlanArb(n),
+        // Which actor wins an Automerge conflict depends on actor ids: part of the sample, so a seed replays exactly.
+        actors: fc.array(actorBytes, { minLength: n, maxLength: n }),
+        // Replicas that catch up with some others, then decide the first open item while apart:
+        // several concurrent decisions on one item, the case that once lost one.
+        deciders: fc.array(fc.record({ replica: fc.nat(n - 1), from: fc.subarray([...Array(n).keys()]) }), { maxLength: n }),
       }),
     )
-    fc.assert(
-      fc.property(scenario, ({ n, steps, plan }) => {
+    await checkProperty(
+      'manifest convergence',
+      fc.property(scenario, ({ n, steps, plan, actors, deciders }) => {
         const base = departed()
-        let replicas = Array.from({ length: n }, () => A.clone(base))
+        let replicas = Array.from({ length: n }, (_, i) => A.clone(base, { actor: actorFor(i, actors[i]!) }))
         const delivered: string[] = []
         const posted: string[][] = []
         const decided = new Map<string, number>()
-        for (const step of steps) {
+        const catchUp: Step[] = deciders.flatMap(({ replica, from }) => from.map((f): Step => ({ kind: 'sync', into: replica, from: f })))
+        const decide: Step[] = deciders.map(({ replica }) => ({ kind: 'act', replica, at: 6, action: { op: 'decide' } }))
+        for (const step of [...steps, ...catchUp, ...decide]) {
           if (step.kind === 'sync') {
             // Merging a document object into itself panics in Automerge; a peer never does that.
             if (step.into !== step.from) replicas[step.into] = A.merge(replicas[step.into]!, replicas[step.from]!)
@@ -381,12 +389,18 @@ describe('a manifest delivered offline on several devices', () => {
           const ids = r.stops.flatMap((s) => receiptPostings(r, str(s.id)).map((p) => p.movements.map((m) => m.id)))
           expect(ids.map(String).sort()).toEqual(posted.map(String).sort())
           const twice = r.stops.filter((s) => s.deliveries.length > 1).map((s) => `stop-received-twice:mf-7:${str(s.id)}`)
-          expect(manifestReviewItems(r).filter((i) => i.kind === 'stop-received-twice').map((i) => i.id)).toEqual(twice)
-          // getConflicts is undefined when a key holds a single value.
-          for (const [id, count] of decided) expect(Object.keys(A.getConflicts(r.decisions, id) ?? { one: r.decisions[id] }).length).toBe(count)
+          expect(manifestReviewItems(r).filter((i) => i.kind === 'stop-received-twice').map((i) => i.id).sort()).toEqual(twice.sort())
+          // Every decision made on any replica is kept, and shown on the item when there are several.
+          const index = indexDecisions(r.decisions)
+          for (const [id, count] of decided) {
+            expect(index.get(id)?.decisions.length, `decisions on ${id}`).toBe(count)
+            const shown = manifestReviewItems(r).find((i) => i.id === id)
+            expect(shown?.status).toBe('resolved')
+            if (count > 1) expect((shown?.details.decisions as unknown[]).length).toBe(count)
+          }
         }
       }),
-      { seed, numRuns: 100 },
+      { numRuns: 150 },
     )
-  }, 120_000)
+  }, 300_000)
 })

@@ -130,7 +130,13 @@ describe('the review queue over HTTP', () => {
     })
     expect(decided.status).toBe(201)
     expect(await stockOf(url, 'AMOX-500')).toBe(0)
-    expect((await api(url, 'GET', '/api/review')).body.items).toEqual([])
+    // Its cause has cleared, but the decided item stays listed, resolved, with its decision.
+    expect((await api(url, 'GET', '/api/review')).body.items).toMatchObject([
+      { id: 'negative-stock:AMOX-500', status: 'resolved', decision: { by: 'manager', movements: ['fix:negative-stock:AMOX-500:1'] } },
+    ])
+    const again = await api(url, 'POST', '/api/review/negative-stock:AMOX-500/decision', { user: 'other', note: 'me too', adjustments: [] })
+    expect(again).toMatchObject({ status: 409, body: { error: expect.stringContaining('already decided by manager') } })
+    expect(await stockOf(url, 'AMOX-500')).toBe(0)
     const history = await api(url, 'GET', '/api/history/ledger')
     expect(history.body.entries[0]).toMatchObject({ op: 'ledger.decide', user: 'manager', ref: 'negative-stock:AMOX-500' })
     expect((await api(url, 'GET', '/api/ledger/check')).body).toMatchObject({ consistent: true })

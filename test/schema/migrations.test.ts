@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ReadOnlyDocumentError } from '../../src/schema/errors.ts'
 import { LEDGER_SCHEMA } from '../../src/schema/ledger.ts'
 import { assertWritable, migrate, registerSchema, schemaState } from '../../src/schema/migrations.ts'
+import { indexDecisions, recordDecision, withDecision } from '../../src/docs/reviewDecision.ts'
 
 /** A ledger as version 1 wrote it: strings as collaborative text. */
 function ledgerV1() {
@@ -23,8 +24,8 @@ describe('ledger migration 2', () => {
     doc = A.change(doc, (d) => {
       ran = migrate('ledger', d)
     })
-    expect(ran).toHaveLength(1)
-    expect(doc.schema).toBe(2)
+    expect(ran).toHaveLength(LEDGER_SCHEMA - 1)
+    expect(doc.schema).toBe(LEDGER_SCHEMA)
     expect(doc.site).toBeInstanceOf(A.ImmutableString)
     expect(String(doc.site)).toBe('store-1')
     expect(doc.journals['dev-1/000001']).toBeInstanceOf(A.ImmutableString)
@@ -62,5 +63,24 @@ describe('registerSchema()', () => {
     const up = () => {}
     expect(() => registerSchema('catalog', 3, [{ version: 2, name: 'a', up }, { version: 4, name: 'b', up }])).toThrow(/consecutively/)
     expect(() => registerSchema('catalog', 3, [{ version: 2, name: 'a', up }])).toThrow(/end at 2/)
+  })
+})
+
+describe('decisions keyed per decision (ledger 3, order 2, manifest 2)', () => {
+  it('keeps reading decisions stored under their item id, concurrent ones included, and adds new ones beside them', () => {
+    const base = A.from<any>({ schema: 1, kind: 'ledger', site: 'store-1', journals: {}, decisions: {} })
+    const decide = (by: string) => (d: any) => {
+      d.decisions['negative-stock:AMOX-500'] = { by, at: 5, note: `seen by ${by}`, movements: [] }
+    }
+    const merged = A.merge(A.change(A.clone(base), decide('ana')), A.change(A.clone(base), decide('ben')))
+    const upgraded = A.change(merged, (d) => void migrate('ledger', d))
+    expect(upgraded.schema).toBe(LEDGER_SCHEMA)
+    const item = { id: 'negative-stock:AMOX-500', kind: 'negative-stock' as const, doc: 'ledger' as const, summary: 's', details: {} }
+    expect(withDecision(item, indexDecisions(upgraded.decisions))).toMatchObject({ status: 'resolved', decision: { by: 'ana' }, details: { decisions: [{ by: 'ana' }, { by: 'ben' }] } })
+    const other = { ...item, id: 'concurrent-counts:AMOX-500:first', kind: 'concurrent-counts' as const }
+    const later = A.change(upgraded, (d) => recordDecision(d, [{ ...other, status: 'open' }], other.id, { note: 'ok', movements: [] }, { user: 'cy' as never, device: 'tab' as never, at: 9 }))
+    const index = indexDecisions(later.decisions)
+    expect(index.get(item.id)?.decisions.map((d) => d.by)).toEqual(['ana', 'ben'])
+    expect(index.get(other.id)?.decisions.map((d) => d.by)).toEqual(['cy'])
   })
 })

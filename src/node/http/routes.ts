@@ -152,7 +152,7 @@ export const routes: Route[] = [
       if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
       if (item.status === 'resolved') return { status: 409, body: { error: `${item.id} was already decided by ${item.decision?.by}` } }
       await node.book.decide(
-        item.id,
+        item,
         decision,
         decision.adjustments.map((a, i) => ({ id: `fix:${item.id}:${i + 1}`, kind: 'adjustment', sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id })),
       )

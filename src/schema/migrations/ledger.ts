@@ -1,4 +1,5 @@
 import { ImmutableString } from '@automerge/automerge'
+import { decisionKeysMigration } from './decisions.ts'
 import type { Migration } from './types.ts'
 
 /** Replaces a collaborative-text value by the same string as an ImmutableString. */
@@ -22,4 +23,5 @@ export const ledgerMigrations: Migration[] = [
       for (const key of Object.keys(doc.journals ?? {})) toImmutable(doc.journals, key)
     },
   },
+  decisionKeysMigration(3),
 ]
