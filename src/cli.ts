@@ -42,6 +42,7 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
     node = await SiteNode.open({
       dataDir,
       logger,
+      lock,
       ...(flags.site ? { site: flags.site } : {}),
       ...(flags.node ? { node: flags.node } : {}),
       ...(provision ? { provisionCatalog: provision } : {}),

@@ -218,7 +218,7 @@ export async function importCatalogFiles(options: { dataDir: string; files: stri
   try {
     // No site id: SiteNode.open provisions only when given one, and refuses an unprovisioned
     // folder before it writes anything.
-    const node = await SiteNode.open({ dataDir, logger }).catch((error: unknown) => {
+    const node = await SiteNode.open({ dataDir, logger, lock }).catch((error: unknown) => {
       throw /is not provisioned yet/.test((error as Error).message) ? new Error(notProvisioned, { cause: error }) : error
     })
     try {

@@ -3,20 +3,27 @@
  * loaded from the site's index at start, with the ledger's posting rules and a local HTTP API.
  *
  * Start-up, in the order that makes the site usable soonest:
+ *   0. the data folder's lock (one process per folder: src/node/dataFolderLock.ts);
  *   1. identity (site, node, index URL) from storage, or provisioning of a new site;
  *   2. the index, catalog and ledger documents (migrated if older, read-only if newer);
  *   3. the latest journal of every device, which hold on hand;                        → usable
  *   4. in the background: every older journal (needed for the duplicate-id check, the movement
  *      list and the review queue), the orders and the manifests.
+ *
+ * Domain steps that span documents (creating an indexed document, delivering a stop into the
+ * ledger, deciding review items) are node services in src/node/{ledger,orders,manifests}.ts, which
+ * the HTTP API, the app, the relay and the ERP bridge all call; listeners learn what happened
+ * from `events` (src/node/events.ts).
  */
 import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import path from 'node:path'
 import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
-import { createLedger, journalEntries, journalPosting, latestJournals } from '../docs/ledger.ts'
+import { createLedger, journalEntries, journalPosting, journalPostings, latestJournals } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
@@ -27,7 +34,10 @@ import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
 import { str } from '../schema/strings.ts'
 import { DurableGate } from '../network/durableGate.ts'
-import { reconcileReceipts } from './http/manifestRoutes.ts'
+import { formatPeerId, parsePeerId } from '../network/peerId.ts'
+import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFolderLock.ts'
+import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
+import { reconcileReceipts } from './manifests.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 
@@ -52,6 +62,11 @@ export interface SiteNodeOptions {
   now?: () => number
   /** Fills the catalog of a newly provisioned site. */
   provisionCatalog?: (catalog: CatalogDoc) => void
+  /**
+   * The data folder's lock, when the caller took it already (the CLI takes it before binding its
+   * port). Otherwise `open` takes it and `close` releases it.
+   */
+  lock?: DataFolderLock
 }
 
 export class SiteNode {
@@ -64,7 +79,11 @@ export class SiteNode {
   readonly readOnly = new Map<string, ReadOnlyDocumentError>()
   readonly orders = new Map<string, DocHandle<unknown>>()
   readonly manifests = new Map<string, DocHandle<unknown>>()
+  /** Movements posted, documents added or loaded, decisions, peers: src/node/events.ts. */
+  readonly events = new EventEmitter<SiteNodeEvents>()
   #closed = false
+  /** The lock `open` took itself (released by `close`). */
+  #ownLock: DataFolderLock | undefined
 
   private constructor(
     readonly identity: Identity,
@@ -93,8 +112,26 @@ export class SiteNode {
     return this.options.logger
   }
 
-  /** Opens (or provisions) the site in `dataDir` and returns once it is usable. */
+  /**
+   * Opens (or provisions) the site in `dataDir` and returns once it is usable. Refuses a folder
+   * another process (or this one) holds, with `DataFolderLockedError` naming the holder.
+   */
   static async open(options: SiteNodeOptions): Promise<SiteNode> {
+    if (options.lock && options.lock.dir !== canonicalDataDir(options.dataDir)) {
+      throw new Error(`internal: the lock given is for ${options.lock.dir}, not ${options.dataDir}`)
+    }
+    const ownLock = options.lock ? undefined : await lockDataFolder(options.dataDir, { command: 'stockmesh site node' })
+    try {
+      const node = await SiteNode.#open(options)
+      node.#ownLock = ownLock
+      return node
+    } catch (error) {
+      await ownLock?.release()
+      throw error
+    }
+  }
+
+  static async #open(options: SiteNodeOptions): Promise<SiteNode> {
     const started = performance.now()
     const storage = new DurableFsStorageAdapter(path.join(options.dataDir, 'automerge'))
     const saved = await storage.load(IDENTITY_KEY)
@@ -116,7 +153,7 @@ export class SiteNode {
     const node = identity?.node ?? options.node ?? `dev-${randomBytes(4).toString('hex')}`
     const site = identity?.site ?? options.site
     if (!site) throw new Error(`${options.dataDir} is not provisioned yet: give the site id (--site)`)
-    const repo = new Repo({ storage, network: [], peerId: `site:${site}:${node}` as never, sharePolicy: async () => true })
+    const repo = new Repo({ storage, network: [], peerId: formatPeerId({ role: 'site', site, device: node }), sharePolicy: async () => true })
 
     if (!identity) {
       identity = await SiteNode.#provision(repo, storage, { site: SiteId.parse(site), node: DeviceId.parse(node) }, options)
@@ -128,6 +165,7 @@ export class SiteNode {
       repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
     ])
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
+    siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
     await siteNode.#loadLatestJournals()
@@ -170,12 +208,19 @@ export class SiteNode {
     }
   }
 
-  async #loadJournal(url: string): Promise<void> {
+  /** Loads and indexes a journal; `arrived` when it came by sync after start (its movements are announced). */
+  async #loadJournal(url: string, arrived = false): Promise<void> {
     if (this.store.journal(url)) return
     const handle = await this.repo.find<JournalDoc>(url as AutomergeUrl)
     if (this.store.journal(url)) return
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
+    const own = str(handle.doc().node) === this.identity.node
+    this.events.emit('document', { kind: 'journal', id: `${str(handle.doc().node)}/${handle.doc().n}`, url, how: 'loaded' })
+    if (arrived && !own) {
+      const postings = journalPostings(handle.doc())
+      if (postings.length > 0) this.events.emit('movements', { postings, source: 'sync' })
+    }
     // Index what a change added (from its patches), not the whole journal again.
     handle.on('change', ({ doc, patches }) => {
       const seqs = new Set<number>()
@@ -186,6 +231,8 @@ export class SiteNode {
       }
       const postings = [...seqs].flatMap((seq) => journalPosting(doc, seq) ?? [])
       if (postings.length > 0) this.book.indexPostings(ref.url, postings)
+      // This node's own postings are announced by the service that recorded them, once durable.
+      if (postings.length > 0 && !own) this.events.emit('movements', { postings, source: 'sync' })
     })
   }
 
@@ -220,6 +267,7 @@ export class SiteNode {
           .then((handle) => {
             this.#upgrade(kind, handle)
             into.set(id, handle)
+            this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
           })
           .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
       }
@@ -237,7 +285,7 @@ export class SiteNode {
   async #loadNewJournals(): Promise<void> {
     if (this.#closed) return
     for (const { url } of journalEntries(this.store.ledger.doc())) {
-      if (!this.store.journal(url)) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+      if (!this.store.journal(url)) await this.#loadJournal(url, true).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     }
   }
 
@@ -263,19 +311,36 @@ export class SiteNode {
     return (this.options.now ?? Date.now)()
   }
 
+  /** Registers a document created here (by a node service) and tells listeners. */
+  added(kind: Exclude<NodeDocumentKind, 'journal'>, id: string, handle: DocHandle<unknown>): void {
+    ;(kind === 'order' ? this.orders : this.manifests).set(id, handle)
+    this.events.emit('document', { kind, id, url: handle.url, how: 'added' })
+  }
+
+  #watchPeers(): void {
+    const network = this.repo.networkSubsystem
+    network.on('peer', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' }))
+    network.on('peer-disconnected', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'disconnected' }))
+  }
+
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */
   connect(adapter: NetworkAdapterInterface): void {
     this.repo.networkSubsystem.addNetworkAdapter(this.gate.wrap(adapter))
   }
 
-  /** Flushes what is ready and stops the repo. */
+  /** Flushes what is ready, stops the repo and releases the folder's lock (if `open` took it). */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.fullyLoaded.catch(() => undefined)
-    const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
-    // Flush only ready handles: https://github.com/automerge/automerge-repo/issues/740
-    await this.repo.flush(ready)
-    await this.repo.shutdown().catch(() => undefined)
+    try {
+      await this.fullyLoaded.catch(() => undefined)
+      const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
+      // Flush only ready handles: https://github.com/automerge/automerge-repo/issues/740
+      await this.repo.flush(ready)
+      await this.repo.shutdown().catch(() => undefined)
+    } finally {
+      this.events.removeAllListeners()
+      await this.#ownLock?.release()
+    }
   }
 }

@@ -138,7 +138,15 @@ describe('the review queue over HTTP', () => {
     expect(again).toMatchObject({ status: 409, body: { error: expect.stringContaining('already decided by manager') } })
     expect(await stockOf(url, 'AMOX-500')).toBe(0)
     const history = await api(url, 'GET', '/api/history/ledger')
-    expect(history.body.entries[0]).toMatchObject({ op: 'ledger.decide', user: 'manager', ref: 'negative-stock:AMOX-500' })
+    // Every movement with its person, device and time, and the decision.
+    expect(history.body.entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ op: 'ledger.decide', user: 'manager', ref: 'negative-stock:AMOX-500' }),
+        expect.objectContaining({ op: 'ledger.adjustment', user: 'manager', ref: 'fix:negative-stock:AMOX-500:1', movement: expect.objectContaining({ delta: 3, reason: 'correction' }) }),
+        expect.objectContaining({ op: 'ledger.issue', user: 'amina', ref: 'i-1', at: expect.any(Number) }),
+        expect.objectContaining({ op: 'ledger.receipt', user: 'amina', device: 'scanner-1', ref: 'r-1' }),
+      ]),
+    )
     expect((await api(url, 'GET', '/api/ledger/check')).body).toMatchObject({ consistent: true })
   })
 })

@@ -1,14 +1,13 @@
 /**
- * What the order and manifest routes share: who makes a change (`requestContext`), the node's
- * clock, serialised creation of documents, and a document's history as a person reads it.
+ * What the routes share: who makes a change (`requestContext`), and a document's history as a
+ * person reads it.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import { documentHistory, type ChangeNote } from '../../docs/history.ts'
+import { documentHistory } from '../../docs/history.ts'
 import type { ChangeContext } from '../../schema/changeContext.ts'
 import { InputError } from '../../schema/errors.ts'
 import { DeviceId, UserId } from '../../schema/ids.ts'
 import type { SiteNode } from '../siteNode.ts'
-import type { RouteResult } from './routes.ts'
 
 /**
  * Splits a request body into who makes the change and the operation's own input. `user` is
@@ -30,38 +29,7 @@ export function requestContext(node: SiteNode, body: unknown): { ctx: ChangeCont
   return { ctx: { user: parsedUser.data, device: parsedDevice, at: node.now() }, input }
 }
 
-/** The change note of an operation made with `ctx` on document `ref`. */
-export function noteFor(op: string, ctx: ChangeContext, ref: string): ChangeNote {
-  return { op, user: ctx.user, device: ctx.device, ref }
-}
-
-const creating = new WeakMap<SiteNode, Promise<unknown>>()
-
-/**
- * Runs `task` after every creation queued before it on this node, so that two requests creating
- * the same id cannot both pass the duplicate check.
- */
-export function serialCreate<T>(node: SiteNode, task: () => Promise<T>): Promise<T> {
-  const run = (creating.get(node) ?? Promise.resolve()).then(task, task)
-  creating.set(node, run.catch(() => undefined))
-  return run
-}
-
-/** Creates and initialises a new document; if `init` refuses, the empty document is dropped. */
-export async function createDocument<T>(node: SiteNode, init: (doc: T) => void, note: ChangeNote): Promise<DocHandle<T>> {
-  const handle = node.repo.create<T>()
-  try {
-    await node.commit(handle, init, note)
-  } catch (error) {
-    node.repo.delete(handle.documentId)
-    throw error
-  }
-  return handle
-}
-
 /** The history of a document as a person reads it, oldest first. */
 export function historyOf(handle: DocHandle<unknown>) {
   return documentHistory(handle.doc() as never)
 }
-
-export const notFound = (what: string, id: string): RouteResult => ({ status: 404, body: { error: `no ${what} ${id} on this site` } })

@@ -1,18 +1,16 @@
 /**
  * Orders over the site node's local API: create, edit the draft lines, move the status, decide
- * review items, and read one order with its history. Every write goes through `node.commit`
- * (durable before the answer) with a change note `{op, user, device, ref: orderId}`; the document
- * operations validate first and write nothing when they refuse.
+ * review items, and read one order with its history. The routes parse the request, call the node
+ * services of src/node/orders.ts and format the answer.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import { approve, cancel, createOrder, decideOrderItem, fulfil, orderLines, orderReviewItems, orderStatus, reject, removeLine, setLine, submit } from '../../docs/order.ts'
-import { addOrder } from '../../docs/siteIndex.ts'
-import type { ChangeContext } from '../../schema/changeContext.ts'
-import { InputError, parseInput } from '../../schema/errors.ts'
-import { CreateOrderInput, type OrderDoc } from '../../schema/order.ts'
+import { approve, cancel, fulfil, orderLines, orderReviewItems, orderStatus, reject, removeLine, setLine, submit } from '../../docs/order.ts'
+import { InputError } from '../../schema/errors.ts'
+import type { OrderDoc } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
+import { changeOrder, createOrder, decideOrderReview, findOrder } from '../orders.ts'
 import type { SiteNode } from '../siteNode.ts'
-import { createDocument, historyOf, notFound, noteFor, requestContext, serialCreate } from './documentRequests.ts'
+import { historyOf, requestContext } from './documentRequests.ts'
 import type { Route, RouteResult } from './routes.ts'
 
 // ---- orders --------------------------------------------------------------------------------
@@ -42,27 +40,13 @@ function orderDetail(id: string, handle: DocHandle<unknown>) {
   }
 }
 
-/** The loaded order `id` (after the background load), or undefined. */
-async function findOrder(node: SiteNode, id: string): Promise<DocHandle<OrderDoc> | undefined> {
-  await node.fullyLoaded
-  return node.orders.get(id) as DocHandle<OrderDoc> | undefined
-}
-
 const TRANSITIONS = { submit, approve, reject, fulfil, cancel } as const
 type Transition = keyof typeof TRANSITIONS
 
 /** Applies `op` to order `id` as the body's user; answers the order as it now is. */
-async function changeOrder(
-  node: SiteNode,
-  id: string,
-  body: unknown,
-  opName: string,
-  op: (doc: OrderDoc, input: Record<string, unknown>, ctx: ChangeContext) => void,
-): Promise<RouteResult> {
-  const handle = await findOrder(node, id)
-  if (!handle) return notFound('order', id)
+async function change(node: SiteNode, id: string, body: unknown, opName: string, op: Parameters<typeof changeOrder>[3]): Promise<RouteResult> {
   const { ctx, input } = requestContext(node, body)
-  await node.commit(handle, (d) => op(d, input, ctx), noteFor(opName, ctx, id))
+  const handle = await changeOrder(node, id, opName, op, input, ctx)
   return ok(orderDetail(id, handle as DocHandle<unknown>))
 }
 
@@ -80,19 +64,8 @@ export const orderRoutes: Route[] = [
     pattern: /^\/api\/orders$/,
     async handle({ node, body }) {
       const { ctx, input } = requestContext(node, body)
-      // Validate before any document exists: a refused request leaves nothing behind.
-      const order = parseInput(CreateOrderInput, input)
-      const readOnlyIndex = node.readOnly.get(node.index.url)
-      if (readOnlyIndex) throw readOnlyIndex
-      return serialCreate(node, async () => {
-        if (node.index.doc().orders?.[order.id] !== undefined || node.orders.has(order.id)) {
-          return { status: 409, body: { error: `order ${order.id} already exists`, field: 'id' } }
-        }
-        const handle = await createDocument<OrderDoc>(node, (d) => createOrder(d, order, ctx), noteFor('order.create', ctx, order.id))
-        await node.commit(node.index, (d) => addOrder(d, order.id, handle.url), noteFor('siteIndex.addOrder', ctx, order.id))
-        node.orders.set(order.id, handle as DocHandle<unknown>)
-        return { status: 201, body: orderDetail(order.id, handle as DocHandle<unknown>) }
-      })
+      const handle = await createOrder(node, input, ctx)
+      return { status: 201, body: orderDetail(str(handle.doc().id), handle as DocHandle<unknown>) }
     },
   },
   {
@@ -100,21 +73,19 @@ export const orderRoutes: Route[] = [
     pattern: /^\/api\/orders\/(?<id>[^/]+)$/,
     async handle({ node, params }) {
       const id = params.id!
-      const handle = await findOrder(node, id)
-      if (!handle) return notFound('order', id)
-      return ok(orderDetail(id, handle as DocHandle<unknown>))
+      return ok(orderDetail(id, (await findOrder(node, id)) as DocHandle<unknown>))
     },
   },
   {
     method: 'POST',
     pattern: /^\/api\/orders\/(?<id>[^/]+)\/lines$/,
-    handle: ({ node, params, body }) => changeOrder(node, params.id!, body, 'order.setLine', setLine),
+    handle: ({ node, params, body }) => change(node, params.id!, body, 'order.setLine', setLine),
   },
   {
     method: 'POST',
     pattern: /^\/api\/orders\/(?<id>[^/]+)\/lines\/(?<sku>[^/]+)\/remove$/,
     handle: ({ node, params, body }) =>
-      changeOrder(node, params.id!, body, 'order.removeLine', (d, input, ctx) => {
+      change(node, params.id!, body, 'order.removeLine', (d, input, ctx) => {
         if (input.sku !== undefined && input.sku !== params.sku) throw new InputError('sku', 'is given by the path; leave it out of the body')
         removeLine(d, { ...input, sku: params.sku }, ctx)
       }),
@@ -124,23 +95,15 @@ export const orderRoutes: Route[] = [
     pattern: /^\/api\/orders\/(?<id>[^/]+)\/(?<action>submit|approve|reject|fulfil|cancel)$/,
     handle: ({ node, params, body }) => {
       const action = params.action as Transition
-      return changeOrder(node, params.id!, body, `order.${action}`, TRANSITIONS[action])
+      return change(node, params.id!, body, `order.${action}`, TRANSITIONS[action])
     },
   },
   {
     method: 'POST',
     pattern: /^\/api\/orders\/(?<id>[^/]+)\/review\/(?<itemId>[^/]+)\/decision$/,
     async handle({ node, params, body }) {
-      const id = params.id!
-      const itemId = params.itemId!
-      const handle = await findOrder(node, id)
-      if (!handle) return notFound('order', id)
       const { ctx, input } = requestContext(node, body)
-      const item = orderReviewItems(handle.doc()).find((i) => i.id === itemId)
-      if (!item) return { status: 404, body: { error: `no review item ${itemId} on order ${id}` } }
-      if (item.status === 'resolved') return { status: 409, body: { error: `${itemId} was already decided by ${item.decision?.by}` } }
-      await node.commit(handle, (d) => decideOrderItem(d, itemId, input, ctx), noteFor('order.decide', ctx, id))
-      return { status: 201, body: { item: orderReviewItems(handle.doc()).find((i) => i.id === itemId) } }
+      return { status: 201, body: { item: await decideOrderReview(node, params.id!, params.itemId!, input, ctx) } }
     },
   },
 ]

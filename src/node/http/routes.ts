@@ -1,14 +1,11 @@
-/** The endpoints of the site node's local API. Each reads documents or posts through the LedgerBook. */
-import { InputError, parseInput } from '../../schema/errors.ts'
-import { LedgerDecisionInput } from '../../schema/ledger.ts'
-import type { ManifestDoc } from '../../schema/manifest.ts'
-import type { OrderDoc } from '../../schema/order.ts'
+/**
+ * The endpoints of the site node's local API. Routes parse the request, call the node services
+ * (src/node/ledger.ts, orders.ts, manifests.ts) and format the answer; no domain step lives here.
+ */
+import type { Posting } from '../../docs/ledger.ts'
+import { InputError } from '../../schema/errors.ts'
 import { str } from '../../schema/strings.ts'
-import { historyOf } from './documentRequests.ts'
-import { checkLedger, journalPostings, type Posting } from '../../docs/ledger.ts'
-import { manifestReviewItems } from '../../docs/manifest.ts'
-import { orderReviewItems } from '../../docs/order.ts'
-import { ledgerReviewItems, reviewQueue } from '../../docs/review.ts'
+import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { manifestRoutes } from './manifestRoutes.ts'
 import { orderRoutes } from './orderRoutes.ts'
@@ -30,10 +27,6 @@ export interface Route {
 }
 
 const ok = (body: unknown): RouteResult => ({ status: 200, body })
-
-function journals(node: SiteNode) {
-  return [...node.store.journals()].map((ref) => ref.doc())
-}
 
 function movementView(p: Posting) {
   return { id: p.id, kind: p.kind, sku: p.sku, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}), at: p.at, user: p.by, device: p.device, reason: p.reason, reference: p.reference, posting: `${p.node}:${p.seq}` }
@@ -57,14 +50,6 @@ function stockItems(node: SiteNode) {
     unit: products[sku] ? str(products[sku].unit) : '',
     onHand: quantities.get(sku) ?? 0,
   }))
-}
-
-function allReviewItems(node: SiteNode) {
-  return reviewQueue(
-    ledgerReviewItems(node.store.ledger.doc(), journals(node)),
-    ...[...node.orders.values()].map((h) => orderReviewItems(h.doc() as OrderDoc)),
-    ...[...node.manifests.values()].map((h) => manifestReviewItems(h.doc() as ManifestDoc)),
-  )
 }
 
 export const routes: Route[] = [
@@ -103,9 +88,7 @@ export const routes: Route[] = [
       const inputs = batch ? (body as { movements: unknown }).movements : [body]
       if (!Array.isArray(inputs) || inputs.length === 0) throw new InputError('movements', 'must be a non-empty list of movements')
       if (inputs.length > 1000) throw new InputError('movements', 'at most 1000 movements per request')
-      // The duplicate-id check needs every journal indexed; only the first seconds after a start wait here.
-      await node.fullyLoaded
-      const results = await node.book.record(inputs)
+      const results = await recordMovements(node, inputs)
       const view = results.map((r) => ({ status: r.status, ...movementView(r.posting) }))
       return { status: results.some((r) => r.status === 'recorded') ? 201 : 200, body: batch ? { results: view } : view[0] }
     },
@@ -116,28 +99,20 @@ export const routes: Route[] = [
     async handle({ node, query }) {
       const sku = query.get('sku')
       const limit = limitFrom(query)
-      await node.fullyLoaded
-      const all = journals(node)
-        .flatMap(journalPostings)
-        .filter((p) => sku === null || p.sku === sku)
-        .sort((a, b) => b.at - a.at || (a.node < b.node ? -1 : 1) || b.seq - a.seq)
+      const all = await postings(node, sku ?? undefined)
       return ok({ movements: all.slice(0, limit).map(movementView), total: all.length })
     },
   },
   {
     method: 'GET',
     pattern: /^\/api\/review$/,
-    handle: async ({ node }) => {
-      await node.fullyLoaded
-      return ok({ items: allReviewItems(node) })
-    },
+    handle: async ({ node }) => ok({ items: await reviewItems(node) }),
   },
   {
     method: 'GET',
     pattern: /^\/api\/ledger\/check$/,
     async handle({ node }) {
-      await node.fullyLoaded
-      const mismatches = checkLedger(journals(node))
+      const mismatches = await ledgerCheck(node)
       return ok({ consistent: mismatches.length === 0, mismatches })
     },
   },
@@ -145,27 +120,13 @@ export const routes: Route[] = [
     method: 'POST',
     pattern: /^\/api\/review\/(?<id>[^/]+)\/decision$/,
     async handle({ node, params, body }) {
-      const decision = parseInput(LedgerDecisionInput, body)
-      await node.fullyLoaded
-      const item = allReviewItems(node).find((i) => i.id === params.id)
-      if (!item) return { status: 404, body: { error: `no review item ${params.id}` } }
-      if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
-      if (item.status === 'resolved') return { status: 409, body: { error: `${item.id} was already decided by ${item.decision?.by}` } }
-      await node.book.decide(
-        item,
-        decision,
-        decision.adjustments.map((a, i) => ({ id: `fix:${item.id}:${i + 1}`, kind: 'adjustment', sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id })),
-      )
-      return { status: 201, body: { item: allReviewItems(node).find((i) => i.id === item.id) ?? { ...item, status: 'resolved' } } }
+      return { status: 201, body: { item: await decideLedgerReview(node, params.id!, body) } }
     },
   },
   {
     method: 'GET',
     pattern: /^\/api\/history\/ledger$/,
-    handle: ({ node, query }) => {
-      const entries = historyOf(node.store.ledger.handle)
-      return ok({ entries: entries.slice(-limitFrom(query)).reverse() })
-    },
+    handle: async ({ node, query }) => ok({ entries: await ledgerHistory(node, limitFrom(query)) }),
   },
   ...orderRoutes, ...manifestRoutes,
 ]

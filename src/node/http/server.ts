@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { InputError, ReadOnlyDocumentError, RuleError } from '../../schema/errors.ts'
+import { ConflictError, NotFoundError } from '../errors.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { HttpError, readJson } from './body.ts'
 import { routes, type Route } from './routes.ts'
@@ -256,7 +257,8 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
           log().debug({ url: req.url, method: req.method }, 'client closed the connection before the request was complete')
           return
         }
-        const known = error instanceof HttpError || error instanceof InputError || error instanceof RuleError || error instanceof ReadOnlyDocumentError
+        const known =
+          error instanceof HttpError || error instanceof InputError || error instanceof RuleError || error instanceof ReadOnlyDocumentError || error instanceof NotFoundError || error instanceof ConflictError
         if (res.destroyed) {
           if (known) log().debug({ url: req.url, method: req.method }, 'client closed the connection before the answer was sent')
           else log().error({ err: error, url: req.url }, 'request failed (the client had already gone)')
@@ -267,6 +269,8 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
         if (error instanceof InputError) return sendJson(res, 400, { error: error.message, field: error.field })
         if (error instanceof RuleError) return sendJson(res, 422, { error: error.message, code: error.code, ...(error.field ? { field: error.field } : {}) })
         if (error instanceof ReadOnlyDocumentError) return sendJson(res, 409, { error: error.message })
+        if (error instanceof NotFoundError) return sendJson(res, 404, { error: error.message })
+        if (error instanceof ConflictError) return sendJson(res, 409, { error: error.message, ...(error.field ? { field: error.field } : {}) })
         log().error({ err: error, url: req.url }, 'request failed')
         sendJson(res, 500, { error: 'internal error; see the site log' })
       })

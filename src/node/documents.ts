@@ -1,0 +1,51 @@
+/**
+ * Creating a document a site lists in its index (an order, a manifest): serialised per node so
+ * two requests for one id cannot both pass the duplicate check, created and registered durably.
+ */
+import type { DocHandle } from '@automerge/automerge-repo'
+import type { ChangeNote } from '../docs/history.ts'
+import { addManifest, addOrder } from '../docs/siteIndex.ts'
+import { ConflictError } from './errors.ts'
+import type { SiteNode } from './siteNode.ts'
+
+const creating = new WeakMap<SiteNode, Promise<unknown>>()
+
+/** Runs `task` after every creation queued before it on this node. */
+function serialCreate<T>(node: SiteNode, task: () => Promise<T>): Promise<T> {
+  const run = (creating.get(node) ?? Promise.resolve()).then(task, task)
+  creating.set(node, run.catch(() => undefined))
+  return run
+}
+
+/** True when the site's index or this node already holds a document of `kind` with `id`. */
+export function holds(node: SiteNode, kind: 'order' | 'manifest', id: string): boolean {
+  const index = node.index.doc()
+  const listed = kind === 'order' ? index.orders : index.manifests
+  // Own keys only: an id like `constructor` must not find Object.prototype's.
+  return (listed !== undefined && Object.hasOwn(listed, id)) || (kind === 'order' ? node.orders : node.manifests).has(id)
+}
+
+/**
+ * Creates a document of `kind` with `id`, initialised by `init` (which validates and may throw to
+ * refuse: then no document is left behind), registers it in the site index, and tells listeners.
+ * Refuses an id the site holds already (ConflictError).
+ */
+export async function createIndexedDocument<T>(node: SiteNode, kind: 'order' | 'manifest', id: string, init: (doc: T) => void, note: ChangeNote): Promise<DocHandle<T>> {
+  const readOnlyIndex = node.readOnly.get(node.index.url)
+  if (readOnlyIndex) throw readOnlyIndex
+  return serialCreate(node, async () => {
+    if (holds(node, kind, id)) throw new ConflictError(`${kind} ${id} already exists`, 'id')
+    const handle = node.repo.create<T>()
+    try {
+      await node.commit(handle, init, note)
+    } catch (error) {
+      node.repo.delete(handle.documentId)
+      throw error
+    }
+    // A crash here leaves a document the index does not list: it is never shown, and creating
+    // the same id again makes a new one.
+    await node.commit(node.index, (d) => (kind === 'order' ? addOrder(d, id, handle.url) : addManifest(d, id, handle.url)), { ...note, op: `siteIndex.add${kind === 'order' ? 'Order' : 'Manifest'}` })
+    node.added(kind, id, handle as DocHandle<unknown>)
+    return handle
+  })
+}

@@ -1,0 +1,59 @@
+/**
+ * Order services of a site node: create an order (registered in the site index), apply an
+ * operation to one, decide its review items. Every write is durable before it returns and names
+ * the person and device (`ctx`); the document operations validate and write nothing when they refuse.
+ */
+import type { DocHandle } from '@automerge/automerge-repo'
+import type { ChangeNote } from '../docs/history.ts'
+import { createOrder as initOrder, decideOrderItem, orderReviewItems } from '../docs/order.ts'
+import type { ChangeContext } from '../schema/changeContext.ts'
+import { parseInput } from '../schema/errors.ts'
+import { CreateOrderInput, type OrderDoc } from '../schema/order.ts'
+import type { ReviewItem } from '../schema/review.ts'
+import { createIndexedDocument } from './documents.ts'
+import { ConflictError, NotFoundError } from './errors.ts'
+import type { SiteNode } from './siteNode.ts'
+
+/** The change note of an operation made with `ctx` on document `ref`. */
+export function noteFor(op: string, ctx: ChangeContext, ref: string): ChangeNote {
+  return { op, user: ctx.user, device: ctx.device, ref }
+}
+
+/** The order `id` this node holds (after the background load); NotFoundError otherwise. */
+export async function findOrder(node: SiteNode, id: string): Promise<DocHandle<OrderDoc>> {
+  await node.fullyLoaded
+  const handle = node.orders.get(id)
+  if (!handle) throw new NotFoundError(`no order ${id} on this site`)
+  return handle as DocHandle<OrderDoc>
+}
+
+/** Creates a draft order `{ id, from, to, lines? }`. Validated before any document exists. */
+export async function createOrder(node: SiteNode, input: unknown, ctx: ChangeContext): Promise<DocHandle<OrderDoc>> {
+  const order = parseInput(CreateOrderInput, input)
+  return createIndexedDocument<OrderDoc>(node, 'order', order.id, (d) => initOrder(d, order, ctx), noteFor('order.create', ctx, order.id))
+}
+
+/** Applies `op` (a document operation of src/docs/order.ts) to order `id`, durably. */
+export async function changeOrder(
+  node: SiteNode,
+  id: string,
+  opName: string,
+  op: (doc: OrderDoc, input: Record<string, unknown>, ctx: ChangeContext) => void,
+  input: Record<string, unknown>,
+  ctx: ChangeContext,
+): Promise<DocHandle<OrderDoc>> {
+  const handle = await findOrder(node, id)
+  await node.commit(handle, (d) => op(d, input, ctx), noteFor(opName, ctx, id))
+  return handle
+}
+
+/** Decides review item `itemId` of order `id` `{ note }`. NotFoundError / ConflictError as the item is unknown / decided. */
+export async function decideOrderReview(node: SiteNode, id: string, itemId: string, input: unknown, ctx: ChangeContext): Promise<ReviewItem> {
+  const handle = await findOrder(node, id)
+  const item = orderReviewItems(handle.doc()).find((i) => i.id === itemId)
+  if (!item) throw new NotFoundError(`no review item ${itemId} on order ${id}`)
+  if (item.status === 'resolved') throw new ConflictError(`${itemId} was already decided by ${item.decision?.by}`)
+  await node.commit(handle, (d) => decideOrderItem(d, itemId, input, ctx), noteFor('order.decide', ctx, id))
+  node.events.emit('decision', { doc: 'order', id, item: itemId, by: ctx.user })
+  return orderReviewItems(handle.doc()).find((i) => i.id === itemId)!
+}
