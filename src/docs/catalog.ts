@@ -9,7 +9,9 @@ import {
   type CatalogImport,
 } from '../schema/catalog.ts'
 import { InputError, parseInput } from '../schema/errors.ts'
+import { isId } from '../schema/ids.ts'
 import { assertWritable } from '../schema/migrations.ts'
+import { hasOwnKey, own } from '../schema/ownProperty.ts'
 import { imm, str } from '../schema/strings.ts'
 
 export function createCatalog(doc: CatalogDoc): void {
@@ -31,7 +33,7 @@ export function upsertProduct(doc: CatalogDoc, input: unknown): UpsertOutcome {
 
 /** `active` undefined: a new product is active, an existing one keeps its status. */
 function writeProduct(doc: CatalogDoc, p: ProductImport): UpsertOutcome {
-  const existing = doc.products[p.sku]
+  const existing = own(doc.products, p.sku)
   if (!existing) {
     doc.products[p.sku] = { name: imm(p.name), unit: imm(p.unit), active: p.active ?? true }
     return 'added'
@@ -49,7 +51,7 @@ function writeProduct(doc: CatalogDoc, p: ProductImport): UpsertOutcome {
 export function upsertSite(doc: CatalogDoc, input: unknown): UpsertOutcome {
   assertWritable('catalog', doc)
   const s = parseInput(SiteInput, input)
-  const existing = doc.sites[s.id]
+  const existing = own(doc.sites, s.id)
   if (!existing) {
     doc.sites[s.id] = { name: imm(s.name), type: imm(s.type) }
     return 'added'
@@ -65,7 +67,7 @@ export function upsertSite(doc: CatalogDoc, input: unknown): UpsertOutcome {
 export function upsertReason(doc: CatalogDoc, input: unknown): UpsertOutcome {
   assertWritable('catalog', doc)
   const r = parseInput(ReasonInput, input)
-  const existing = doc.reasons[r.code]
+  const existing = own(doc.reasons, r.code)
   if (!existing) {
     doc.reasons[r.code] = { label: imm(r.label) }
     return 'added'
@@ -107,5 +109,36 @@ export function importCatalog(doc: CatalogDoc, parsed: CatalogImport): CatalogIm
 
 /** Whether a SKU is in the catalog and active. */
 export function isKnownSku(doc: CatalogDoc, sku: string): boolean {
-  return doc.products?.[sku]?.active === true
+  return own(doc.products, sku)?.active === true
+}
+
+/** Whether the catalog lists a reason code (built-in reasons are not listed: see `BUILT_IN_REASONS`). */
+export function isKnownReason(doc: CatalogDoc, code: string): boolean {
+  return own(doc.reasons, code) !== undefined
+}
+
+/**
+ * The reason codes the catalog lists, sorted. What a site node gives its LedgerBook as
+ * `knownReasons: () => reasonCodes(catalog.doc())`.
+ */
+export function reasonCodes(doc: CatalogDoc): string[] {
+  return Object.keys(doc.reasons ?? {}).sort()
+}
+
+/** The site ids the catalog lists, sorted (none: a standalone site's catalog, see `isKnownSite`). */
+export function siteIds(doc: CatalogDoc): string[] {
+  return Object.keys(doc.sites ?? {}).sort()
+}
+
+/**
+ * Whether an order or manifest may name `site`. A catalog that lists no sites at all (a
+ * standalone site, provisioned without a site list) accepts any well-formed site id: there is
+ * nothing to check against, and refusing every order and manifest would stop such a site
+ * working. A catalog that lists sites is the deployment's list of sites, and any other id is
+ * refused. Rules: docs/conflict-rules.md, "Input rules".
+ */
+export function isKnownSite(doc: CatalogDoc, site: string): boolean {
+  if (!isId(site)) return false
+  const sites = doc.sites ?? {}
+  return Object.keys(sites).length === 0 || hasOwnKey(sites, site)
 }

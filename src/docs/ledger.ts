@@ -22,8 +22,11 @@ import {
   type MovementKindName,
   type StoredMovement,
 } from '../schema/ledger.ts'
+import { checkClientTime } from '../schema/clientTime.ts'
 import { assertWritable } from '../schema/migrations.ts'
+import { hasOwnKey, own } from '../schema/ownProperty.ts'
 import { imm, str } from '../schema/strings.ts'
+import { checkReason } from './catalogRules.ts'
 
 /** A movement ready to post: plain values, with the node's sequence number. */
 export interface Posting {
@@ -53,6 +56,11 @@ export interface PlanContext {
   now: number
   /** Whether the catalog knows the SKU. */
   knownSku: (sku: string) => boolean
+  /**
+   * The reason codes the catalog lists; a movement naming another (and not a built-in one,
+   * `BUILT_IN_REASONS`) is refused. Omitted: any well-formed reason code is accepted.
+   */
+  knownReasons?: ReadonlySet<string>
   /** Highest sequence number this node has used so far. */
   lastSeq: number
   /** On hand of a SKU as the node sees it now, including movements planned earlier in the batch. */
@@ -99,7 +107,7 @@ export function createJournal(doc: JournalDoc, init: { site: string; node: strin
 export function registerJournal(ledger: LedgerDoc, node: string, n: number, url: string): void {
   assertWritable('ledger', ledger)
   const key = journalKey(node, n)
-  if (ledger.journals[key] === undefined) ledger.journals[key] = imm(url)
+  if (!hasOwnKey(ledger.journals, key)) ledger.journals[key] = imm(url)
 }
 
 export interface JournalEntry {
@@ -147,12 +155,16 @@ export function onHand(latestPerNode: Iterable<JournalDoc>): Map<string, number>
 }
 
 /**
- * Validates a movement from outside (HTTP, IPC, a scanner) against the input schema and the
- * catalog, and returns the posting to write. Throws InputError / RuleError; reads only.
+ * Validates a movement from outside (HTTP, IPC, a scanner) against the input schema, the node's
+ * clock (a client's `at` within 400 days before and 24 hours after `ctx.now`,
+ * src/schema/clientTime.ts) and the catalog (SKU, reason), and returns the posting to write.
+ * Throws InputError / RuleError; reads only.
  */
 export function planMovement(input: unknown, ctx: PlanContext): Posting {
   const mv = parseInput(MovementInput, input)
+  if (mv.at !== undefined) checkClientTime('at', mv.at, ctx.now)
   if (!ctx.knownSku(mv.sku)) throw new RuleError('unknown-sku', `sku: ${mv.sku} is not in the catalog`, 'sku')
+  if (mv.reason !== undefined && ctx.knownReasons) checkReason(mv.reason, ctx.knownReasons)
   let delta: number
   let counted: number | undefined
   let prev: string | undefined
@@ -224,18 +236,19 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
   assertWritable('journal', journal)
   if (str(journal.node) !== p.node) throw new Error(`internal: posting ${postingKey(p.node, p.seq)} written to a journal of ${str(journal.node)}`)
   const bucket = bucketOf(p.seq)
-  if (journal.m[bucket] === undefined) journal.m[bucket] = {}
+  if (!hasOwnKey(journal.m, bucket)) journal.m[bucket] = {}
   const entries = journal.m[bucket]!
-  if (entries[p.seq] !== undefined) return
+  if (hasOwnKey(entries, String(p.seq))) return
   entries[p.seq] = toStored(p)
   // Only this journal's node creates its totals, so a counter is never created twice concurrently.
-  if (journal.tot[p.sku] === undefined) journal.tot[p.sku] = new Counter(0)
+  // An own-key test: a SKU named `constructor` must get its own counter, not Object's.
+  if (!hasOwnKey(journal.tot, p.sku)) journal.tot[p.sku] = new Counter(0)
   if (p.delta !== 0) journal.tot[p.sku]!.increment(p.delta)
 }
 
 /** One posting of a journal, if present. */
 export function journalPosting(journal: JournalDoc, seq: number): Posting | undefined {
-  const m = journal.m?.[bucketOf(seq)]?.[seq]
+  const m = own(own(journal.m, bucketOf(seq)), String(seq))
   return m === undefined ? undefined : fromStored(journal, seq, m)
 }
 
@@ -296,7 +309,8 @@ export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
     const sums = new Map<string, number>()
     for (const p of journalPostings(journal)) sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
     for (const sku of new Set([...sums.keys(), ...Object.keys(journal.tot ?? {})])) {
-      const recorded = journal.tot?.[sku] === undefined ? 0 : Number(journal.tot[sku])
+      const total = own(journal.tot, sku)
+      const recorded = total === undefined ? 0 : Number(total)
       const expected = sums.get(sku) ?? 0
       if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'total' })
     }
@@ -304,7 +318,8 @@ export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
     if (!previous) continue
     const carried = journalBalance(previous)
     for (const sku of new Set([...carried.keys(), ...Object.keys(journal.open ?? {})])) {
-      const recorded = journal.open?.[sku] ?? 0
+      // A SKU carried at 0 has no opening entry: `open.constructor` must read 0, not Object's.
+      const recorded = own(journal.open, sku) ?? 0
       const expected = carried.get(sku) ?? 0
       if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'opening' })
     }

@@ -55,8 +55,17 @@ export interface LedgerStore {
 export interface LedgerBookOptions {
   node: string
   site: string
+  /** Whether the catalog knows a SKU (and it is active); a movement of another SKU is refused. */
   knownSku: (sku: string) => boolean
-  /** unix ms */
+  /**
+   * The reason codes movements may name: the catalog's reasons. A site node passes
+   * `knownReasons: () => reasonCodes(catalog.doc())` (src/docs/catalog.ts). Read once per group
+   * commit; a movement naming another code, unless built in (`BUILT_IN_REASONS`), is refused with
+   * RuleError 'unknown-reason'. Omitted: any well-formed reason code is accepted (tests, tools
+   * that post without a catalog).
+   */
+  knownReasons?: () => Iterable<string>
+  /** The node's clock, unix ms. Client times (`at`) must lie within a window around it. */
   now: () => number
 }
 
@@ -72,8 +81,10 @@ interface WaitingRecord {
   reject: (error: unknown) => void
 }
 
-/** What requests planned earlier in the same group commit have claimed. */
+/** What requests planned earlier in the same group commit have claimed, and what the group reads once. */
 interface PlanState {
+  /** The catalog's reason codes when the group was planned (undefined: not checked). */
+  knownReasons: ReadonlySet<string> | undefined
   lastSeq: number
   onHand: Map<string, number>
   counts: Map<string, string>
@@ -187,8 +198,10 @@ export class LedgerBook {
   }
 
   /**
-   * Validates and posts movements (one or a scanner's batch). All are validated first: one bad
-   * movement refuses the whole batch and changes nothing. Movement ids already posted are
+   * Validates and posts movements (one or a scanner's batch). All are validated first (input,
+   * client time `at` against `options.now()`, SKU, reason: `planMovement`): one bad movement
+   * refuses the whole batch, its error naming the field and, in a batch, the movement
+   * (`movement 2: at: …`), and changes nothing. Movement ids already posted are
    * answered as duplicates and change nothing. Resolves once everything is durable.
    *
    * Group commit: requests that arrive while a posting is being written wait for it, then are
@@ -209,7 +222,8 @@ export class LedgerBook {
       const own = this.#ownJournal()
       if (own) assertWritable('journal', own.ref.doc())
       const time = this.options.now()
-      const state: PlanState = { lastSeq: own?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
+      const reasons = this.options.knownReasons?.()
+      const state: PlanState = { knownReasons: reasons && new Set(reasons), lastSeq: own?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
       const accepted: Array<{ request: WaitingRecord; results: RecordResult[] }> = []
       for (const request of group) {
         try {
@@ -241,6 +255,7 @@ export class LedgerBook {
           node,
           now: time,
           knownSku,
+          knownReasons: state.knownReasons,
           lastSeq,
           onHand: (sku) => onHand.get(sku) ?? state.onHand.get(sku) ?? 0,
           lastCount: (sku) => {

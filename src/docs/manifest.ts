@@ -8,6 +8,7 @@
  * stop appends to that stop's delivery list (rules in docs/conflict-rules.md, "Manifests").
  */
 import { type ChangeContext, parseContext } from '../schema/changeContext.ts'
+import { checkClientTime } from '../schema/clientTime.ts'
 import { parseInput, RuleError } from '../schema/errors.ts'
 import { CloseInput, DeliverStopInput, DepartInput, type Delivery, MANIFEST_SCHEMA, type ManifestDoc, PlanManifestInput } from '../schema/manifest.ts'
 import { assertWritable } from '../schema/migrations.ts'
@@ -69,14 +70,17 @@ export function depart(doc: ManifestDoc, input: unknown, ctx: ChangeContext): vo
 /**
  * Records the delivery of a stop `{stop, receiver, receivedAt?, signature, lines: [{line,
  * received, rejected}], note?}` and returns the receipt posting for the stop site's ledger.
- * Every line of the stop must be listed. Refuses a manifest not departed or closed, a stop not on
- * it, a line not on the stop, and a stop this replica already saw delivered (a correction is a
- * review decision, not a second delivery). A second delivery recorded offline on another device
+ * Every line of the stop must be listed. Refuses a `receivedAt` more than 400 days before or 24
+ * hours after `ctx.at` (the node's clock; src/schema/clientTime.ts), a manifest not departed or
+ * closed, a stop not on it, a line not on the stop, and a stop this replica already saw
+ * delivered (a correction is a review decision, not a second delivery). A second delivery recorded offline on another device
  * is kept and shown as 'stop-received-twice'.
  */
 export function deliverStop(doc: ManifestDoc, input: unknown, ctx: ChangeContext): ReceiptPosting {
   const c = begin(doc, ctx)
   const given = parseInput(DeliverStopInput, input)
+  // ctx.at is the node's clock: the client's receivedAt must lie in the window around it.
+  if (given.receivedAt !== undefined) checkClientTime('receivedAt', given.receivedAt, c.at)
   const status = manifestStatus(doc)
   if (status === 'planned') throw new RuleError('not-departed', 'cannot deliver a stop of a manifest that has not departed')
   if (status === 'closed') throw new RuleError('manifest-closed', 'cannot deliver a stop of a closed manifest')

@@ -10,6 +10,7 @@ import { type ChangeContext, parseContext } from '../schema/changeContext.ts'
 import { parseInput, RuleError } from '../schema/errors.ts'
 import { type Delivery, type ManifestDoc, type ManifestStop, receiptMovementId } from '../schema/manifest.ts'
 import { assertWritable } from '../schema/migrations.ts'
+import { own } from '../schema/ownProperty.ts'
 import { compareReviewItems, type ReviewItem, type ReviewKind } from '../schema/review.ts'
 import { DecideManifestItemInput, ReviewItemId } from '../schema/reviewDecision.ts'
 import { str } from '../schema/strings.ts'
@@ -47,7 +48,7 @@ function receivedTwice(doc: ManifestDoc, decided: DecisionIndex, stop: ManifestS
       // The ids each delivery posts (a line received 0 posts nothing).
       movements: Array.from(stop.lines)
         .map((l) => str(l.id))
-        .filter((lineId) => deliveries.some((d) => (d.lines[lineId]?.received ?? 0) > 0))
+        .filter((lineId) => deliveries.some((d) => (own(d.lines, lineId)?.received ?? 0) > 0))
         .map((lineId) => receiptMovementId(manifestId, stopId, lineId)),
     }),
   ]
@@ -58,7 +59,7 @@ function discrepancies(doc: ManifestDoc, decided: DecisionIndex, stop: ManifestS
   const stopId = str(stop.id)
   return Array.from(stop.lines).flatMap((line) => {
     const lineId = str(line.id)
-    const counts = deliveries.map((d) => ({ d, received: d.lines[lineId]?.received ?? 0, rejected: d.lines[lineId]?.rejected ?? 0 }))
+    const counts = deliveries.map((d) => ({ d, received: own(d.lines, lineId)?.received ?? 0, rejected: own(d.lines, lineId)?.rejected ?? 0 }))
     const first = counts[0]
     if (!first || counts.every((c) => c.received === line.shipped && c.rejected === 0)) return []
     const figures = counts.map((c) => `received ${c.received}, rejected ${c.rejected}`).join('; then ')

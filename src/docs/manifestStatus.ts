@@ -5,6 +5,7 @@
  */
 import { asId, type MovementId, type SiteId, type Sku } from '../schema/ids.ts'
 import { type Delivery, type ManifestDoc, type ManifestStatus, type ManifestStop, receiptMovementId } from '../schema/manifest.ts'
+import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
 
 export type StopStatus = 'pending' | 'delivered'
@@ -81,7 +82,7 @@ export function receiptPosting(doc: ManifestDoc, stop: ManifestStop, delivery: D
   const stopId = str(stop.id)
   const movements = Array.from(stop.lines).flatMap((line) => {
     const lineId = str(line.id)
-    const received = delivery.lines[lineId]?.received ?? 0
+    const received = own(delivery.lines, lineId)?.received ?? 0
     if (received <= 0) return []
     return [
       {

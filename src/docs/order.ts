@@ -10,6 +10,7 @@
 import { type ChangeContext, parseContext } from '../schema/changeContext.ts'
 import { parseInput, RuleError } from '../schema/errors.ts'
 import { assertWritable } from '../schema/migrations.ts'
+import { hasOwnKey, own } from '../schema/ownProperty.ts'
 import {
   ApproveInput,
   CreateOrderInput,
@@ -91,7 +92,7 @@ export function setLine(doc: OrderDoc, input: unknown, ctx: ChangeContext): void
   begin(doc, ctx)
   const line = parseInput(SetLineInput, input)
   requireDraft(doc, 'change the lines of')
-  const existing = doc.lines[line.sku]
+  const existing = own(doc.lines, line.sku)
   if (existing) {
     existing.requested = line.requested
     return
@@ -105,7 +106,7 @@ export function removeLine(doc: OrderDoc, input: unknown, ctx: ChangeContext): v
   begin(doc, ctx)
   const { sku } = parseInput(RemoveLineInput, input)
   requireDraft(doc, 'change the lines of')
-  if (!doc.lines[sku]) throw new RuleError('unknown-line', `SKU ${sku} is not on this order`, 'sku')
+  if (!hasOwnKey(doc.lines, sku)) throw new RuleError('unknown-line', `SKU ${sku} is not on this order`, 'sku')
   delete doc.lines[sku]
 }
 

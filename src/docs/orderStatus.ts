@@ -3,6 +3,7 @@
  * same events computes the same status, whatever order the events arrived in.
  */
 import { ORDER_PRECEDENCE, ORDER_STATUSES, ORDER_TRANSITIONS, type OrderDoc, type OrderEvent, type OrderStatus } from '../schema/order.ts'
+import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
 
 /** An event with its position in `doc.events` (the last tie-breaker, and how a view points at it). */
@@ -98,5 +99,5 @@ export function orderLines(doc: OrderDoc): OrderLineView[] {
     : Object.entries(doc.lines ?? {}).map(([sku, line]) => [sku, line.requested])
   return requested
     .sort(([a], [b]) => cmp(a, b))
-    .map(([sku, quantity]) => ({ sku, requested: quantity, approved: approved ? (approved[sku] ?? 0) : null }))
+    .map(([sku, quantity]) => ({ sku, requested: quantity, approved: approved ? (own(approved, sku) ?? 0) : null }))
 }

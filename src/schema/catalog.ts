@@ -28,6 +28,17 @@ export interface CatalogDoc {
   reasons: Record<string, CatalogReason>
 }
 
+/**
+ * Reason codes the system itself writes into movements: accepted whatever the site's catalog lists,
+ * so a catalog without them never stops the system's own postings. The one place to add such a
+ * code (and document it in docs/conflict-rules.md, "Input rules").
+ *
+ * Empty today, because the system writes no reason of its own: a stock count is posted as a
+ * `count` movement with the counter's reason (or none), receipts of a manifest delivery carry
+ * none, and the compensating adjustments of a review decision carry the reasons the person gave.
+ */
+export const BUILT_IN_REASONS: ReadonlySet<string> = new Set<string>()
+
 const name = z.string().trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' })
 
 export const ProductInput = z.strictObject({

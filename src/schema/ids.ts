@@ -8,7 +8,12 @@ declare const brand: unique symbol
 /** A string that has been checked to be a valid id of kind `B`. */
 export type Brand<T, B extends string> = T & { readonly [brand]: B }
 
-/** Letters, digits and `._:-`, 1–64 chars: safe in keys, URLs, file names and ERP references. */
+/**
+ * Letters, digits and `._:-`, 1–128 chars, starting with a letter or digit: safe in keys, URLs, file
+ * names and ERP references, and never `__proto__` (a key that plain objects and Automerge treat
+ * specially). Other names of Object.prototype (`constructor`, `toString`) are valid ids: look them
+ * up with `own` / `hasOwnKey` (src/schema/ownProperty.ts).
+ */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 const ID_HINT = '1–128 characters: letters, digits and . _ : - (starting with a letter or digit)'
 

@@ -12,6 +12,7 @@
  */
 import type { Counter } from '@automerge/automerge'
 import { z } from 'zod'
+import { ClientTime } from './clientTime.ts'
 import { DeviceId, MovementId, ReasonCode, SiteId, Sku, UserId } from './ids.ts'
 import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
@@ -113,8 +114,11 @@ const common = {
   sku: Sku,
   user: UserId,
   device: DeviceId.optional(),
-  /** When it happened, unix ms; defaults to now. */
-  at: z.number({ error: 'must be a time in unix milliseconds' }).int().positive().optional(),
+  /**
+   * When it happened, unix ms; defaults to the node's clock. Within 400 days before and 24 hours
+   * after the node's clock, checked by `planMovement` (src/schema/clientTime.ts).
+   */
+  at: ClientTime.optional(),
   reference: text(200).optional(),
 }
 const wholeNumber = z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' })

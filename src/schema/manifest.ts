@@ -11,7 +11,7 @@ import { decisionKeysMigration } from './migrations/decisions.ts'
 import type { Migration } from './migrations/types.ts'
 import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
-import { UnixMs } from './changeContext.ts'
+import { ClientTime } from './clientTime.ts'
 
 export const MANIFEST_SCHEMA = 2
 /** Registered in src/schema/migrations.ts (this file must not import it: circular). */
@@ -172,8 +172,11 @@ export const DeliverStopInput = z
   .strictObject({
     stop: StopId,
     receiver: text(200),
-    /** When the goods were taken, unix ms; defaults to the time of recording. */
-    receivedAt: UnixMs.optional(),
+    /**
+     * When the goods were taken, unix ms; defaults to the time of recording. Within 400 days
+     * before and 24 hours after the node's clock, checked by `deliverStop` (src/schema/clientTime.ts).
+     */
+    receivedAt: ClientTime.optional(),
     signature: Signature,
     lines: z
       .array(z.strictObject({ line: LineId, received: counted, rejected: counted.default(0) }))

@@ -7,6 +7,10 @@ import { documentHistory } from '../../src/docs/history.ts'
 import { InputError, ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
 import type { DeviceId, UserId } from '../../src/schema/ids.ts'
 import { MemoryReplica, originLedger } from '../helpers/memoryReplica.ts'
+import { LedgerBook } from '../../src/docs/ledgerBook.ts'
+import { createCatalog, isKnownSku, reasonCodes, upsertProduct, upsertReason } from '../../src/docs/catalog.ts'
+import { BUILT_IN_REASONS, type CatalogDoc } from '../../src/schema/catalog.ts'
+import { CLIENT_TIME_MAX_AHEAD_MS, CLIENT_TIME_MAX_BEHIND_MS } from '../../src/schema/clientTime.ts'
 
 const SKUS = new Set(['AMOX-500', 'ORS-1L', 'GLOVE-M'])
 const T0 = Date.parse('2026-11-16T09:00:00Z') // a Monday
@@ -304,5 +308,197 @@ describe('documentHistory()', () => {
     expect(entries[1]!.at).toBe(T0)
     const [posting] = journalPostings(r.journalDocs()[0]!)
     expect(posting).toMatchObject({ id: 'first', by: 'amina', at: T0, node: 'node-0' })
+  })
+})
+
+describe('client times', () => {
+  const iso = (ms: number) => new Date(ms).toISOString()
+
+  it.each([
+    ['24 hours after the node clock', T0 + CLIENT_TIME_MAX_AHEAD_MS],
+    ['400 days before it', T0 - CLIENT_TIME_MAX_BEHIND_MS],
+    ['a minute before it', T0 - 60_000],
+  ])('accepts a movement dated %s', async (_what, at) => {
+    const { r } = replica()
+    const [res] = await r.book.record([mv({ kind: 'receipt', quantity: 1, at })])
+    expect(res!.posting.at).toBe(at)
+  })
+
+  it.each([
+    ['9e15, thousands of years ahead', 9e15, '9000000000000000 ms, not a date is after'],
+    ['a millisecond more than 24 hours ahead', T0 + CLIENT_TIME_MAX_AHEAD_MS + 1, `${iso(T0 + CLIENT_TIME_MAX_AHEAD_MS + 1)} is after`],
+    ['a millisecond more than 400 days back', T0 - CLIENT_TIME_MAX_BEHIND_MS - 1, `${iso(T0 - CLIENT_TIME_MAX_BEHIND_MS - 1)} is before`],
+    ['1970', 1_000, '1970-01-01T00:00:01.000Z is before'],
+  ])('refuses a movement dated %s, saying the window, changing nothing', async (_what, at, got) => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 1 })])
+    const before = snapshot(r)
+    const error = await r.book.record([mv({ kind: 'receipt', quantity: 1, at })]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).field).toBe('at')
+    expect((error as InputError).message).toBe(
+      `at: must be no more than 400 days before and 24 hours after this site's clock (${iso(T0)}): ` +
+        `from ${iso(T0 - 400 * DAY)} to ${iso(T0 + DAY)}; ${got} that. Check the device's date and time`,
+    )
+    expect(snapshot(r)).toBe(before)
+  })
+
+  it('names the movement of a batch whose time is out of the window, and posts none of the batch', async () => {
+    const { r } = replica()
+    const before = snapshot(r)
+    const error = await r.book.record([mv({ kind: 'receipt', quantity: 1 }), mv({ kind: 'receipt', quantity: 1, at: T0 + 2 * DAY })]).catch((e: unknown) => e)
+    expect((error as InputError).field).toBe('at')
+    expect((error as InputError).message).toMatch(/^movement 2: at: must be no more than 400 days before and 24 hours after/)
+    expect(snapshot(r)).toBe(before)
+  })
+
+  it('moves the window with the node clock', async () => {
+    const { r, setNow } = replica()
+    setNow(T0 + 30 * DAY)
+    await expect(r.book.record([mv({ kind: 'receipt', quantity: 1, at: T0 + 30 * DAY + 3_600_000 })])).resolves.toHaveLength(1)
+    setNow(T0)
+    await expect(r.book.record([mv({ kind: 'receipt', quantity: 1, at: T0 + 30 * DAY + 3_600_000 })])).rejects.toThrow(/^at: /)
+  })
+
+  it.each([-5, 0, 1.5, '2026-11-16'])('refuses a time that is not whole positive milliseconds (%j) as bad input', async (at) => {
+    const { r } = replica()
+    const error = await r.book.record([mv({ kind: 'receipt', quantity: 1, at })]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).field).toBe('at')
+  })
+})
+
+describe('reasons', () => {
+  /** A book over replica `r`'s documents that checks reasons against `catalog`, as the site node wires it. */
+  function bookWithCatalog(r: MemoryReplica, catalog: () => CatalogDoc) {
+    return new LedgerBook(r, { node: r.node, site: r.site, knownSku: (sku) => isKnownSku(catalog(), sku), knownReasons: () => reasonCodes(catalog()), now: () => T0 })
+  }
+  function catalogWith(reasons: string[]): A.Doc<CatalogDoc> {
+    return A.change(A.init<CatalogDoc>(), (d) => {
+      createCatalog(d)
+      for (const sku of SKUS) upsertProduct(d, { sku, name: sku, unit: 'each' })
+      for (const code of reasons) upsertReason(d, { code, label: code })
+    })
+  }
+
+  it('accepts the reasons of the catalog on adjustments, counts and any other movement', async () => {
+    const { r } = replica()
+    const book = bookWithCatalog(r, () => catalogWith(['damaged', 'cycle-count', 'expired']))
+    const results = await book.record([
+      mv({ kind: 'adjustment', delta: -1, reason: 'damaged' }),
+      mv({ kind: 'count', counted: 4, reason: 'cycle-count' }),
+      mv({ kind: 'issue', quantity: 1, reason: 'expired' }),
+    ])
+    expect(results.map((x) => x.posting.reason)).toEqual(['damaged', 'cycle-count', 'expired'])
+  })
+
+  it.each([
+    ['an adjustment', { kind: 'adjustment', delta: -1, reason: 'stolen' }],
+    ['a count', { kind: 'count', counted: 3, reason: 'stolen' }],
+    ['an issue', { kind: 'issue', quantity: 1, reason: 'stolen' }],
+  ])('refuses %s whose reason the catalog does not list, naming it and the known ones, changing nothing', async (_what, fields) => {
+    const { r } = replica()
+    const book = bookWithCatalog(r, () => catalogWith(['damaged', 'expired', 'found', 'cycle-count', 'correction', 'returned']))
+    const before = snapshot(r)
+    const error = await book.record([mv(fields)]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RuleError)
+    expect(error).toMatchObject({ code: 'unknown-reason', field: 'reason' })
+    expect((error as RuleError).message).toBe("reason: stolen is not a reason in this site's catalog. Known reasons: correction, cycle-count, damaged, expired, found and 1 more.")
+    expect(snapshot(r)).toBe(before)
+  })
+
+  it('names the movement of a batch, and reads the catalog as it is when the movements are planned', async () => {
+    const { r } = replica()
+    let catalog = catalogWith(['damaged'])
+    const book = bookWithCatalog(r, () => catalog)
+    await expect(book.record([mv({ kind: 'adjustment', delta: 1, reason: 'damaged' }), mv({ kind: 'adjustment', delta: 1, reason: 'found' })])).rejects.toThrow(/^movement 2: reason: found is not a reason/)
+    catalog = A.change(catalog, (d) => void upsertReason(d, { code: 'found', label: 'Found' }))
+    await expect(book.record([mv({ kind: 'adjustment', delta: 1, reason: 'found' })])).resolves.toHaveLength(1)
+  })
+
+  it('refuses every reason but the built-in ones while the catalog lists none', async () => {
+    const { r } = replica()
+    const book = bookWithCatalog(r, () => catalogWith([]))
+    await expect(book.record([mv({ kind: 'adjustment', delta: 1, reason: 'damaged' })])).rejects.toThrow(/lists no reasons yet/)
+    for (const code of BUILT_IN_REASONS) await expect(book.record([mv({ kind: 'adjustment', delta: 1, reason: code })])).resolves.toHaveLength(1)
+  })
+
+  it('accepts any well-formed reason when the book is given no catalog reasons', async () => {
+    const { r } = replica()
+    await expect(r.book.record([mv({ kind: 'adjustment', delta: 1, reason: 'anything-at-all' })])).resolves.toHaveLength(1)
+  })
+
+  it('refuses a review decision whose compensating adjustment names an unknown reason: nothing posted, nothing decided', async () => {
+    const { r } = replica()
+    const book = bookWithCatalog(r, () => catalogWith(['correction']))
+    await book.record([mv({ kind: 'receipt', quantity: 2 }), mv({ kind: 'issue', quantity: 5 })])
+    const [item] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    const before = snapshot(r)
+    const adjustments = [mv({ id: 'fix-a', kind: 'adjustment', delta: 1, reason: 'correction' }), mv({ id: 'fix-b', kind: 'adjustment', delta: 2, reason: 'recount' })]
+    await expect(book.decide(item!, { user: 'bongani', note: 'recounted' }, adjustments)).rejects.toMatchObject({ code: 'unknown-reason', message: expect.stringMatching(/^movement 2: reason: recount is not a reason/) })
+    expect(snapshot(r)).toBe(before)
+    expect(ledgerReviewItems(r.ledger.doc(), r.journalDocs())[0]).toMatchObject({ id: item!.id, status: 'open' })
+  })
+})
+
+describe('SKUs and movement ids named like Object.prototype members', () => {
+  const NAMES = ['constructor', 'toString', 'hasOwnProperty', 'valueOf']
+  const catalog = A.change(A.init<CatalogDoc>(), (d) => {
+    createCatalog(d)
+    for (const sku of NAMES) upsertProduct(d, { sku, name: sku, unit: 'each' })
+  })
+  function namedReplica(index = 0, origin = originLedger('store-1')) {
+    let now = T0
+    const r = new MemoryReplica(index, `node-${index}`, origin, 'store-1', (sku) => isKnownSku(catalog, sku), () => now)
+    return { r, setNow: (t: number) => (now = t) }
+  }
+
+  it('records, totals and carries them like any SKU, across journals', async () => {
+    const { r, setNow } = namedReplica()
+    await r.book.record(NAMES.flatMap((sku) => [mv({ sku, kind: 'receipt', quantity: 5 }), mv({ sku, kind: 'issue', quantity: sku === 'valueOf' ? 2 : 5 })]))
+    setNow(T0 + 8 * DAY) // the next journal opens with constructor, toString, hasOwnProperty at 0 (not written)
+    await r.book.record(NAMES.map((sku) => mv({ sku, kind: 'receipt', quantity: 1 })))
+    expect(Object.fromEntries(r.book.onHand())).toEqual({ constructor: 1, toString: 1, hasOwnProperty: 1, valueOf: 4 })
+    expect(checkLedger(r.journalDocs())).toEqual([])
+    const second = r.journalDocs().find((j) => j.n === 2)!
+    expect(Object.keys(second.open)).toEqual(['valueOf'])
+    expect(Object.keys(second.tot).sort()).toEqual([...NAMES].sort())
+  })
+
+  it('refuses them as unknown SKUs where the catalog does not list them', async () => {
+    const { r } = replica()
+    for (const sku of NAMES) await expect(r.book.record([mv({ sku, kind: 'receipt', quantity: 1 })])).rejects.toMatchObject({ code: 'unknown-sku', field: 'sku' })
+    expect(r.journals.size).toBe(0)
+  })
+
+  it('refuses __proto__ as a SKU or movement id: it is not a valid id', async () => {
+    const { r } = namedReplica()
+    await expect(r.book.record([mv({ sku: '__proto__', kind: 'receipt', quantity: 1 })])).rejects.toMatchObject({ name: 'InputError', field: 'sku' })
+    await expect(r.book.record([mv({ id: '__proto__', sku: 'valueOf', kind: 'receipt', quantity: 1 })])).rejects.toMatchObject({ name: 'InputError', field: 'id' })
+  })
+
+  it('treats a movement id constructor as new once, then as a duplicate', async () => {
+    const { r } = namedReplica()
+    for (const id of NAMES) {
+      const [first] = await r.book.record([mv({ id, sku: 'valueOf', kind: 'receipt', quantity: 1 })])
+      const [again] = await r.book.record([mv({ id, sku: 'valueOf', kind: 'receipt', quantity: 1 })])
+      expect([first!.status, again!.status]).toEqual(['recorded', 'duplicate'])
+    }
+    expect(r.book.onHand().get('valueOf')).toBe(NAMES.length)
+  })
+
+  it('shows them in review items on every replica alike', async () => {
+    const origin = originLedger('store-1')
+    const a = namedReplica(0, origin).r
+    const b = namedReplica(1, origin).r
+    await a.book.record([mv({ sku: 'toString', kind: 'receipt', quantity: 3 })])
+    b.receiveFrom(a)
+    await a.book.record([mv({ sku: 'toString', kind: 'issue', quantity: 2 })])
+    await b.book.record([mv({ sku: 'toString', kind: 'issue', quantity: 2 })])
+    a.receiveFrom(b)
+    b.receiveFrom(a)
+    const items = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
+    expect(items).toMatchObject([{ id: 'negative-stock:toString', details: { sku: 'toString', onHand: -1 } }])
+    expect(items).toEqual(ledgerReviewItems(b.ledger.doc(), b.journalDocs()))
   })
 })

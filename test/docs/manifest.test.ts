@@ -284,6 +284,70 @@ describe('decideManifestItem()', () => {
   })
 })
 
+describe('deliverStop() receivedAt', () => {
+  const NOW = ctx().at
+  const DAY = 86_400_000
+  const iso = (ms: number) => new Date(ms).toISOString()
+
+  it.each([NOW + DAY, NOW - 400 * DAY, NOW - 3 * DAY])('accepts a receivedAt within 400 days before and 24 hours after the node clock (%d)', (receivedAt) => {
+    const [doc] = deliver(departed(), delivery({ receivedAt }))
+    expect(doc.stops[0]?.deliveries[0]?.receivedAt).toBe(receivedAt)
+  })
+
+  it.each([
+    ['9e15', 9e15],
+    ['24 hours and a millisecond ahead', NOW + DAY + 1],
+    ['400 days and a millisecond back', NOW - 400 * DAY - 1],
+  ])('refuses a receivedAt %s, naming the field and saying the window', (_what, receivedAt) => {
+    const error = expectRefused(departed(), (d) => deliverStop(d, delivery({ receivedAt }), ctx()), { name: 'InputError', field: 'receivedAt' })
+    expect(error.message).toMatch(/^receivedAt: must be no more than 400 days before and 24 hours after this site's clock/)
+    expect(error.message).toContain(`from ${iso(NOW - 400 * DAY)} to ${iso(NOW + DAY)}`)
+  })
+})
+
+describe('ids named like Object.prototype members', () => {
+  const NAMES = ['constructor', 'toString', 'hasOwnProperty', 'valueOf'] as const
+
+  it.each(NAMES)('plans, delivers and reviews a manifest, stop, line and SKU called %s', (name) => {
+    const other = NAMES.find((n) => n !== name)!
+    const plan = {
+      id: name,
+      from: 'HUB-1',
+      carrier: 'Truck',
+      stops: [
+        { id: name, site: 'CLINIC-1', lines: [{ id: name, sku: name, shipped: 5 }, { id: 'other', sku: 'ORS-1', shipped: 1 }] },
+        { id: 'other', site: 'CLINIC-2', lines: [{ id: name, sku: 'ORS-1', shipped: 2 }] },
+      ],
+    }
+    const base = change(change(A.init<ManifestDoc>(), (d) => planManifest(d, plan, ctx('hub', 'hub-pc'))), (d) => depart(d, {}, ctx()))
+    const input = { stop: name, receiver: 'R', signature: 'R', lines: [{ line: name, received: 4, rejected: 1 }, { line: 'other', received: 1 }] }
+    const [a, posting] = deliver(A.clone(base), input, ctx('drv', 'truck-1', 10))
+    expect(posting.movements).toEqual([
+      { id: `rcv:${name}:${name}:${name}`, sku: name, quantity: 4, reference: `manifest ${name} stop ${name} line ${name}` },
+      { id: `rcv:${name}:${name}:other`, sku: 'ORS-1', quantity: 1, reference: `manifest ${name} stop ${name} line other` },
+    ])
+    const [b] = deliver(A.clone(base), { ...input, lines: [{ line: name, received: 5 }, { line: 'other', received: 1 }] }, ctx('nurse', 'tab', 11))
+    const merged = A.merge(a, b)
+    expect(receiptPostings(merged, name)).toHaveLength(2)
+    expect(receiptPostings(merged, other)).toEqual([])
+    expect(manifestReviewItems(merged).map((i) => i.id)).toEqual([`delivery-discrepancy:${name}:${name}:${name}`, `stop-received-twice:${name}:${name}`])
+    expect(manifestReviewItems(merged)[0]?.details).toMatchObject({ received: 4, rejected: 1, deliveries: [{ received: 4, rejected: 1 }, { received: 5, rejected: 0 }] })
+    // A stop or line of that name that the manifest does not have is refused as unknown, not found on Object.prototype.
+    expectRefused(base, (d) => deliverStop(d, { ...input, stop: other }, ctx()), { name: 'RuleError', code: 'unknown-stop' })
+    expectRefused(base, (d) => deliverStop(d, { ...input, lines: [...input.lines, { line: other, received: 1 }] }, ctx()), { name: 'RuleError', code: 'unknown-line', field: 'lines.2.line' })
+  })
+
+  it.each([
+    ['manifest id', { ...PLAN, id: '__proto__' }, 'id'],
+    ['stop id', { ...PLAN, stops: [{ ...PLAN.stops[0]!, id: '__proto__' }] }, 'stops.0.id'],
+    ['line id', { ...PLAN, stops: [{ ...PLAN.stops[0]!, lines: [{ id: '__proto__', sku: 'A', shipped: 1 }] }] }, 'stops.0.lines.0.id'],
+    ['SKU', { ...PLAN, stops: [{ ...PLAN.stops[0]!, lines: [{ id: 'l1', sku: '__proto__', shipped: 1 }] }] }, 'stops.0.lines.0.sku'],
+    ['site', { ...PLAN, stops: [{ ...PLAN.stops[0]!, site: '__proto__' }] }, 'stops.0.site'],
+  ])('refuses __proto__ as a %s: not a valid id', (_what, input, field) => {
+    expectRefused(A.init<ManifestDoc>(), (d) => planManifest(d, input, ctx()), { name: 'InputError', field })
+  })
+})
+
 // ---- convergence -----------------------------------------------------------------------------
 
 type Action =

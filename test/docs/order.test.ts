@@ -492,3 +492,56 @@ describe('orders edited offline on several replicas', () => {
     )
   }, 300_000)
 })
+
+describe('SKUs named like Object.prototype members', () => {
+  const NAMES = ['constructor', 'toString', 'hasOwnProperty', 'valueOf'] as const
+
+  it.each(NAMES)('creates, changes, removes, submits and approves a line %s', (name) => {
+    let doc = change(A.init<OrderDoc>(), (d) => createOrder(d, { id: name, from: 'CLINIC-1', to: 'WH-1', lines: [{ sku: name, requested: 3 }] }, ctx()))
+    expect(str(doc.id)).toBe(name)
+    expect(orderLines(doc)).toEqual([{ sku: name, requested: 3, approved: null }])
+    const other = NAMES.find((n) => n !== name)!
+    // A line the order does not have is not found on Object.prototype.
+    expectRefused(doc, (d) => removeLine(d, { sku: other }, ctx()), { name: 'RuleError', code: 'unknown-line', field: 'sku' })
+    doc = change(doc, (d) => setLine(d, { sku: name, requested: 7 }, ctx()))
+    doc = change(doc, (d) => setLine(d, { sku: other, requested: 2 }, ctx()))
+    expect(orderLines(doc)).toEqual([{ sku: name, requested: 7, approved: null }, { sku: other, requested: 2, approved: null }].sort((a, b) => (a.sku < b.sku ? -1 : 1)))
+    doc = change(doc, (d) => removeLine(d, { sku: other }, ctx()))
+    doc = change(doc, (d) => submit(d, {}, ctx()))
+    expectRefused(doc, (d) => approve(d, { lines: [{ sku: other, approved: 1 }] }, ctx('mgr')), { name: 'RuleError', code: 'unknown-line', field: 'lines.0.sku' })
+    doc = change(doc, (d) => approve(d, { lines: [{ sku: name, approved: 5 }] }, ctx('mgr')))
+    expect(orderLines(doc)).toEqual([{ sku: name, requested: 7, approved: 5 }])
+  })
+
+  it.each(NAMES)('reads an approval that does not list line %s as 0 approved, not as a member of Object.prototype', (name) => {
+    // Two submissions made apart: the earlier (with line `name`) counts, the approval was made
+    // on the replica that saw the other one, so it lists other lines only.
+    const [a, b] = concurrently(
+      makeOrder([{ sku: 'AMOX-500', requested: 1 }]),
+      (d) => {
+        submit(d, {}, ctx('ana', 'tab-1', 5))
+        approve(d, {}, ctx('mgr', 'pc-1', 6))
+      },
+      (d) => {
+        setLine(d, { sku: name, requested: 4 }, ctx('ben', 'tab-2', 1))
+        submit(d, {}, ctx('ben', 'tab-2', 2))
+      },
+    )
+    expect(orderStatus(a)).toBe('approved')
+    expect(orderLines(a)).toEqual(orderLines(b))
+    expect(orderLines(a).find((l) => l.sku === name)).toEqual({ sku: name, requested: 4, approved: 0 })
+  })
+
+  it.each([
+    ['an order id', (d: OrderDoc) => createOrder(d, { id: '__proto__', from: 'CLINIC-1', to: 'WH-1' }, ctx()), 'id'],
+    ['a line SKU', (d: OrderDoc) => createOrder(d, { id: 'o', from: 'CLINIC-1', to: 'WH-1', lines: [{ sku: '__proto__', requested: 1 }] }, ctx()), 'lines.0.sku'],
+    ['a site', (d: OrderDoc) => createOrder(d, { id: 'o', from: '__proto__', to: 'WH-1' }, ctx()), 'from'],
+  ])('refuses __proto__ as %s: not a valid id', (_what, op, field) => {
+    expectRefused(A.init<OrderDoc>(), op, { name: 'InputError', field })
+  })
+
+  it('refuses __proto__ as the SKU of a line set or removed: not a valid id', () => {
+    expectRefused(makeOrder(), (d) => setLine(d, { sku: '__proto__', requested: 1 }, ctx()), { name: 'InputError', field: 'sku' })
+    expectRefused(makeOrder(), (d) => removeLine(d, { sku: '__proto__' }, ctx()), { name: 'InputError', field: 'sku' })
+  })
+})

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InputError, parseInput } from '../../src/schema/errors.ts'
-import { MovementId, Sku } from '../../src/schema/ids.ts'
+import { DeviceId, LineId, ManifestId, MovementId, OrderId, ReasonCode, SiteId, Sku, StopId, UserId } from '../../src/schema/ids.ts'
 import { MovementInput } from '../../src/schema/ledger.ts'
 
 describe('branded ids', () => {
@@ -24,5 +24,17 @@ describe('MovementInput', () => {
     expect(error).toBeInstanceOf(InputError)
     expect((error as InputError).field).toBe('sku')
     expect((error as InputError).message).toMatch(/^sku: SKU must be/)
+  })
+})
+
+describe('ids named like Object.prototype members', () => {
+  const kinds = { SiteId, Sku, MovementId, DeviceId, UserId, OrderId, ManifestId, StopId, LineId, ReasonCode }
+
+  it.each(Object.entries(kinds))('%s refuses __proto__ (it starts with _), so it never becomes a document key', (_kind, schema) => {
+    expect(schema.safeParse('__proto__').success).toBe(false)
+  })
+
+  it.each(['constructor', 'toString', 'hasOwnProperty', 'valueOf'])('accepts %s for every kind: lookups must be own-key (src/schema/ownProperty.ts)', (id) => {
+    for (const schema of Object.values(kinds)) expect(schema.safeParse(id).success).toBe(true)
   })
 })
