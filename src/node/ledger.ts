@@ -3,6 +3,7 @@
  * the review queue over every document the node holds, deciding a ledger review item with its
  * compensating movements, and the ledger's history as a person reads it.
  */
+import { checkLedgerDecisionAgainstCatalog } from '../docs/catalogRules.ts'
 import { checkLedger, journalPostings, type Posting } from '../docs/ledger.ts'
 import type { RecordResult } from '../docs/ledgerBook.ts'
 import { manifestReviewItems } from '../docs/manifest.ts'
@@ -68,6 +69,7 @@ export async function reviewItems(node: SiteNode): Promise<ReviewItem[]> {
  */
 export async function decideLedgerReview(node: SiteNode, itemId: string, body: unknown): Promise<ReviewItem> {
   const decision = parseInput(LedgerDecisionInput, body)
+  checkLedgerDecisionAgainstCatalog(node.catalog.doc(), decision)
   const item = (await reviewItems(node)).find((i) => i.id === itemId)
   if (!item) throw new NotFoundError(`no review item ${itemId}`)
   if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)

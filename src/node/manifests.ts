@@ -11,6 +11,7 @@
  */
 import type { DocHandle } from '@automerge/automerge-repo'
 import { isKnownSku } from '../docs/catalog.ts'
+import { checkManifestAgainstCatalog } from '../docs/catalogRules.ts'
 import { decideManifestItem, deliverStop as deliverStopOp, findStop, manifestReviewItems, manifestStatus, planManifest as initManifest, receiptPostings, stopDeliveries } from '../docs/manifest.ts'
 import type { Posting } from '../docs/ledger.ts'
 import type { ChangeContext } from '../schema/changeContext.ts'
@@ -93,6 +94,7 @@ export async function reconcileReceipts(node: SiteNode): Promise<ReceiptResult[]
 /** Plans a manifest `{ id, from, carrier, stops }`. Validated before any document exists. */
 export async function planManifest(node: SiteNode, input: unknown, ctx: ChangeContext): Promise<DocHandle<ManifestDoc>> {
   const plan = parseInput(PlanManifestInput, input)
+  checkManifestAgainstCatalog(node.catalog.doc(), plan)
   return createIndexedDocument<ManifestDoc>(node, 'manifest', plan.id, (d) => initManifest(d, plan, ctx), noteFor('manifest.plan', ctx, plan.id))
 }
 

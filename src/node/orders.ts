@@ -5,10 +5,11 @@
  */
 import type { DocHandle } from '@automerge/automerge-repo'
 import type { ChangeNote } from '../docs/history.ts'
-import { createOrder as initOrder, decideOrderItem, orderReviewItems } from '../docs/order.ts'
+import { checkOrderAgainstCatalog, checkOrderLineAgainstCatalog } from '../docs/catalogRules.ts'
+import { createOrder as initOrder, decideOrderItem, orderReviewItems, setLine } from '../docs/order.ts'
 import type { ChangeContext } from '../schema/changeContext.ts'
 import { parseInput } from '../schema/errors.ts'
-import { CreateOrderInput, type OrderDoc } from '../schema/order.ts'
+import { CreateOrderInput, type OrderDoc, SetLineInput } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import { createIndexedDocument } from './documents.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
@@ -30,6 +31,7 @@ export async function findOrder(node: SiteNode, id: string): Promise<DocHandle<O
 /** Creates a draft order `{ id, from, to, lines? }`. Validated before any document exists. */
 export async function createOrder(node: SiteNode, input: unknown, ctx: ChangeContext): Promise<DocHandle<OrderDoc>> {
   const order = parseInput(CreateOrderInput, input)
+  checkOrderAgainstCatalog(node.catalog.doc(), order)
   return createIndexedDocument<OrderDoc>(node, 'order', order.id, (d) => initOrder(d, order, ctx), noteFor('order.create', ctx, order.id))
 }
 
@@ -45,6 +47,12 @@ export async function changeOrder(
   const handle = await findOrder(node, id)
   await node.commit(handle, (d) => op(d, input, ctx), noteFor(opName, ctx, id))
   return handle
+}
+
+/** Adds or changes a draft line `{ sku, requested }` of order `id`; the SKU must be in the catalog. */
+export async function setOrderLine(node: SiteNode, id: string, input: Record<string, unknown>, ctx: ChangeContext): Promise<DocHandle<OrderDoc>> {
+  checkOrderLineAgainstCatalog(node.catalog.doc(), parseInput(SetLineInput, input))
+  return changeOrder(node, id, 'order.setLine', setLine, input, ctx)
 }
 
 /** Decides review item `itemId` of order `id` `{ note }`. NotFoundError / ConflictError as the item is unknown / decided. */

@@ -21,7 +21,7 @@ import path from 'node:path'
 import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { createCatalog, isKnownSku } from '../docs/catalog.ts'
+import { createCatalog, isKnownSku, reasonCodes } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
 import { createLedger, journalEntries, journalPosting, journalPostings, latestJournals } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
@@ -32,6 +32,7 @@ import { SiteId, DeviceId } from '../schema/ids.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
+import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
 import { DurableGate } from '../network/durableGate.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
@@ -99,6 +100,7 @@ export class SiteNode {
       node: identity.node,
       site: identity.site,
       knownSku: (sku) => isKnownSku(catalog.doc(), sku),
+      knownReasons: () => reasonCodes(catalog.doc()),
       now: () => this.now(),
     })
   }
@@ -215,9 +217,9 @@ export class SiteNode {
     if (this.store.journal(url)) return
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
-    const own = str(handle.doc().node) === this.identity.node
+    const ours = str(handle.doc().node) === this.identity.node
     this.events.emit('document', { kind: 'journal', id: `${str(handle.doc().node)}/${handle.doc().n}`, url, how: 'loaded' })
-    if (arrived && !own) {
+    if (arrived && !ours) {
       const postings = journalPostings(handle.doc())
       if (postings.length > 0) this.events.emit('movements', { postings, source: 'sync' })
     }
@@ -227,12 +229,12 @@ export class SiteNode {
       for (const patch of patches) {
         if (patch.path[0] !== 'm' || patch.path.length < 2) continue
         if (patch.path.length >= 3) seqs.add(Number(patch.path[2]))
-        else for (const key of Object.keys(doc.m?.[String(patch.path[1])] ?? {})) seqs.add(Number(key))
+        else for (const key of Object.keys(own(doc.m, String(patch.path[1])) ?? {})) seqs.add(Number(key))
       }
       const postings = [...seqs].flatMap((seq) => journalPosting(doc, seq) ?? [])
       if (postings.length > 0) this.book.indexPostings(ref.url, postings)
       // This node's own postings are announced by the service that recorded them, once durable.
-      if (postings.length > 0 && !own) this.events.emit('movements', { postings, source: 'sync' })
+      if (postings.length > 0 && !ours) this.events.emit('movements', { postings, source: 'sync' })
     })
   }
 

@@ -14,6 +14,7 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   'order convergence': [],
   'ledger convergence': [],
   'site crash': [],
+  'DurableFsStorageAdapter crash': [],
 }
 
 /** How many fresh seeds a run adds to the regression seeds (STOCKMESH_FRESH_SEEDS). */
@@ -39,13 +40,23 @@ export function testSeed(name: string): number {
   return seed
 }
 
-/** The seeds a property runs on: STOCKMESH_SEED alone, or the regression seeds plus fresh ones. */
-export function propertySeeds(name: string): number[] {
+/** The seeds a property runs on: STOCKMESH_SEED alone, or the regression seeds plus `fresh` fresh ones. */
+export function propertySeeds(name: string, fresh = FRESH): number[] {
   const replay = replaySeed()
   if (replay !== undefined) return [replay]
   const known = REGRESSION_SEEDS[name]
   if (!known) throw new Error(`internal: no regression seed list for property '${name}' in test/helpers/seed.ts`)
-  return [...known, ...Array.from({ length: FRESH }, freshSeed)]
+  return [...known, ...Array.from({ length: fresh }, freshSeed)]
+}
+
+/**
+ * The seeds of a chaos test (real processes killed at random moments: slow, so one fresh seed a
+ * run besides the regression seeds). Use with `it.each`, which names the seed in the test title.
+ */
+export function chaosSeeds(name: string): number[] {
+  const seeds = propertySeeds(name, 1)
+  for (const seed of seeds) console.log(`[seed] ${name}: STOCKMESH_SEED=${seed}`)
+  return seeds
 }
 
 /**

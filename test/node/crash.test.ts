@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
-import { prng, testSeed } from '../helpers/seed.ts'
+import { chaosSeeds, prng } from '../helpers/seed.ts'
 import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 
@@ -49,8 +49,7 @@ async function verifyRestart(site: SiteProcess, acked: Map<string, Acked>, when:
 }
 
 describe('a site node killed with SIGKILL', () => {
-  it('loses no acknowledged movement and stays consistent over many rounds', async () => {
-    const seed = testSeed('site crash')
+  it.each(chaosSeeds('site crash'))('loses no acknowledged movement and stays consistent over many rounds (STOCKMESH_SEED=%i)', async (seed) => {
     const rand = prng(seed)
     const dir = tempDir()
     const args = ['site', '--data', dir, '--site', 'demo-store', '--port', '0', '--log-level', 'warn']

@@ -2,6 +2,7 @@ import * as A from '@automerge/automerge'
 import type { DocHandle } from '@automerge/automerge-repo'
 import { describe, expect, it } from 'vitest'
 import { deliverStop } from '../../src/docs/manifest.ts'
+import { upsertProduct } from '../../src/docs/catalog.ts'
 import { reconcileReceipts } from '../../src/node/manifests.ts'
 import type { DeviceId, UserId } from '../../src/schema/ids.ts'
 import type { ManifestDoc } from '../../src/schema/manifest.ts'
@@ -148,10 +149,12 @@ describe('refusals', () => {
     expect(await movementIds(url)).toEqual([])
   })
 
-  it('refuses a delivery to this site of a SKU its catalog lacks, before recording anything', async () => {
-    const { url } = await startSite(tempDir())
-    await api(url, 'POST', '/api/manifests', { ...PLAN, stops: [{ id: 's1', site: 'demo-store', lines: [{ id: 'l1', sku: 'NEW-SKU', shipped: 2 }] }] })
+  it('refuses a delivery to this site of a SKU its catalog no longer lists, before recording anything', async () => {
+    const { url, node } = await startSite(tempDir())
+    await api(url, 'POST', '/api/manifests', { ...PLAN, stops: [{ id: 's1', site: 'demo-store', lines: [{ id: 'l1', sku: 'GLOVE-M', shipped: 2 }] }] })
     await api(url, 'POST', '/api/manifests/mf-1/depart', { user: 'driver-1' })
+    // The product was withdrawn from the catalog after the manifest was planned.
+    await node.commit(node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'it' })
     const res = await api(url, 'POST', '/api/manifests/mf-1/stops/s1/delivery', { ...DELIVERY_S1, lines: [{ line: 'l1', received: 2 }] })
     expect(res).toMatchObject({ status: 422, body: { code: 'unknown-sku', field: 'lines.0.line' } })
     expect((await api(url, 'GET', '/api/manifests/mf-1')).body.stops[0].status).toBe('pending')

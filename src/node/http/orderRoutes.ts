@@ -4,11 +4,11 @@
  * services of src/node/orders.ts and format the answer.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import { approve, cancel, fulfil, orderLines, orderReviewItems, orderStatus, reject, removeLine, setLine, submit } from '../../docs/order.ts'
+import { approve, cancel, fulfil, orderLines, orderReviewItems, orderStatus, reject, removeLine, submit } from '../../docs/order.ts'
 import { InputError } from '../../schema/errors.ts'
 import type { OrderDoc } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
-import { changeOrder, createOrder, decideOrderReview, findOrder } from '../orders.ts'
+import { changeOrder, createOrder, decideOrderReview, findOrder, setOrderLine } from '../orders.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { historyOf, requestContext } from './documentRequests.ts'
 import type { Route, RouteResult } from './routes.ts'
@@ -79,7 +79,10 @@ export const orderRoutes: Route[] = [
   {
     method: 'POST',
     pattern: /^\/api\/orders\/(?<id>[^/]+)\/lines$/,
-    handle: ({ node, params, body }) => change(node, params.id!, body, 'order.setLine', setLine),
+    async handle({ node, params, body }) {
+      const { ctx, input } = requestContext(node, body)
+      return ok(orderDetail(params.id!, (await setOrderLine(node, params.id!, input, ctx)) as DocHandle<unknown>))
+    },
   },
   {
     method: 'POST',

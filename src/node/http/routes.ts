@@ -4,6 +4,7 @@
  */
 import type { Posting } from '../../docs/ledger.ts'
 import { InputError } from '../../schema/errors.ts'
+import { own } from '../../schema/ownProperty.ts'
 import { str } from '../../schema/strings.ts'
 import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
 import type { SiteNode } from '../siteNode.ts'
@@ -46,8 +47,8 @@ function stockItems(node: SiteNode) {
   const skus = new Set([...Object.keys(products), ...quantities.keys()])
   return [...skus].sort().map((sku) => ({
     sku,
-    name: products[sku] ? str(products[sku].name) : '',
-    unit: products[sku] ? str(products[sku].unit) : '',
+    name: str(own(products, sku)?.name ?? ''),
+    unit: str(own(products, sku)?.unit ?? ''),
     onHand: quantities.get(sku) ?? 0,
   }))
 }

@@ -9,7 +9,7 @@ import { Repo, type AutomergeUrl, type StorageAdapterInterface, type StorageKey 
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
 import { DurableFsStorageAdapter } from "../../../src/node/storage/DurableFsStorageAdapter.ts"
 import { runStorageAdapterContract } from "../../helpers/storageContract.ts"
-import { prng, testSeed } from "../../helpers/seed.ts"
+import { chaosSeeds, prng, testSeed } from "../../helpers/seed.ts"
 import { CRASH_KEYS } from "./fixtures/crashWriter.ts"
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url))
@@ -211,8 +211,7 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest()
 const isComplete = (b: Uint8Array) => b.length >= 32 && sha256(b.subarray(32)).equals(b.subarray(0, 32))
 
 describe("crash safety under SIGKILL", () => {
-  it("after every kill each key holds one complete chunk, at least as new as the last acknowledged", async () => {
-    const seed = testSeed("DurableFsStorageAdapter crash")
+  it.each(chaosSeeds("DurableFsStorageAdapter crash"))("after every kill each key holds one complete chunk, at least as new as the last acknowledged (STOCKMESH_SEED=%i)", async (seed) => {
     const rand = prng(seed)
     const log: Log = { bySha: new Map(), seq: 0 }
     const ROUNDS = 20
