@@ -19,10 +19,9 @@ import { parseInput, RuleError } from '../schema/errors.ts'
 import { type Delivery, DeliverStopInput, type ManifestDoc, PlanManifestInput } from '../schema/manifest.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import { str } from '../schema/strings.ts'
-import { createIndexedDocument } from './documents.ts'
+import { changeIndexed, createIndexedDocument, findIndexed, noteFor } from './documents.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
 import { recordMovements } from './ledger.ts'
-import { noteFor } from './orders.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** A receipt movement that reached (or was already in) the ledger. */
@@ -41,11 +40,8 @@ function receiptResult(manifest: string, stop: string, r: { status: 'recorded' |
 }
 
 /** The manifest `id` this node holds (after the background load); NotFoundError otherwise. */
-export async function findManifest(node: SiteNode, id: string): Promise<DocHandle<ManifestDoc>> {
-  await node.fullyLoaded
-  const handle = node.manifests.get(id)
-  if (!handle) throw new NotFoundError(`no manifest ${id} on this site`)
-  return handle as DocHandle<ManifestDoc>
+export function findManifest(node: SiteNode, id: string): Promise<DocHandle<ManifestDoc>> {
+  return findIndexed<ManifestDoc>(node, 'manifest', id)
 }
 
 /**
@@ -99,7 +95,7 @@ export async function planManifest(node: SiteNode, input: unknown, ctx: ChangeCo
 }
 
 /** Applies `op` (a document operation of src/docs/manifest.ts) to manifest `id`, durably. */
-export async function changeManifest(
+export function changeManifest(
   node: SiteNode,
   id: string,
   opName: string,
@@ -107,9 +103,7 @@ export async function changeManifest(
   input: Record<string, unknown>,
   ctx: ChangeContext,
 ): Promise<DocHandle<ManifestDoc>> {
-  const handle = await findManifest(node, id)
-  await node.commit(handle, (d) => op(d, input, ctx), noteFor(opName, ctx, id))
-  return handle
+  return changeIndexed<ManifestDoc>(node, 'manifest', id, opName, op, input, ctx)
 }
 
 /**

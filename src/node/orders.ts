@@ -4,28 +4,19 @@
  * the person and device (`ctx`); the document operations validate and write nothing when they refuse.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import type { ChangeNote } from '../docs/history.ts'
 import { checkOrderAgainstCatalog, checkOrderLineAgainstCatalog } from '../docs/catalogRules.ts'
 import { createOrder as initOrder, decideOrderItem, orderReviewItems, setLine } from '../docs/order.ts'
 import type { ChangeContext } from '../schema/changeContext.ts'
 import { parseInput } from '../schema/errors.ts'
 import { CreateOrderInput, type OrderDoc, SetLineInput } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
-import { createIndexedDocument } from './documents.ts'
+import { changeIndexed, createIndexedDocument, findIndexed, noteFor } from './documents.ts'
 import { ConflictError, NotFoundError } from './errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
-/** The change note of an operation made with `ctx` on document `ref`. */
-export function noteFor(op: string, ctx: ChangeContext, ref: string): ChangeNote {
-  return { op, user: ctx.user, device: ctx.device, ref }
-}
-
 /** The order `id` this node holds (after the background load); NotFoundError otherwise. */
-export async function findOrder(node: SiteNode, id: string): Promise<DocHandle<OrderDoc>> {
-  await node.fullyLoaded
-  const handle = node.orders.get(id)
-  if (!handle) throw new NotFoundError(`no order ${id} on this site`)
-  return handle as DocHandle<OrderDoc>
+export function findOrder(node: SiteNode, id: string): Promise<DocHandle<OrderDoc>> {
+  return findIndexed<OrderDoc>(node, 'order', id)
 }
 
 /** Creates a draft order `{ id, from, to, lines? }`. Validated before any document exists. */
@@ -36,7 +27,7 @@ export async function createOrder(node: SiteNode, input: unknown, ctx: ChangeCon
 }
 
 /** Applies `op` (a document operation of src/docs/order.ts) to order `id`, durably. */
-export async function changeOrder(
+export function changeOrder(
   node: SiteNode,
   id: string,
   opName: string,
@@ -44,9 +35,7 @@ export async function changeOrder(
   input: Record<string, unknown>,
   ctx: ChangeContext,
 ): Promise<DocHandle<OrderDoc>> {
-  const handle = await findOrder(node, id)
-  await node.commit(handle, (d) => op(d, input, ctx), noteFor(opName, ctx, id))
-  return handle
+  return changeIndexed<OrderDoc>(node, 'order', id, opName, op, input, ctx)
 }
 
 /** Adds or changes a draft line `{ sku, requested }` of order `id`; the SKU must be in the catalog. */

@@ -19,7 +19,7 @@ import { MANIFEST_SCHEMA, MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../sr
 import { str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
 import { actorBytes, actorFor, checkProperty } from '../helpers/seed.ts'
-import { indexDecisions } from '../../src/docs/reviewDecision.ts'
+import { expectEveryDecisionKept } from '../helpers/decisions.ts'
 import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
 function ctx(user = 'drv', device = 'truck-1', at = 1_700_000_000_000): ChangeContext {
@@ -454,14 +454,7 @@ describe('a manifest delivered offline on several devices', () => {
           expect(ids.map(String).sort()).toEqual(posted.map(String).sort())
           const twice = r.stops.filter((s) => s.deliveries.length > 1).map((s) => `stop-received-twice:mf-7:${str(s.id)}`)
           expect(manifestReviewItems(r).filter((i) => i.kind === 'stop-received-twice').map((i) => i.id).sort()).toEqual(twice.sort())
-          // Every decision made on any replica is kept, and shown on the item when there are several.
-          const index = indexDecisions(r.decisions)
-          for (const [id, count] of decided) {
-            expect(index.get(id)?.decisions.length, `decisions on ${id}`).toBe(count)
-            const shown = manifestReviewItems(r).find((i) => i.id === id)
-            expect(shown?.status).toBe('resolved')
-            if (count > 1) expect((shown?.details.decisions as unknown[]).length).toBe(count)
-          }
+          expectEveryDecisionKept(r.decisions, manifestReviewItems(r), decided)
         }
       }),
       { numRuns: 150 },

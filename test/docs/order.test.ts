@@ -21,7 +21,7 @@ import type { OrderDoc } from '../../src/schema/order.ts'
 import { imm, str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
 import { actorBytes, actorFor, checkProperty } from '../helpers/seed.ts'
-import { indexDecisions } from '../../src/docs/reviewDecision.ts'
+import { expectEveryDecisionKept } from '../helpers/decisions.ts'
 import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
 function ctx(user = 'ana', device = 'tab-1', at = 1_700_000_000_000): ChangeContext {
@@ -478,14 +478,7 @@ describe('orders edited offline on several replicas', () => {
         }
         for (const r of replicas) {
           expect(r.events.map(eventKey).sort()).toEqual([...recorded].sort())
-          // Every decision made on any replica is kept, and shown on the item when there are several.
-          const index = indexDecisions(r.decisions)
-          for (const [id, count] of decided) {
-            expect(index.get(id)?.decisions.length, `decisions on ${id}`).toBe(count)
-            const shown = orderReviewItems(r).find((i) => i.id === id)
-            expect(shown?.status).toBe('resolved')
-            if (count > 1) expect((shown?.details.decisions as unknown[]).length).toBe(count)
-          }
+          expectEveryDecisionKept(r.decisions, orderReviewItems(r), decided)
         }
       }),
       { numRuns: 150 },

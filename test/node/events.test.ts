@@ -19,22 +19,13 @@ import type { LedgerDoc } from '../../src/schema/ledger.ts'
 import { api } from '../helpers/api.ts'
 import { startSite } from '../helpers/site.ts'
 import { tempDir } from '../helpers/tempDir.ts'
+import { until } from '../helpers/until.ts'
 
 /** Everything `node` emits, in order. */
 function listen(node: SiteNode) {
   const seen: Array<{ [K in keyof SiteNodeEvents]: { event: K; data: SiteNodeEvents[K][0] } }[keyof SiteNodeEvents]> = []
   for (const event of ['movements', 'document', 'decision', 'peer'] as const) node.events.on(event, ((data: never) => void seen.push({ event, data })) as never)
   return seen
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const value = probe()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 describe('SiteNode events', () => {

@@ -17,16 +17,7 @@ import type { LedgerDoc } from '../../src/schema/ledger.ts'
 import { api } from '../helpers/api.ts'
 import { startSite } from '../helpers/site.ts'
 import { tempDir } from '../helpers/tempDir.ts'
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+import { until } from '../helpers/until.ts'
 
 describe('a second device of the same store', () => {
   it('has its movements counted and its movement ids recognised on the site node', async () => {
