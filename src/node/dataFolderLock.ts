@@ -5,26 +5,49 @@
  * derived from the folder: binding it is atomic, a second bind fails, and the kernel frees it
  * the moment the holder dies (crash, SIGKILL, power loss): no stale lock file to clean up by hand.
  *
- * - Linux: an abstract-namespace unix socket `\0stockmesh-lock:<sha256(realpath)>`. Writes nothing
- *   into the folder (a start that is refused must leave the folder exactly as it was).
- * - Windows: a named pipe `\\?\pipe\stockmesh-lock-<sha256(lower-cased realpath)>`.
- * - macOS and other unixes (no abstract namespace): a socket file `<dir>/.lock.sock` (the folder
- *   is created if missing). A holder that died leaves the file behind; a connection to it is then
- *   refused, so it is removed and the bind retried once.
+ * Two such sockets make one lock, both held until `release()` (or death):
+ * - the path lock, named after the folder's resolved path (realpath). It exists before the folder
+ *   does, so two first starts on one new folder cannot both provision it.
+ * - the identity lock, named after the folder itself: `st_dev:st_ino` of the folder. It catches
+ *   what a path cannot: the same folder reached through a bind mount (`mount --bind D /x`), or
+ *   spelt in another case on a case-insensitive filesystem. A folder that does not exist yet has
+ *   no identity: `lockDataFolder` takes the identity lock when the folder exists, and whoever
+ *   creates the folder calls `holdIdentity()` right after `mkdir` and before writing anything into
+ *   it. Two processes that both got a path lock for one missing folder through different paths
+ *   (a bind mount of a parent) are then decided by the identity lock: the second `holdIdentity()`
+ *   is refused, before either wrote a file. There is no moment where both hold the folder.
  *
- * The holder answers every connection with one JSON line describing itself (`LockHolder`), so a
- * refused process can say who holds the folder.
+ * Mechanisms:
+ * - Linux: abstract-namespace unix sockets `\0stockmesh-lock:<sha256(realpath)>` and
+ *   `\0stockmesh-lock-id:<sha256(dev:ino)>`. Write nothing into the folder (a start that is
+ *   refused must leave the folder exactly as it was).
+ * - Windows: named pipes `\\?\pipe\stockmesh-lock-<sha256(lower-cased realpath)>` and
+ *   `\\?\pipe\stockmesh-lock-id-<sha256(dev:ino)>` (dev is the volume serial number, ino the
+ *   file index).
+ * - macOS and other unixes (no abstract namespace): socket files. The path lock is
+ *   `<dir>/.lock.sock` (the folder is created if missing); the identity lock is
+ *   `/tmp/stockmesh-lock-id-<hash>.sock`. A holder that died leaves its files behind; a connection
+ *   to one is then refused, so it is removed and the bind retried once.
+ *
+ * The holder answers every connection, on either socket, with one JSON line describing itself
+ * (`LockHolder`, including the folder as it named it), so a refused process can say who holds the
+ * folder and through which path.
  *
  * Limits:
  * - Abstract sockets are per network namespace: two containers with their own network namespace
- *   that mount the same folder do not see each other's lock.
+ *   that mount the same folder do not see each other's lock (neither lock).
  * - A folder on a network share used by two machines is not covered (the lock is per kernel).
- * - macOS socket file: two processes that find the same stale file at the same instant can both
+ * - The identity is only as good as the filesystem's `st_dev:st_ino`: a filesystem that reports
+ *   no inode number (0) gets the path lock only, and one whose numbers are not stable for a
+ *   folder (some FUSE filesystems) can give two paths two identities.
+ * - A folder that is removed and created again while held gets a new identity that nobody holds
+ *   until the holder calls `holdIdentity()` again (which takes it and lets the old one go).
+ * - macOS socket files: two processes that find the same stale file at the same instant can both
  *   remove it and one can unlink the other's fresh socket; that needs a crash followed by two
- *   simultaneous starts. A folder path too long for a socket address (over 103 bytes) locks
- *   through `/tmp/stockmesh-lock-<hash>.sock` instead.
- * - The same process asking twice for one folder is refused too (the second lock would not
- *   protect anything).
+ *   simultaneous starts. A folder path too long for a socket address (over 103 bytes) gets its
+ *   path lock through `/tmp/stockmesh-lock-<hash>.sock` instead.
+ * - The same process asking twice for one folder, by any path, is refused too (the second lock
+ *   would not protect anything).
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
@@ -40,6 +63,8 @@ export interface LockHolder {
   startedAt: string
   /** Where the holder serves its API, once it listens. */
   url?: string
+  /** The folder as the holder named it, resolved (differs from the refused one through a bind mount). */
+  dir?: string
 }
 
 /** A held data folder lock. */
@@ -48,7 +73,18 @@ export interface DataFolderLock {
   readonly dir: string
   /** Changes what the holder tells a refused process (e.g. the API url once it is known). */
   update(info: Partial<LockHolder>): void
-  /** Frees the folder. Idempotent. */
+  /**
+   * Takes the folder's identity lock (see the module comment) if it is not held yet: call it right
+   * after creating the folder and before writing anything into it (the site node, when it
+   * provisions), and before using a folder that did not exist when the lock was taken.
+   * Resolves true once the identity lock is held (no-op if it already was), false when the folder
+   * does not exist and no identity lock was held (nothing is taken or created). Throws
+   * `DataFolderLockedError` naming the holder when another process (or another lock of this one)
+   * holds the same folder through another path; the path lock stays held until `release()`.
+   * Idempotent; concurrent calls share one attempt. Rejects once `release()` was called.
+   */
+  holdIdentity(): Promise<boolean>
+  /** Frees the folder: both locks. Idempotent. */
   release(): Promise<void>
 }
 
@@ -61,7 +97,8 @@ export class DataFolderLockedError extends Error {
     /** Who holds it; undefined when the holder did not answer in time. */
     readonly holder?: LockHolder,
   ) {
-    super(`data folder ${dir} is in use by ${describeHolder(holder)}; stop it first, or use another folder`)
+    const alias = holder?.dir !== undefined && holder.dir !== dir ? ` (the same folder as ${holder.dir})` : ''
+    super(`data folder ${dir}${alias} is in use by ${describeHolder(holder)}; stop it first, or use another folder`)
   }
 }
 
@@ -93,7 +130,7 @@ export function canonicalDataDir(dir: string): string {
   }
 }
 
-/** Locks this process holds, by key: a second ask is refused without touching the OS. */
+/** Locks this process holds, by socket address: a second ask is refused without touching the OS. */
 const heldHere = new Map<string, LockHolder>()
 
 /** How long a refused process waits for the holder to say who it is. */
@@ -109,9 +146,11 @@ interface Endpoint {
   file: boolean
 }
 
-function endpoint(dir: string): Endpoint {
-  const key = process.platform === 'win32' ? dir.toLowerCase() : dir
-  const hash = createHash('sha256').update(key).digest('hex')
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** The path lock's address. */
+function pathEndpoint(dir: string): Endpoint {
+  const hash = sha256(process.platform === 'win32' ? dir.toLowerCase() : dir)
   if (process.platform === 'linux') return { address: `\0stockmesh-lock:${hash}`, file: false }
   if (process.platform === 'win32') return { address: `\\\\?\\pipe\\stockmesh-lock-${hash}`, file: false }
   const inside = path.join(dir, '.lock.sock')
@@ -119,36 +158,110 @@ function endpoint(dir: string): Endpoint {
   return { address: `/tmp/stockmesh-lock-${hash.slice(0, 32)}.sock`, file: true }
 }
 
+/** The identity lock's address, for `identity` = `dev:ino`. */
+function identityEndpoint(identity: string): Endpoint {
+  const hash = sha256(identity)
+  if (process.platform === 'linux') return { address: `\0stockmesh-lock-id:${hash}`, file: false }
+  if (process.platform === 'win32') return { address: `\\\\?\\pipe\\stockmesh-lock-id-${hash}`, file: false }
+  // Not inside the folder: a folder path too long for an address would have no place for it.
+  return { address: `/tmp/stockmesh-lock-id-${hash.slice(0, 32)}.sock`, file: true }
+}
+
 /**
- * Takes the exclusive lock of data folder `dir` or throws `DataFolderLockedError` naming the
- * folder and the holder. Released by `release()` and by the OS when the process dies (crash,
- * SIGKILL). Writes nothing into the folder on Linux and Windows, and does not create it. The lock
- * does not keep the process alive. See the module comment for what it does not cover.
+ * `st_dev:st_ino` of the folder (bigint: an inode number can exceed 2^53), or undefined when the
+ * folder does not exist or the filesystem reports no inode number.
  */
-export async function lockDataFolder(dir: string, holder: Omit<LockHolder, 'pid' | 'startedAt'>): Promise<DataFolderLock> {
-  const canonical = canonicalDataDir(dir)
-  const ep = endpoint(canonical)
+function folderIdentity(dir: string): string | undefined {
+  let stat: fs.BigIntStats
+  try {
+    stat = fs.statSync(dir, { bigint: true })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    throw new Error(`cannot lock data folder ${dir}: ${(error as Error).message}`, { cause: error })
+  }
+  return stat.ino === 0n ? undefined : `${stat.dev}:${stat.ino}`
+}
+
+/** One bound lock socket. */
+interface Held {
+  address: string
+  server: net.Server
+  sockets: Set<net.Socket>
+}
+
+/** Binds `ep` for `dir`, or throws `DataFolderLockedError` naming who has it (this process included). */
+async function take(dir: string, ep: Endpoint, info: LockHolder): Promise<Held> {
   const mine = heldHere.get(ep.address)
-  if (mine) throw new DataFolderLockedError(canonical, { ...mine })
+  if (mine) throw new DataFolderLockedError(dir, { ...mine })
   // Claimed before the first await: two calls in this process cannot both reach the bind.
-  const info: LockHolder = { ...holder, pid: process.pid, startedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }
   heldHere.set(ep.address, info)
   try {
-    const { server, sockets } = await listenExclusive(canonical, ep, info)
-    let released: Promise<void> | undefined
-    return {
-      dir: canonical,
-      update: (change) => void Object.assign(info, change),
-      release: () =>
-        (released ??= new Promise<void>((resolve) => {
-          server.close(() => resolve())
-          // close() waits for open connections; a refused process that never reads would hold it.
-          for (const socket of sockets) socket.destroy()
-        }).finally(() => heldHere.delete(ep.address))),
-    }
+    return { address: ep.address, ...(await listenExclusive(dir, ep, info)) }
   } catch (error) {
     heldHere.delete(ep.address)
     throw error
+  }
+}
+
+function close(held: Held): Promise<void> {
+  return new Promise<void>((resolve) => {
+    held.server.close(() => resolve())
+    // close() waits for open connections; a refused process that never reads would hold it.
+    for (const socket of held.sockets) socket.destroy()
+  }).finally(() => heldHere.delete(held.address))
+}
+
+/**
+ * Takes the exclusive lock of data folder `dir` or throws `DataFolderLockedError` naming the
+ * folder and the holder: the path lock, and the identity lock too when the folder exists (when it
+ * does not, call `holdIdentity()` once it is created). Released by `release()` and by the OS when
+ * the process dies (crash, SIGKILL). Writes nothing into the folder on Linux and Windows, and does
+ * not create it. The lock does not keep the process alive. See the module comment for what it
+ * does not cover.
+ */
+export async function lockDataFolder(dir: string, holder: Omit<LockHolder, 'pid' | 'startedAt' | 'dir'>): Promise<DataFolderLock> {
+  const canonical = canonicalDataDir(dir)
+  const info: LockHolder = { ...holder, pid: process.pid, startedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), dir: canonical }
+  const byPath = await take(canonical, pathEndpoint(canonical), info)
+
+  /** The identity lock and the `dev:ino` it is for. */
+  let byIdentity: { held: Held; identity: string } | undefined
+  /** The `holdIdentity()` under way, shared by concurrent calls. */
+  let holding: Promise<boolean> | undefined
+  let released: Promise<void> | undefined
+  const acquireIdentity = async (): Promise<boolean> => {
+    const identity = folderIdentity(canonical)
+    if (identity === undefined) return byIdentity !== undefined
+    if (identity === byIdentity?.identity) return true
+    // First time, or the folder was removed and made again (a new inode): lock the folder there is now.
+    const held = await take(canonical, identityEndpoint(identity), info)
+    const previous = byIdentity
+    byIdentity = { held, identity }
+    if (previous) await close(previous.held)
+    return true
+  }
+  const holdIdentity = (): Promise<boolean> => {
+    if (released) return Promise.reject(new Error(`the lock of data folder ${canonical} was released`))
+    return (holding ??= acquireIdentity().finally(() => (holding = undefined)))
+  }
+
+  try {
+    await holdIdentity()
+  } catch (error) {
+    await close(byPath)
+    throw error
+  }
+  return {
+    dir: canonical,
+    update: (change) => void Object.assign(info, change),
+    holdIdentity,
+    release: () =>
+      (released ??= (async () => {
+        // An identity lock being taken right now is released too, once bound.
+        await holding?.catch(() => undefined)
+        await Promise.all([close(byPath), ...(byIdentity ? [close(byIdentity.held)] : [])])
+      })()),
   }
 }
 
@@ -217,7 +330,13 @@ function parseHolder(line: string): LockHolder | undefined {
   try {
     const value = JSON.parse(line) as Partial<LockHolder>
     if (typeof value.pid !== 'number' || typeof value.command !== 'string' || typeof value.startedAt !== 'string') return undefined
-    return { pid: value.pid, command: value.command, startedAt: value.startedAt, ...(typeof value.url === 'string' ? { url: value.url } : {}) }
+    return {
+      pid: value.pid,
+      command: value.command,
+      startedAt: value.startedAt,
+      ...(typeof value.url === 'string' ? { url: value.url } : {}),
+      ...(typeof value.dir === 'string' ? { dir: value.dir } : {}),
+    }
   } catch {
     return undefined
   }

@@ -1,12 +1,16 @@
 /**
  * The data folder lock, with real processes where it matters: a holder in another process is
  * named, a SIGKILLed holder frees the folder at once, and nothing is written into the folder.
+ * The identity lock (`st_dev:st_ino`) is tested through real bind mounts (`mount --bind`, which
+ * needs root: those tests are skipped, saying why, where mounting is not permitted).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readdirSync, existsSync, symlinkSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, existsSync, rmdirSync, symlinkSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { canonicalDataDir, DataFolderLockedError, lockDataFolder, type DataFolderLock } from '../../src/node/dataFolderLock.ts'
+import { createInterface } from 'node:readline'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
+import { canonicalDataDir, DataFolderLockedError, lockDataFolder, type DataFolderLock, type LockHolder } from '../../src/node/dataFolderLock.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 
 /** Where the lock is an abstract socket and writes nothing (macOS uses a socket file in the folder). */
@@ -34,6 +38,58 @@ function holder(dir: string): Promise<ChildProcess> {
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()))
     child.once('exit', (code) => reject(new Error(`holder exited with ${code}:\n${out}`)))
   })
+}
+
+/** What a `remote()` process answers to one command. */
+type RemoteAnswer = { ok: boolean; dir?: string } | { error: string; message: string; holder?: LockHolder }
+
+/**
+ * A process that locks, holds the identity of, and releases a folder when told to (one JSON
+ * command a line on stdin, one JSON answer a line on stdout): for two processes taking turns.
+ */
+interface Remote {
+  child: ChildProcess
+  send(command: 'lock', dir: string): Promise<RemoteAnswer>
+  send(command: 'hold' | 'release'): Promise<RemoteAnswer>
+}
+
+function remote(): Remote {
+  const code = `
+    const { lockDataFolder } = await import(${JSON.stringify(MODULE)})
+    const { createInterface } = await import('node:readline')
+    let lock
+    for await (const line of createInterface({ input: process.stdin })) {
+      const [command, dir] = JSON.parse(line)
+      let answer
+      try {
+        if (command === 'lock') {
+          lock = await lockDataFolder(dir, { command: 'test remote' })
+          answer = { ok: true, dir: lock.dir }
+        } else if (command === 'hold') answer = { ok: await lock.holdIdentity() }
+        else answer = { ok: (await lock.release(), true) }
+      } catch (error) {
+        answer = { error: error.name, message: error.message, holder: error.holder }
+      }
+      console.log(JSON.stringify(answer))
+    }
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  children.push(child)
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const waiting: Array<{ resolve: (answer: RemoteAnswer) => void; reject: (error: Error) => void }> = []
+  createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.resolve(JSON.parse(line) as RemoteAnswer))
+  child.once('exit', (code, signal) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`remote exited (${code ?? signal}):\n${stderr}`))
+  })
+  return {
+    child,
+    send: (command: string, dir?: string) =>
+      new Promise<RemoteAnswer>((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        child.stdin!.write(`${JSON.stringify([command, dir])}\n`)
+      }),
+  }
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -165,6 +221,20 @@ describe('lockDataFolder', () => {
     expect(exitCode).toBe(0)
   })
 
+  it.skipIf(!linux)('holdIdentity(): false and nothing created while the folder is missing, true once it exists; idempotent; rejected after release()', async () => {
+    const dir = path.join(tempDir(), 'site')
+    const lock = await take(dir)
+    expect(await lock.holdIdentity()).toBe(false)
+    expect(existsSync(dir)).toBe(false)
+    mkdirSync(dir)
+    expect(await Promise.all([lock.holdIdentity(), lock.holdIdentity()])).toEqual([true, true])
+    expect(await lock.holdIdentity()).toBe(true)
+    expect(readdirSync(dir)).toEqual([])
+    await lock.release()
+    await expect(lock.holdIdentity()).rejects.toThrow(`the lock of data folder ${canonicalDataDir(dir)} was released`)
+    await take(dir) // both free
+  })
+
   it.skipIf(process.platform === 'win32')('refuses without a holder name when the holder does not answer (stopped process)', async () => {
     const dir = tempDir()
     const child = await holder(dir)
@@ -178,3 +248,156 @@ describe('lockDataFolder', () => {
     }
   })
 })
+
+/** Why `mount --bind` cannot be used here, or undefined when it can (tried once, on an empty folder). */
+const bindMountUnavailable = probeBindMount()
+
+function probeBindMount(): string | undefined {
+  if (process.platform !== 'linux') return 'bind mounts are a Linux feature'
+  const base = mkdtempSync(path.join(os.tmpdir(), 'stockmesh-mount-probe-'))
+  const source = path.join(base, 'source')
+  const target = path.join(base, 'target')
+  mkdirSync(source)
+  mkdirSync(target)
+  try {
+    const mounted = spawnSync('mount', ['--bind', source, target], { encoding: 'utf8' })
+    if (mounted.error) return `mount cannot be run: ${mounted.error.message}`
+    if (mounted.status !== 0) return `mount --bind is not permitted here (it needs root / CAP_SYS_ADMIN): ${mounted.stderr.trim() || `exit ${mounted.status}`}`
+    unmount(target)
+    return undefined
+  } finally {
+    // rmdir, never a recursive removal: that would go through a mount left behind.
+    for (const dir of [target, source, base]) rmdirSync(dir)
+  }
+}
+
+function unmount(target: string): void {
+  const plain = spawnSync('umount', [target], { encoding: 'utf8' })
+  if (plain.status === 0) return
+  // Busy (a process still inside it): detach it now, the kernel finishes when it is left.
+  const lazy = spawnSync('umount', ['-l', target], { encoding: 'utf8' })
+  if (lazy.status !== 0) throw new Error(`cannot unmount ${target}: ${plain.stderr.trim()} / ${lazy.stderr.trim()}`)
+}
+
+/** `mount --bind source <fresh folder>`, unmounted (and the folder removed) when the test ends, failed or not. */
+function bindMount(source: string): string {
+  const target = mkdtempSync(path.join(os.tmpdir(), 'stockmesh-bind-'))
+  const mounted = spawnSync('mount', ['--bind', source, target], { encoding: 'utf8' })
+  if (mounted.status !== 0) {
+    rmdirSync(target)
+    throw new Error(`mount --bind ${source} ${target} failed: ${mounted.stderr.trim()}`)
+  }
+  onTestFinished(() => {
+    unmount(target)
+    rmdirSync(target)
+  })
+  return target
+}
+
+function refusedBy(answer: RemoteAnswer): LockHolder | undefined {
+  expect(answer).toMatchObject({ error: 'DataFolderLockedError' })
+  return 'error' in answer ? answer.holder : undefined
+}
+
+describe.skipIf(bindMountUnavailable !== undefined)(
+  `the identity lock: the same folder through a bind mount${bindMountUnavailable ? ` (skipped: ${bindMountUnavailable})` : ''}`,
+  () => {
+    it('refuses a second process that reaches a held folder through a bind mount, naming the holder and its path', async () => {
+      const dir = tempDir()
+      const child = await holder(dir)
+      const mount = bindMount(dir)
+      expect(canonicalDataDir(mount)).not.toBe(canonicalDataDir(dir)) // the path lock alone would let it in
+
+      const error = await refusal(mount)
+      expect(error.dir).toBe(canonicalDataDir(mount))
+      expect(error.holder).toMatchObject({ pid: child.pid, command: 'test holder', url: 'http://127.0.0.1:1/', dir: canonicalDataDir(dir) })
+      expect(error.message).toContain(
+        `data folder ${canonicalDataDir(mount)} (the same folder as ${canonicalDataDir(dir)}) is in use by process ${child.pid} (test holder, since `,
+      )
+
+      // Another process than this test's, too.
+      const other = remote()
+      expect(refusedBy(await other.send('lock', mount))?.pid).toBe(child.pid)
+      expect(readdirSync(dir)).toEqual([])
+    })
+
+    it('refuses this process asking again through a bind mount', async () => {
+      const dir = tempDir()
+      await take(dir)
+      const error = await refusal(bindMount(dir))
+      expect(error.holder?.pid).toBe(process.pid)
+      expect(error.message).toContain(`is in use by process ${process.pid} (this process: test, since`)
+    })
+
+    it('a folder created after the path lock was taken: holdIdentity() after mkdir, and a bind-mount process is refused', async () => {
+      const dir = path.join(tempDir(), 'site')
+      const lock = await take(dir)
+      expect(await lock.holdIdentity()).toBe(false) // no folder, no identity: nothing taken, nothing made
+      expect(existsSync(dir)).toBe(false)
+      mkdirSync(dir)
+      expect(await lock.holdIdentity()).toBe(true)
+      expect(await lock.holdIdentity()).toBe(true) // idempotent
+
+      const mount = bindMount(dir)
+      const other = remote()
+      const holder = refusedBy(await other.send('lock', mount))
+      expect(holder).toMatchObject({ pid: process.pid, command: 'test', dir: canonicalDataDir(dir) })
+    })
+
+    it('two processes that locked one missing folder through two paths: the first holdIdentity() after mkdir wins, the other is refused', async () => {
+      const parent = tempDir()
+      const parentMount = bindMount(parent)
+      const dir = path.join(parent, 'site')
+      const lock = await take(dir)
+      const other = remote()
+      // Different paths, no folder yet: both path locks are granted, and neither holds the folder.
+      expect(await other.send('lock', path.join(parentMount, 'site'))).toMatchObject({ ok: true })
+      expect(await other.send('hold')).toEqual({ ok: false })
+      expect(await lock.holdIdentity()).toBe(false)
+
+      mkdirSync(dir) // say the other created it: whoever holds the identity first is the one
+      expect(await other.send('hold')).toEqual({ ok: true })
+      const error = await lock.holdIdentity().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(DataFolderLockedError)
+      expect((error as DataFolderLockedError).holder).toMatchObject({ pid: other.child.pid, dir: path.join(canonicalDataDir(parentMount), 'site') })
+      expect(readdirSync(dir)).toEqual([])
+
+      expect(await other.send('release')).toEqual({ ok: true })
+      expect(await lock.holdIdentity()).toBe(true)
+    })
+
+    it('release() frees both the path lock and the identity lock', async () => {
+      const dir = tempDir()
+      const mount = bindMount(dir)
+      const first = await take(dir)
+      expect(await first.holdIdentity()).toBe(true)
+      await first.release()
+
+      const other = remote()
+      expect(await other.send('lock', mount)).toMatchObject({ ok: true }) // the identity is free
+      expect((await refusal(dir)).holder?.pid).toBe(other.child.pid) // and now held through the mount
+      expect(await other.send('release')).toEqual({ ok: true })
+      const again = await take(dir) // the path is free too
+      expect(await again.holdIdentity()).toBe(true)
+    })
+
+    it('is free at once, path and identity, when the holder is killed with SIGKILL', async () => {
+      const dir = tempDir()
+      const child = await holder(dir)
+      const mount = bindMount(dir)
+      expect((await refusal(mount)).holder?.pid).toBe(child.pid)
+      expect((await refusal(dir)).holder?.pid).toBe(child.pid)
+      child.kill('SIGKILL')
+      await exited(child)
+
+      const throughMount = await take(mount) // the identity was freed
+      expect(await throughMount.holdIdentity()).toBe(true)
+      await throughMount.release()
+      const lock = await take(dir) // and the path
+      expect(await lock.holdIdentity()).toBe(true)
+    })
+  },
+)
