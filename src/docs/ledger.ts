@@ -326,3 +326,21 @@ export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
   }
   return mismatches
 }
+
+/**
+ * What differs between a movement planned from a re-sent input and the one recorded earlier under
+ * the same id ('kind', 'SKU', 'quantity', 'count'), or undefined when it is the same movement. Who,
+ * when, and the reference may differ: a scanner that re-sends after a lost answer sends the same
+ * movement, perhaps with a new time.
+ */
+export function sameMovement(planned: Posting, earlier: Posting): string | undefined {
+  if (planned.kind !== earlier.kind) return 'kind'
+  if (planned.sku !== earlier.sku) return 'SKU'
+  if (planned.kind === 'count') return planned.counted === earlier.counted ? undefined : 'count'
+  return planned.delta === earlier.delta ? undefined : 'quantity'
+}
+
+/** A movement in a few words, e.g. `receipt of 40 AMOX-500`. */
+export function describeMovement(p: Posting): string {
+  return p.kind === 'count' ? `count of ${p.sku}: ${p.counted}` : `${p.kind} of ${p.delta} ${p.sku}`
+}

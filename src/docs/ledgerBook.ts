@@ -11,6 +11,7 @@
  *      acknowledge. A crash anywhere loses only what was not acknowledged, and nothing is half
  *      written: a journal created but not registered is simply never used.
  */
+import { ConflictError } from '../schema/errors.ts'
 import type { DeviceId, UserId } from '../schema/ids.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
@@ -30,9 +31,11 @@ import {
   registerJournal,
   writeJournal,
   type Posting,
+  describeMovement,
+  sameMovement,
 } from './ledger.ts'
 import { periodOf } from './period.ts'
-import { decideLedgerItem } from './review.ts'
+import { type CompensationInput, compensationsOf, decideLedgerItem } from './review.ts'
 
 /** The little a LedgerBook needs of a document: read it, change it. */
 export interface DocRef<T> {
@@ -222,8 +225,7 @@ export class LedgerBook {
       const own = this.#ownJournal()
       if (own) assertWritable('journal', own.ref.doc())
       const time = this.options.now()
-      const reasons = this.options.knownReasons?.()
-      const state: PlanState = { knownReasons: reasons && new Set(reasons), lastSeq: own?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
+      const state = this.#planState()
       const accepted: Array<{ request: WaitingRecord; results: RecordResult[] }> = []
       for (const request of group) {
         try {
@@ -238,6 +240,12 @@ export class LedgerBook {
       // Settled promises ignore this: it reaches only the requests still waiting for the write.
       for (const request of group) request.reject(error)
     }
+  }
+
+  /** A fresh planning state: what the node holds now. */
+  #planState(): PlanState {
+    const reasons = this.options.knownReasons?.()
+    return { knownReasons: reasons && new Set(reasons), lastSeq: this.#ownJournal()?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
   }
 
   /** Plans one request against `state`; on refusal `state` is left as it was. */
@@ -269,6 +277,12 @@ export class LedgerBook {
       }
       const earlier = this.postingsOf(posting.id)[0] ?? state.fresh.find((p) => p.id === posting.id) ?? fresh.find((p) => p.id === posting.id)
       if (earlier) {
+        // A re-sent movement is the same movement; the same id with other content is another one.
+        const differs = sameMovement(posting, earlier)
+        if (differs) {
+          const where = inputs.length > 1 ? `movement ${i + 1}: ` : ''
+          throw new ConflictError(`${where}movement id ${posting.id} was already recorded with another ${differs} (${describeMovement(earlier)}); use a new id for a new movement`, inputs.length > 1 ? `${i}.id` : 'id')
+        }
         results.push({ status: 'duplicate', posting: earlier })
         continue
       }
@@ -320,18 +334,36 @@ export class LedgerBook {
   }
 
   /**
-   * Resolves a ledger review item: posts the compensating movements (ids derived from the item,
-   * so a retry after a crash posts nothing twice), then records the decision naming them.
+   * Resolves a ledger review item with compensating adjustments (ids derived from the item, so
+   * nothing is ever posted twice). In this order: the adjustments are checked as a posting would
+   * check them (nothing written if one is refused); the decision is recorded durably, naming them
+   * and holding what they are; then they are posted. A crash between the last two leaves a
+   * decision whose adjustments are not in the ledger yet: `reconcileDecisions` posts them.
+   * Returns what posting them did.
    */
-  async decide(item: ReviewItem, decision: { user: string; note: string }, adjustments: unknown[]): Promise<string[]> {
-    const results = adjustments.length > 0 ? await this.record(adjustments) : []
-    const movements = results.map((r) => r.posting.id)
-    return this.#serial(async () => {
+  async decide(item: ReviewItem, decision: { user: string; note: string }, adjustments: CompensationInput[]): Promise<RecordResult[]> {
+    await this.#serial(async () => {
       const at = this.options.now()
+      this.#plan(adjustments, at, this.#planState())
       const ctx = { user: decision.user as UserId, device: this.options.node as DeviceId, at }
-      this.store.ledger.change((d) => decideLedgerItem(d, item, { note: decision.note, movements }, ctx), changeOptions({ op: 'ledger.decide', user: decision.user, device: this.options.node, ref: item.id }, at))
+      const compensations = adjustments.map(({ id, sku, delta, reason }) => ({ id, sku, delta, reason }))
+      this.store.ledger.change(
+        (d) => decideLedgerItem(d, item, { note: decision.note, movements: adjustments.map((a) => a.id), compensations }, ctx),
+        changeOptions({ op: 'ledger.decide', user: decision.user, device: this.options.node, ref: item.id }, at),
+      )
       await this.store.durable([this.store.ledger])
-      return movements
     })
+    return adjustments.length > 0 ? this.record(adjustments) : []
+  }
+
+  /**
+   * Posts the compensating adjustments of this node's decisions that are not in the ledger yet (a
+   * crash between recording a decision and posting them). Idempotent; returns what it recorded.
+   */
+  async reconcileDecisions(): Promise<RecordResult[]> {
+    const missing = compensationsOf(this.ledger, this.options.node).filter((c) => this.postingsOf(c.id).length === 0)
+    if (missing.length === 0) return []
+    const results = await this.record(missing)
+    return results.filter((r) => r.status === 'recorded')
   }
 }

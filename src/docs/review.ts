@@ -7,11 +7,24 @@ import type { ChangeContext } from '../schema/changeContext.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
 import { assertWritable } from '../schema/migrations.ts'
+import { str } from '../schema/strings.ts'
 import { journalPostings, latestPerNode, onHand, postingKey, type Posting } from './ledger.ts'
 import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 function postingFacts(p: Posting): Record<string, unknown> {
   return { posting: postingKey(p.node, p.seq), node: p.node, by: p.by, at: p.at, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}) }
+}
+
+/**
+ * The id of the open negative-stock item of `sku`: `negative-stock:<sku>` the first time, then
+ * `negative-stock:<sku>~<n>` once n − 1 of them were decided, so that stock going below zero again
+ * after a decision is a new item, not hidden behind the old decision. (`~` cannot occur in a SKU.)
+ */
+function negativeStockItemId(sku: string, decided: ReturnType<typeof indexDecisions>): string {
+  const base = `negative-stock:${sku}`
+  let episodes = 0
+  for (const id of decided.keys()) if (id === base || id.startsWith(`${base}~`)) episodes++
+  return episodes === 0 ? base : `${base}~${episodes + 1}`
 }
 
 /**
@@ -24,7 +37,7 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
   const all = [...journals]
   for (const [sku, quantity] of onHand(latestPerNode(all))) {
     if (quantity >= 0) continue
-    const id = `negative-stock:${sku}`
+    const id = negativeStockItemId(sku, decided)
     items.push(
       withDecision(
         { id, kind: 'negative-stock', doc: 'ledger', summary: `${sku} is ${quantity} on hand: more was issued than received. Count it and record the count.`, details: { sku, onHand: quantity } },
@@ -92,10 +105,33 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
  * be posted; their ids are kept with the decision. Refuses an item this ledger already holds a
  * decision for. A decision is never overwritten or deleted.
  */
-export function decideLedgerItem(ledger: LedgerDoc, item: ReviewItem, decision: { note: string; movements: string[] }, ctx: ChangeContext): void {
+export function decideLedgerItem(ledger: LedgerDoc, item: ReviewItem, decision: Parameters<typeof recordDecision>[3], ctx: ChangeContext): void {
   assertWritable('ledger', ledger)
   const current = withDecision(item, indexDecisions(ledger.decisions))
   recordDecision(ledger, [current], item.id, decision, ctx)
+}
+
+/** A compensating adjustment as the ledger book posts it. */
+export interface CompensationInput {
+  id: string
+  kind: 'adjustment'
+  sku: string
+  delta: number
+  reason: string
+  user: string
+  reference: string
+}
+
+/** The compensating adjustments that `node`'s decisions on this ledger recorded, as movement inputs. */
+export function compensationsOf(ledger: LedgerDoc, node: string): CompensationInput[] {
+  const out: CompensationInput[] = []
+  for (const d of Object.values(ledger.decisions ?? {})) {
+    if (d.device === undefined || str(d.device) !== node || d.item === undefined) continue
+    for (const c of Array.from(d.compensations ?? [])) {
+      out.push({ id: str(c.id), kind: 'adjustment', sku: str(c.sku), delta: c.delta, reason: str(c.reason), user: str(d.by), reference: str(d.item) })
+    }
+  }
+  return out
 }
 
 /** All review items of a site, open first, each group in id order: the same on every replica. */

@@ -5,7 +5,7 @@
  */
 import { getActorId, getConflicts } from '@automerge/automerge'
 import type { ChangeContext } from '../schema/changeContext.ts'
-import { RuleError } from '../schema/errors.ts'
+import { ConflictError, RuleError } from '../schema/errors.ts'
 import type { ReviewItem, ReviewKind } from '../schema/review.ts'
 import { decisionKey, type StoredDecision } from '../schema/reviewDecision.ts'
 import { imm, str } from '../schema/strings.ts'
@@ -31,16 +31,22 @@ function compareRecords(a: DecisionRecord, b: DecisionRecord): number {
   return a.at - b.at || cmp(a.by, b.by) || cmp(a.device, b.device) || cmp(a.note, b.note) || cmp(a.movements.join(), b.movements.join())
 }
 
-/** Indexes a document's `decisions` map by item: one pass, for deriving all of its review items. */
+/**
+ * Indexes a document's `decisions` map by item: one pass, for deriving all of its review items.
+ * Everything it returns is independent of the order keys come in (a materialised document lists
+ * them in the order its changes arrived, which differs between replicas): the decisions are
+ * sorted, and an item's kind and summary are those of its earliest decision.
+ */
 export function indexDecisions(decisions: Record<string, StoredDecision> | undefined): DecisionIndex {
   const index: DecisionIndex = new Map()
   if (!decisions) return index
+  const stored = new Map<DecisionRecord, StoredDecision>()
   const add = (item: string, d: StoredDecision) => {
     let entry = index.get(item)
     if (!entry) index.set(item, (entry = { decisions: [] }))
-    if (d.kind !== undefined && entry.kind === undefined) entry.kind = str(d.kind) as ReviewKind
-    if (d.summary !== undefined && entry.summary === undefined) entry.summary = str(d.summary)
-    entry.decisions.push(record(d))
+    const r = record(d)
+    stored.set(r, d)
+    entry.decisions.push(r)
   }
   for (const [key, stored] of Object.entries(decisions)) {
     if (stored.item !== undefined) {
@@ -51,7 +57,15 @@ export function indexDecisions(decisions: Record<string, StoredDecision> | undef
     const values = Object.values(getConflicts(decisions, key) ?? {}) as unknown as StoredDecision[]
     for (const d of values.length > 0 ? values : [stored]) add(key, d)
   }
-  for (const entry of index.values()) entry.decisions.sort(compareRecords)
+  for (const entry of index.values()) {
+    const summary = (r: DecisionRecord) => str(stored.get(r)!.summary ?? '')
+    entry.decisions.sort((a, b) => compareRecords(a, b) || cmp(summary(a), summary(b)))
+    const described = entry.decisions.map((r) => stored.get(r)!).find((d) => d.summary !== undefined)
+    if (described) {
+      entry.kind = str(described.kind) as ReviewKind
+      entry.summary = str(described.summary)
+    }
+  }
   return index
 }
 
@@ -117,12 +131,12 @@ export function recordDecision(
   doc: { decisions: Record<string, StoredDecision> },
   items: ReviewItem[],
   itemId: string,
-  input: { note: string; movements: string[] },
+  input: { note: string; movements: string[]; compensations?: Array<{ id: string; sku: string; delta: number; reason: string }> },
   ctx: ChangeContext,
 ): void {
   const item = items.find((i) => i.id === itemId)
   if (!item) throw new RuleError('unknown-review-item', `there is no review item ${itemId} on this document`, 'itemId')
-  if (item.status === 'resolved') throw new RuleError('already-decided', `review item ${itemId} has already been decided by ${item.decision?.by}`, 'itemId')
+  if (item.status === 'resolved') throw new ConflictError(`review item ${itemId} has already been decided by ${item.decision?.by}`, 'itemId')
   const decisions = doc.decisions
   const key = decisionKey(itemId, getActorId(doc), (k) => Object.hasOwn(decisions, k))
   decisions[key] = {
@@ -134,5 +148,8 @@ export function recordDecision(
     at: ctx.at,
     note: imm(input.note),
     movements: input.movements.map((m) => imm(m)),
+    ...(input.compensations && input.compensations.length > 0
+      ? { compensations: input.compensations.map((c) => ({ id: imm(c.id), sku: imm(c.sku), delta: c.delta, reason: imm(c.reason) })) }
+      : {}),
   }
 }

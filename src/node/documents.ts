@@ -6,7 +6,7 @@ import type { DocHandle } from '@automerge/automerge-repo'
 import type { ChangeNote } from '../docs/history.ts'
 import { addManifest, addOrder } from '../docs/siteIndex.ts'
 import type { ChangeContext } from '../schema/changeContext.ts'
-import { ConflictError, NotFoundError } from './errors.ts'
+import { ConflictError, NotFoundError } from '../schema/errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** A kind of document a site lists in its index. */

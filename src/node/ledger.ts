@@ -10,12 +10,14 @@ import { manifestReviewItems } from '../docs/manifest.ts'
 import { orderReviewItems } from '../docs/order.ts'
 import { ledgerReviewItems, reviewQueue } from '../docs/review.ts'
 import { documentHistory, type HistoryEntry } from '../docs/history.ts'
+import { createHash } from 'node:crypto'
 import { InputError, parseInput } from '../schema/errors.ts'
+import { isId } from '../schema/ids.ts'
 import { LedgerDecisionInput } from '../schema/ledger.ts'
 import type { ManifestDoc } from '../schema/manifest.ts'
 import type { OrderDoc } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
-import { ConflictError, NotFoundError } from './errors.ts'
+import { ConflictError, NotFoundError } from '../schema/errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** Every journal this node holds, as documents. */
@@ -24,16 +26,39 @@ export function journalDocs(node: SiteNode) {
 }
 
 /**
+ * Movement ids the node makes itself: receipts of a delivered stop (`rcv:`) and compensating
+ * adjustments of a decision (`fix:`). A client may not use them, or a receipt or a compensation
+ * would be answered as a duplicate of whatever the client posted under that id.
+ */
+const RESERVED_PREFIXES = ['rcv:', 'fix:']
+
+function refuseReservedIds(inputs: unknown[]): void {
+  inputs.forEach((input, i) => {
+    const id = input !== null && typeof input === 'object' ? (input as { id?: unknown }).id : undefined
+    if (typeof id !== 'string') return
+    const prefix = RESERVED_PREFIXES.find((p) => id.startsWith(p))
+    if (prefix) throw new InputError(inputs.length > 1 ? `movements.${i}.id` : 'id', `ids starting with ${prefix} are made by the site node itself (${RESERVED_PREFIXES.join(' and ')}); choose another id`)
+  })
+}
+
+/**
  * Records movements (validated by the ledger's rules; a batch is all or nothing) and returns once
  * they are durable; listeners then hear of the ones recorded. Waits for the background load: the
- * duplicate-id check needs every journal indexed.
+ * duplicate-id check needs every journal indexed. Movements from outside (`origin: 'client'`, the
+ * default) may not use the ids the node makes itself.
  */
-export async function recordMovements(node: SiteNode, inputs: unknown[]): Promise<RecordResult[]> {
+export async function recordMovements(node: SiteNode, inputs: unknown[], origin: 'client' | 'node' = 'client'): Promise<RecordResult[]> {
+  if (origin === 'client') refuseReservedIds(inputs)
   await node.fullyLoaded
   const results = await node.book.record(inputs)
+  announce(node, results)
+  return results
+}
+
+/** Tells listeners of the movements a result list recorded (once they are durable). */
+function announce(node: SiteNode, results: RecordResult[]): void {
   const postings = results.filter((r) => r.status === 'recorded').map((r) => r.posting)
   if (postings.length > 0) node.events.emit('movements', { postings, source: 'local' })
-  return results
 }
 
 /** Every posting of this site's ledger, newest first (optionally of one SKU). */
@@ -67,19 +92,51 @@ export async function reviewItems(node: SiteNode): Promise<ReviewItem[]> {
  * naming them. Refuses an unknown item (NotFoundError), an order's or manifest's item (decided on
  * its document) and one already decided (ConflictError).
  */
-export async function decideLedgerReview(node: SiteNode, itemId: string, body: unknown): Promise<ReviewItem> {
+export function decideLedgerReview(node: SiteNode, itemId: string, body: unknown): Promise<ReviewItem> {
   const decision = parseInput(LedgerDecisionInput, body)
   checkLedgerDecisionAgainstCatalog(node.catalog.doc(), decision)
-  const item = (await reviewItems(node)).find((i) => i.id === itemId)
-  if (!item) throw new NotFoundError(`no review item ${itemId}`)
-  if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
-  if (item.status === 'resolved') throw new ConflictError(`${item.id} was already decided by ${item.decision?.by}`)
-  const adjustments = decision.adjustments.map((a, i) => ({ id: `fix:${item.id}:${i + 1}`, kind: 'adjustment', sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id }))
-  // Recorded through the service so that listeners hear of the compensating movements too.
-  if (adjustments.length > 0) await recordMovements(node, adjustments)
-  await node.book.decide(item, decision, adjustments)
-  node.events.emit('decision', { doc: 'ledger', id: node.store.ledger.url, item: item.id, by: decision.user })
-  return (await reviewItems(node)).find((i) => i.id === item.id) ?? { ...item, status: 'resolved' }
+  // One decision at a time on a node: the item is looked up, decided and compensated with no
+  // other decision in between, so a second person deciding the same item is told it is decided
+  // (409) and posts nothing.
+  return serialDecision(node, async () => {
+    const item = (await reviewItems(node)).find((i) => i.id === itemId)
+    if (!item) throw new NotFoundError(`no review item ${itemId}`)
+    if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
+    if (item.status === 'resolved') throw new ConflictError(`${item.id} was already decided by ${item.decision?.by}`)
+    const adjustments = decision.adjustments.map((a, i) => ({ id: compensationId(item.id, i + 1), kind: 'adjustment' as const, sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id }))
+    announce(node, await node.book.decide(item, decision, adjustments))
+    node.events.emit('decision', { doc: 'ledger', id: node.store.ledger.url, item: item.id, by: decision.user })
+    return (await reviewItems(node)).find((i) => i.id === item.id) ?? { ...item, status: 'resolved' }
+  })
+}
+
+/**
+ * The movement id of a decision's n-th compensating adjustment: `fix:<item>:<n>`, the same on
+ * every retry. An item id that cannot be part of a movement id (too long, or a `~` episode
+ * suffix) is replaced by a digest of it; the movement's reference still names the item.
+ */
+export function compensationId(itemId: string, n: number): string {
+  const readable = `fix:${itemId}:${n}`
+  return isId(readable) ? readable : `fix:${createHash('sha256').update(itemId).digest('hex').slice(0, 32)}:${n}`
+}
+
+const deciding = new WeakMap<SiteNode, Promise<unknown>>()
+
+function serialDecision<T>(node: SiteNode, task: () => Promise<T>): Promise<T> {
+  const run = (deciding.get(node) ?? Promise.resolve()).then(task, task)
+  deciding.set(node, run.catch(() => undefined))
+  return run
+}
+
+/**
+ * Posts the compensating adjustments of this node's ledger decisions that a crash left unposted
+ * (the decision is recorded first). Idempotent; run at the end of the background load.
+ */
+export async function reconcileDecisions(node: SiteNode): Promise<RecordResult[]> {
+  if (node.readOnly.has(node.store.ledger.url)) return []
+  const recorded = await node.book.reconcileDecisions()
+  announce(node, recorded)
+  return recorded
 }
 
 /** One line of the ledger's history: a movement, or a change to the ledger itself. */

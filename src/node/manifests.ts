@@ -20,7 +20,7 @@ import { type Delivery, DeliverStopInput, type ManifestDoc, PlanManifestInput } 
 import type { ReviewItem } from '../schema/review.ts'
 import { str } from '../schema/strings.ts'
 import { changeIndexed, createIndexedDocument, findIndexed, noteFor } from './documents.ts'
-import { ConflictError, NotFoundError } from './errors.ts'
+import { ConflictError, NotFoundError } from '../schema/errors.ts'
 import { recordMovements } from './ledger.ts'
 import type { SiteNode } from './siteNode.ts'
 
@@ -158,7 +158,7 @@ export async function deliverStop(node: SiteNode, id: string, stopId: string, in
   try {
     const results = posting.movements.length === 0
       ? []
-      : await recordMovements(node, posting.movements.map((m) => ({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, user: ctx.user, device: ctx.device })))
+      : await recordMovements(node, posting.movements.map((m) => ({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, user: ctx.user, device: ctx.device })), 'node')
     const reconciled = await reconcileReceipts(node)
     return { ...answer, receipts: { posted: true, results: results.map((r) => receiptResult(id, stopId, r)) }, reconciled }
   } catch (error) {

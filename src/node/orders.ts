@@ -11,7 +11,7 @@ import { parseInput } from '../schema/errors.ts'
 import { CreateOrderInput, type OrderDoc, SetLineInput } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import { changeIndexed, createIndexedDocument, findIndexed, noteFor } from './documents.ts'
-import { ConflictError, NotFoundError } from './errors.ts'
+import { ConflictError, NotFoundError } from '../schema/errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** The order `id` this node holds (after the background load); NotFoundError otherwise. */

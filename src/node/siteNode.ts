@@ -16,6 +16,7 @@
  * from `events` (src/node/events.ts).
  */
 import { randomBytes } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
 import { EventEmitter } from 'node:events'
 import path from 'node:path'
 import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface } from '@automerge/automerge-repo'
@@ -38,9 +39,18 @@ import { DurableGate } from '../network/durableGate.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFolderLock.ts'
 import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
+import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
+
+/** `value` checked as an id, with a message a person can act on; undefined stays undefined. */
+function checkedId(schema: typeof SiteId | typeof DeviceId, value: string | undefined, what: string): string | undefined {
+  if (value === undefined) return undefined
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new Error(`${JSON.stringify(value)} is not a valid ${what}: ${parsed.error.issues[0]?.message}`)
+  return parsed.data
+}
 
 /** What a node is, kept in its storage next to the documents. */
 const Identity = z.strictObject({
@@ -124,7 +134,7 @@ export class SiteNode {
     }
     const ownLock = options.lock ? undefined : await lockDataFolder(options.dataDir, { command: 'stockmesh site node' })
     try {
-      const node = await SiteNode.#open(options)
+      const node = await SiteNode.#open(options, options.lock ?? ownLock!)
       node.#ownLock = ownLock
       return node
     } catch (error) {
@@ -133,7 +143,7 @@ export class SiteNode {
     }
   }
 
-  static async #open(options: SiteNodeOptions): Promise<SiteNode> {
+  static async #open(options: SiteNodeOptions, lock: DataFolderLock): Promise<SiteNode> {
     const started = performance.now()
     const storage = new DurableFsStorageAdapter(path.join(options.dataDir, 'automerge'))
     const saved = await storage.load(IDENTITY_KEY)
@@ -151,10 +161,17 @@ export class SiteNode {
       if (options.site !== undefined && options.site !== identity.site) {
         throw new Error(`${options.dataDir} holds site ${identity.site}, not ${options.site}`)
       }
+      if (options.node !== undefined && options.node !== identity.node) {
+        throw new Error(`${options.dataDir} is device ${identity.node}, not ${options.node}: a data folder keeps the device id it was provisioned with`)
+      }
     }
-    const node = identity?.node ?? options.node ?? `dev-${randomBytes(4).toString('hex')}`
-    const site = identity?.site ?? options.site
+    const node = identity?.node ?? checkedId(DeviceId, options.node, 'device id (--node)') ?? `dev-${randomBytes(4).toString('hex')}`
+    const site = identity?.site ?? checkedId(SiteId, options.site, 'site id (--site)')
     if (!site) throw new Error(`${options.dataDir} is not provisioned yet: give the site id (--site)`)
+    // The Repo writes its storage id at once: the folder exists from here, so hold it by its
+    // identity too (a bind mount or another spelling of the path then finds it locked).
+    await mkdir(options.dataDir, { recursive: true })
+    await lock.holdIdentity()
     const repo = new Repo({ storage, network: [], peerId: formatPeerId({ role: 'site', site, device: node }), sharePolicy: async () => true })
 
     if (!identity) {
@@ -281,6 +298,12 @@ export class SiteNode {
       return []
     })
     if (reconciled.length > 0) this.log.warn({ movements: reconciled.map((r) => r.id) }, 'posted manifest receipts missing from the ledger')
+    // Compensating adjustments of a decision a crash left unposted (the decision is recorded first).
+    const compensated = await reconcileDecisions(this).catch((error: unknown) => {
+      this.log.error({ err: error }, 'posting the compensations of recorded decisions failed')
+      return []
+    })
+    if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
   }
 
   /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */

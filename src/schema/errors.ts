@@ -50,3 +50,23 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
   if (!result.success) throw inputErrorFrom(result.error)
   return result.data
 }
+
+/** The document or item asked for is not held here. */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError'
+}
+
+/**
+ * The request conflicts with what is held: an id that exists already with other content, an item
+ * already decided. Nothing was changed.
+ */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError'
+  constructor(
+    message: string,
+    /** The field of the request that conflicts, '' for the whole request. */
+    readonly field = '',
+  ) {
+    super(message)
+  }
+}

@@ -28,6 +28,11 @@ export interface StoredDecision {
   note: Str
   /** Movement ids posted as the compensating movements of this decision. */
   movements?: Str[]
+  /**
+   * Ledger decisions: the compensating adjustments themselves, recorded before they are posted so
+   * that a crash in between loses nothing (the deciding device posts what is missing at its next start).
+   */
+  compensations?: Array<{ id: Str; sku: Str; delta: number; reason: Str }>
 }
 
 /**

@@ -2,11 +2,11 @@ import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import { checkLedger, journalPostings } from '../../src/docs/ledger.ts'
 import { JOURNAL_LIMIT } from '../../src/schema/ledger.ts'
-import { decideLedgerItem, ledgerReviewItems } from '../../src/docs/review.ts'
+import { type CompensationInput, decideLedgerItem, ledgerReviewItems } from '../../src/docs/review.ts'
 import { documentHistory } from '../../src/docs/history.ts'
-import { InputError, ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
+import { ConflictError, InputError, ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
 import type { DeviceId, UserId } from '../../src/schema/ids.ts'
-import { MemoryReplica, originLedger } from '../helpers/memoryReplica.ts'
+import { MemoryReplica, originLedger, SimulatedCrash } from '../helpers/memoryReplica.ts'
 import { LedgerBook } from '../../src/docs/ledgerBook.ts'
 import { createCatalog, isKnownSku, reasonCodes, upsertProduct, upsertReason } from '../../src/docs/catalog.ts'
 import { BUILT_IN_REASONS, type CatalogDoc } from '../../src/schema/catalog.ts'
@@ -128,7 +128,7 @@ describe('record()', () => {
     const first = mv({ kind: 'receipt', quantity: 12 })
     await r.book.record([first])
     const before = snapshot(r)
-    const [again] = await r.book.record([{ ...first, quantity: 99 }])
+    const [again] = await r.book.record([{ ...first, reference: 'sent again' }])
     expect(again!.status).toBe('duplicate')
     expect(again!.posting.delta).toBe(12)
     expect(snapshot(r)).toBe(before)
@@ -278,7 +278,7 @@ describe('ledgerReviewItems()', () => {
     const [after] = ledgerReviewItems(a.ledger.doc(), a.journalDocs())
     expect(after).toMatchObject({ id: item!.id, status: 'resolved', decision: { by: 'manager', note: 'scanned twice', movements: [fix!.posting.id] } })
     expect(onHandOf(a, 'AMOX-500')).toBe(6)
-    expect(() => a.ledger.change((d) => decideLedgerItem(d, item!, { note: 'again', movements: [] }, ctx('x')))).toThrow(RuleError)
+    expect(() => a.ledger.change((d) => decideLedgerItem(d, item!, { note: 'again', movements: [] }, ctx('x')))).toThrow(ConflictError)
   })
 
   it('keeps a decided item listed as resolved once its cause has cleared', async () => {
@@ -286,12 +286,54 @@ describe('ledgerReviewItems()', () => {
     await r.book.record([mv({ kind: 'receipt', quantity: 2 }), mv({ kind: 'issue', quantity: 5 })])
     const [item] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
     expect(item).toMatchObject({ id: 'negative-stock:AMOX-500', status: 'open' })
-    await r.book.decide(item!, { user: 'bongani', note: 'recounted: 3 were not entered' }, [mv({ id: 'fix-1', kind: 'adjustment', delta: 3, reason: 'count' })])
+    await r.book.decide(item!, { user: 'bongani', note: 'recounted: 3 were not entered' }, [mv({ id: 'fix-1', kind: 'adjustment', delta: 3, reason: 'count' }) as CompensationInput])
     expect(onHandOf(r, 'AMOX-500')).toBe(0)
     const items = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
     expect(items).toHaveLength(1)
     expect(items[0]).toMatchObject({ id: item!.id, kind: 'negative-stock', status: 'resolved', summary: item!.summary, decision: { by: 'bongani', movements: ['fix-1'] } })
     expect(() => r.ledger.change((d) => decideLedgerItem(d, item!, { note: 'again', movements: [] }, ctx('x')))).toThrow(/already been decided by bongani/)
+  })
+
+  it('opens a new item when stock goes below zero again after a decision', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'issue', quantity: 2 })])
+    const [first] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    await r.book.decide(first!, { user: 'bongani', note: 'found 2' }, [mv({ id: 'fix-1', kind: 'adjustment', delta: 2, reason: 'found' }) as CompensationInput])
+    await r.book.record([mv({ kind: 'issue', quantity: 5 })])
+    const items = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    expect(items.map((i) => [i.id, i.status])).toEqual([
+      ['negative-stock:AMOX-500~2', 'open'],
+      ['negative-stock:AMOX-500', 'resolved'],
+    ])
+  })
+
+  it('posts the compensations of a decision that a crash left unposted, once, at the next start', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'issue', quantity: 4 })])
+    const [item] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
+    // The decision is durable (first durable call); the crash comes before the adjustment's posting.
+    r.crashAfterDurableCalls = 1
+    await expect(r.book.decide(item!, { user: 'bongani', note: 'found 4' }, [mv({ id: 'fix-9', kind: 'adjustment', delta: 4, reason: 'found' }) as CompensationInput])).rejects.toBeInstanceOf(SimulatedCrash)
+    r.crashAfterDurableCalls = undefined
+    await r.crashAndRestart()
+    expect(onHandOf(r, 'AMOX-500')).toBe(-4)
+    expect(ledgerReviewItems(r.ledger.doc(), r.journalDocs()).find((i) => i.id === item!.id)).toMatchObject({ status: 'resolved', decision: { movements: ['fix-9'] } })
+    expect((await r.book.reconcileDecisions()).map((x) => x.posting.id)).toEqual(['fix-9'])
+    expect(await r.book.reconcileDecisions()).toEqual([])
+    expect(onHandOf(r, 'AMOX-500')).toBe(0)
+    expect(ledgerReviewItems(r.ledger.doc(), r.journalDocs()).map((i) => [i.id, i.status])).toEqual([[item!.id, 'resolved']])
+  })
+})
+
+describe('a movement id sent again', () => {
+  it('is a duplicate when it is the same movement, and refused when its content differs', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ id: 'r-1', kind: 'receipt', quantity: 40 })])
+    expect((await r.book.record([mv({ id: 'r-1', kind: 'receipt', quantity: 40 })]))[0]!.status).toBe('duplicate')
+    const before = snapshot(r)
+    await expect(r.book.record([mv({ id: 'r-1', kind: 'receipt', quantity: 4 })])).rejects.toMatchObject({ name: 'ConflictError', field: 'id', message: expect.stringContaining('another quantity (receipt of 40 AMOX-500)') })
+    await expect(r.book.record([mv({ id: 'x-2', kind: 'issue', quantity: 1 }), mv({ id: 'r-1', kind: 'issue', quantity: 40 })])).rejects.toMatchObject({ name: 'ConflictError', field: '1.id' })
+    expect(snapshot(r)).toBe(before)
   })
 })
 
@@ -434,7 +476,7 @@ describe('reasons', () => {
     await book.record([mv({ kind: 'receipt', quantity: 2 }), mv({ kind: 'issue', quantity: 5 })])
     const [item] = ledgerReviewItems(r.ledger.doc(), r.journalDocs())
     const before = snapshot(r)
-    const adjustments = [mv({ id: 'fix-a', kind: 'adjustment', delta: 1, reason: 'correction' }), mv({ id: 'fix-b', kind: 'adjustment', delta: 2, reason: 'recount' })]
+    const adjustments = [mv({ id: 'fix-a', kind: 'adjustment', delta: 1, reason: 'correction' }), mv({ id: 'fix-b', kind: 'adjustment', delta: 2, reason: 'recount' })] as CompensationInput[]
     await expect(book.decide(item!, { user: 'bongani', note: 'recounted' }, adjustments)).rejects.toMatchObject({ code: 'unknown-reason', message: expect.stringMatching(/^movement 2: reason: recount is not a reason/) })
     expect(snapshot(r)).toBe(before)
     expect(ledgerReviewItems(r.ledger.doc(), r.journalDocs())[0]).toMatchObject({ id: item!.id, status: 'open' })

@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkLedger, journalPostings, postingKey, type Posting } from '../../src/docs/ledger.ts'
 import { ledgerReviewItems } from '../../src/docs/review.ts'
-import { InputError, RuleError } from '../../src/schema/errors.ts'
+import { ConflictError, InputError, RuleError } from '../../src/schema/errors.ts'
 import { MemoryReplica, SimulatedCrash, originLedger } from '../helpers/memoryReplica.ts'
 import { checkProperty, prng } from '../helpers/seed.ts'
 import { indexDecisions } from '../../src/docs/reviewDecision.ts'
@@ -93,7 +93,14 @@ async function run({ n, steps, deciders }: Scenario) {
       const r = replicas[step.r]!
       const item = ledgerReviewItems(r.ledger.doc(), r.journalDocs()).find((i) => i.status === 'open')
       if (!item) continue
-      await r.book.decide(item, { user: `u${step.r}`, note: 'seen' }, [])
+      // A compensating adjustment: back to zero for negative stock, a small correction otherwise.
+      const sku = String(item.details.sku)
+      const onHandNow = r.book.onHand().get(sku) ?? 0
+      const delta = item.kind === 'negative-stock' ? -onHandNow : 1
+      const adjustments = delta === 0 ? [] : [{ id: `fix:${item.id}:1`, kind: 'adjustment' as const, sku, delta, reason: 'correction', user: `u${step.r}`, reference: item.id }]
+      for (const res of await r.book.decide(item, { user: `u${step.r}`, note: 'seen' }, adjustments)) {
+        if (res.status === 'recorded') acked.set(postingKey(res.posting.node, res.posting.seq), res.posting)
+      }
       decided.set(item.id, (decided.get(item.id) ?? 0) + 1)
     } else if (step.t === 'record') {
       const r = replicas[step.r]!
@@ -103,7 +110,7 @@ async function run({ n, steps, deciders }: Scenario) {
         for (const res of await r.book.record(inputs)) if (res.status === 'recorded') acked.set(postingKey(res.posting.node, res.posting.seq), res.posting)
       } catch (error) {
         if (error instanceof SimulatedCrash) await r.crashAndRestart()
-        else if (!(error instanceof InputError || error instanceof RuleError)) throw error
+        else if (!(error instanceof InputError || error instanceof RuleError || error instanceof ConflictError)) throw error
       }
       r.crashAfterDurableCalls = undefined
     } else if (step.t === 'sync') {

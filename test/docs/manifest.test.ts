@@ -18,7 +18,7 @@ import type { DeviceId, UserId } from '../../src/schema/ids.ts'
 import { MANIFEST_SCHEMA, MAX_SIGNATURE_BYTES, type ManifestDoc } from '../../src/schema/manifest.ts'
 import { str } from '../../src/schema/strings.ts'
 import { expectRefused } from '../helpers/refusal.ts'
-import { actorBytes, actorFor, checkProperty } from '../helpers/seed.ts'
+import { actorFor, actorsArb, checkProperty } from '../helpers/seed.ts'
 import { expectEveryDecisionKept } from '../helpers/decisions.ts'
 import { mergeByPlan, mergePlanArb } from '../helpers/mergeOrders.ts'
 
@@ -276,7 +276,7 @@ describe('decideManifestItem()', () => {
 
   it('refuses an item already decided', () => {
     const doc = change(receivedTwice(), (d) => decideManifestItem(d, id, { note: 'first' }, ctx()))
-    expectRefused(doc, (d) => decideManifestItem(d, id, { note: 'again' }, ctx()), { name: 'RuleError', code: 'already-decided' })
+    expectRefused(doc, (d) => decideManifestItem(d, id, { note: 'again' }, ctx()), { name: 'ConflictError' })
   })
 
   it.each([{ note: '' }, { note: 'n', movements: ['bad id'] }])('refuses input %j', (input) => {
@@ -378,6 +378,28 @@ function run(d: ManifestDoc, a: Action, c: ChangeContext): ReceiptPosting | unde
   }
 }
 
+/**
+ * The scenario that once lost a decision (STOCKMESH_SEED=1080454315 before the generators changed):
+ * two devices deliver stop s1 apart, a third catches up with one of them, all three decide the same
+ * item apart, then everyone merges. Kept as an example in every actor order, so it runs first on
+ * every seed whatever the generators become.
+ */
+const FIRST_LOSS = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]].map((rank) => ({
+  n: 3,
+  steps: [
+    { kind: 'act', replica: 1, at: 1, action: { op: 'deliver', stop: 's1', received: 0, rejected: 0 } },
+    { kind: 'act', replica: 0, at: 1, action: { op: 'deliver', stop: 's1', received: 0, rejected: 0 } },
+    { kind: 'sync', into: 2, from: 0 },
+    { kind: 'act', replica: 0, at: 1, action: { op: 'decide' } },
+    { kind: 'act', replica: 1, at: 1, action: { op: 'decide' } },
+    { kind: 'act', replica: 2, at: 1, action: { op: 'decide' } },
+    { kind: 'sync', into: 1, from: 0 },
+  ] as Step[],
+  plan: { final: [[[0, 2, 1], []], [[1, 2, 0], []], [[2, 0, 1], []]] as Array<[number[], number[]]>, targets: [0, 1, 2] },
+  actors: rank.map((r) => actorFor(r, new Uint8Array(15))),
+  deciders: [] as Array<{ replica: number; from: number[] }>,
+}))
+
 describe('a manifest delivered offline on several devices', () => {
   it('converges on every replica with every delivery and decision kept and each double receipt flagged', async () => {
     const scenario = fc.integer({ min: 3, max: 5 }).chain((n) =>
@@ -398,7 +420,7 @@ describe('a manifest delivered offline on several devices', () => {
           .map(([offline, mixed]): Step[] => [...offline, ...mixed]),
         plan: mergePlanArb(n),
         // Which actor wins an Automerge conflict depends on actor ids: part of the sample, so a seed replays exactly.
-        actors: fc.array(actorBytes, { minLength: n, maxLength: n }),
+        actors: actorsArb(n),
         // Replicas that catch up with some others, then decide the first open item while apart:
         // several concurrent decisions on one item, the case that once lost one.
         deciders: fc.array(fc.record({ replica: fc.nat(n - 1), from: fc.subarray([...Array(n).keys()]) }), { maxLength: n }),
@@ -408,7 +430,7 @@ describe('a manifest delivered offline on several devices', () => {
       'manifest convergence',
       fc.property(scenario, ({ n, steps, plan, actors, deciders }) => {
         const base = departed()
-        let replicas = Array.from({ length: n }, (_, i) => A.clone(base, { actor: actorFor(i, actors[i]!) }))
+        let replicas = Array.from({ length: n }, (_, i) => A.clone(base, { actor: actors[i]! }))
         const delivered: string[] = []
         const posted: string[][] = []
         const decided = new Map<string, number>()
@@ -457,7 +479,7 @@ describe('a manifest delivered offline on several devices', () => {
           expectEveryDecisionKept(r.decisions, manifestReviewItems(r), decided)
         }
       }),
-      { numRuns: 150 },
+      { numRuns: 150, examples: FIRST_LOSS.map((example) => [example] as [typeof example]) },
     )
   }, 300_000)
 })

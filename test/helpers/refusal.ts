@@ -7,7 +7,7 @@ import * as A from '@automerge/automerge'
 import { expect } from 'vitest'
 
 export interface ExpectedRefusal {
-  name: 'InputError' | 'RuleError' | 'ReadOnlyDocumentError'
+  name: 'InputError' | 'RuleError' | 'ReadOnlyDocumentError' | 'ConflictError'
   code?: string
   field?: string
 }

@@ -7,6 +7,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** What was wrong: 'path', 'content-type', 'content-encoding', 'body', or '' for the request. */
+    readonly field = '',
   ) {
     super(message)
   }
@@ -22,14 +24,14 @@ const JSON_TYPE = 'send the body as JSON with Content-Type: application/json'
  */
 function checkContentType(header: string | undefined): void {
   const [type = '', ...params] = (header ?? '').split(';')
-  if (type.trim().toLowerCase() !== 'application/json') throw new HttpError(415, JSON_TYPE)
+  if (type.trim().toLowerCase() !== 'application/json') throw new HttpError(415, JSON_TYPE, 'content-type')
   for (const param of params) {
     const eq = param.indexOf('=')
     if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue
     let charset = param.slice(eq + 1).trim()
     if (charset.length >= 2 && charset.startsWith('"') && charset.endsWith('"')) charset = charset.slice(1, -1)
     if (!['utf-8', 'utf8'].includes(charset.toLowerCase())) {
-      throw new HttpError(415, `the body is declared as charset ${JSON.stringify(charset)}; send it as UTF-8 (Content-Type: application/json; charset=utf-8)`)
+      throw new HttpError(415, `the body is declared as charset ${JSON.stringify(charset)}; send it as UTF-8 (Content-Type: application/json; charset=utf-8)`, 'content-type')
     }
   }
 }
@@ -45,11 +47,11 @@ export async function readJson(req: IncomingMessage, limit: number, ready?: () =
   checkContentType(req.headers['content-type'])
   // A compressed body would fail the UTF-8 check below with a message that blames the client's text.
   const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
-  if (encoding !== 'identity') throw new HttpError(415, `Content-Encoding ${encoding} is not supported; send the body uncompressed`)
+  if (encoding !== 'identity') throw new HttpError(415, `Content-Encoding ${encoding} is not supported; send the body uncompressed`, 'content-encoding')
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (declared > limit) {
     req.resume()
-    throw new HttpError(413, `the body is ${declared} bytes; the limit is ${limit}`)
+    throw new HttpError(413, `the body is ${declared} bytes; the limit is ${limit}`, 'body')
   }
   ready?.()
   const chunks: Buffer[] = []
@@ -58,7 +60,7 @@ export async function readJson(req: IncomingMessage, limit: number, ready?: () =
     size += chunk.length
     if (size > limit) {
       req.resume()
-      throw new HttpError(413, `the body is over the limit of ${limit} bytes`)
+      throw new HttpError(413, `the body is over the limit of ${limit} bytes`, 'body')
     }
     chunks.push(chunk)
   }

@@ -3,7 +3,9 @@
  * (src/node/ledger.ts, orders.ts, manifests.ts) and format the answer; no domain step lives here.
  */
 import type { Posting } from '../../docs/ledger.ts'
-import { InputError } from '../../schema/errors.ts'
+import { z } from 'zod'
+import { InputError, parseInput } from '../../schema/errors.ts'
+import { Sku } from '../../schema/ids.ts'
 import { own } from '../../schema/ownProperty.ts'
 import { str } from '../../schema/strings.ts'
 import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
@@ -76,7 +78,8 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: /^\/api\/stock\/(?<sku>[^/]+)$/,
     handle: ({ node, params }) => {
-      const item = stockItems(node).find((i) => i.sku === params.sku)
+      const sku = parseInput(z.object({ sku: Sku }), { sku: params.sku }).sku
+      const item = stockItems(node).find((i) => i.sku === sku)
       if (!item) return { status: 404, body: { error: `no product ${params.sku} in the catalog or the ledger` } }
       return ok(item)
     },
@@ -98,7 +101,8 @@ export const routes: Route[] = [
     method: 'GET',
     pattern: /^\/api\/movements$/,
     async handle({ node, query }) {
-      const sku = query.get('sku')
+      const raw = query.get('sku')
+      const sku = raw === null ? null : parseInput(z.object({ sku: Sku }), { sku: raw }).sku
       const limit = limitFrom(query)
       const all = await postings(node, sku ?? undefined)
       return ok({ movements: all.slice(0, limit).map(movementView), total: all.length })

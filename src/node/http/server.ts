@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { InputError, ReadOnlyDocumentError, RuleError } from '../../schema/errors.ts'
-import { ConflictError, NotFoundError } from '../errors.ts'
+import { ConflictError, NotFoundError } from '../../schema/errors.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { HttpError, readJson } from './body.ts'
 import { routes, type Route } from './routes.ts'
@@ -101,7 +101,7 @@ function decodeParam(value: string, pathname: string): string {
   try {
     return decodeURIComponent(value)
   } catch {
-    throw new HttpError(400, `the path is not valid percent-encoding: ${pathname.slice(0, 200)}`)
+    throw new HttpError(400, `the path is not valid percent-encoding: ${pathname.slice(0, 200)}`, 'path')
   }
 }
 
@@ -265,7 +265,7 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
           return
         }
         if (res.headersSent) return res.destroy()
-        if (error instanceof HttpError) return sendJson(res, error.status, { error: error.message })
+        if (error instanceof HttpError) return sendJson(res, error.status, { error: error.message, ...(error.field ? { field: error.field } : {}) })
         if (error instanceof InputError) return sendJson(res, 400, { error: error.message, field: error.field })
         if (error instanceof RuleError) return sendJson(res, 422, { error: error.message, code: error.code, ...(error.field ? { field: error.field } : {}) })
         if (error instanceof ReadOnlyDocumentError) return sendJson(res, 409, { error: error.message })
