@@ -3,6 +3,7 @@
  * the review queue over every document the node holds, deciding a ledger review item with its
  * compensating movements, and the ledger's history as a person reads it.
  */
+import { createHash } from 'node:crypto'
 import { checkLedgerDecisionAgainstCatalog } from '../docs/catalogRules.ts'
 import { checkLedger, journalPostings, type Posting } from '../docs/ledger.ts'
 import type { RecordResult } from '../docs/ledgerBook.ts'
@@ -10,14 +11,12 @@ import { manifestReviewItems } from '../docs/manifest.ts'
 import { orderReviewItems } from '../docs/order.ts'
 import { ledgerReviewItems, reviewQueue } from '../docs/review.ts'
 import { documentHistory, type HistoryEntry } from '../docs/history.ts'
-import { createHash } from 'node:crypto'
-import { InputError, parseInput } from '../schema/errors.ts'
+import { ConflictError, InputError, NotFoundError, parseInput } from '../schema/errors.ts'
 import { isId } from '../schema/ids.ts'
 import { LedgerDecisionInput } from '../schema/ledger.ts'
 import type { ManifestDoc } from '../schema/manifest.ts'
 import type { OrderDoc } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
-import { ConflictError, NotFoundError } from '../schema/errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** Every journal this node holds, as documents. */
