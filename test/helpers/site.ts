@@ -8,7 +8,11 @@ import { SiteNode, type SiteNodeOptions } from '../../src/node/siteNode.ts'
 export async function startSite(dataDir: string, options: Partial<SiteNodeOptions> & { api?: Partial<ApiOptions> } = {}) {
   const { api: apiOptions, ...nodeOptions } = options
   const node = await SiteNode.open({ dataDir, site: 'demo-store', logger: pino({ level: 'silent' }), provisionCatalog: demoCatalog, ...nodeOptions })
-  const api = await startApi(node, { host: '127.0.0.1', port: 0, ...apiOptions })
+  // A refused API start must not leave the node (and its data folder's lock) open.
+  const api = await startApi(node, { host: '127.0.0.1', port: 0, ...apiOptions }).catch(async (error: unknown) => {
+    await node.close()
+    throw error
+  })
   let closed = false
   const close = async () => {
     if (closed) return
