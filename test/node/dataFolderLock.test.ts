@@ -2,10 +2,12 @@
  * The data folder lock, with real processes where it matters: a holder in another process is
  * named, a SIGKILLed holder frees the folder at once, and nothing is written into the folder.
  * The identity lock (`st_dev:st_ino`) is tested through real bind mounts (`mount --bind`, which
- * needs root: those tests are skipped, saying why, where mounting is not permitted).
+ * needs root: those tests are skipped, saying why, where mounting is not permitted), and with
+ * folders removed while held whose inode number the kernel gives to a new folder (skipped, saying
+ * why, on a filesystem that does not reuse them, like tmpfs).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, existsSync, rmdirSync, symlinkSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, existsSync, rmdirSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -19,15 +21,22 @@ const linux = process.platform === 'linux'
 const MODULE = path.resolve(import.meta.dirname, '../../src/node/dataFolderLock.ts')
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
-/** A process that takes the lock of `dir` and holds it until killed (it prints `locked`). */
-function holder(dir: string): Promise<ChildProcess> {
+/**
+ * A process that takes the lock of `dir` and holds it until killed (it prints `locked`). With
+ * `mountedFrom`, it runs in a mount namespace of its own in which `dir` is a bind mount of
+ * `mountedFrom` (`unshare`, root only); `dir` stays what it was in this one.
+ */
+function holder(dir: string, mountedFrom?: string): Promise<ChildProcess> {
   const code = `
     const { lockDataFolder } = await import(${JSON.stringify(MODULE)})
     await lockDataFolder(process.argv[1], { command: 'test holder', url: 'http://127.0.0.1:1/' })
     console.log('locked')
     setInterval(() => {}, 60_000) // the lock itself does not keep a process alive
   `
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', code, dir]
+  const [command, ...args] =
+    mountedFrom === undefined ? node : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" "$1" && shift && exec "$@"', mountedFrom, dir, ...node]
+  const child = spawn(command!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   let out = ''
   return new Promise((resolve, reject) => {
@@ -113,6 +122,39 @@ afterEach(async () => {
   for (const lock of locks.splice(0)) await lock.release()
 })
 
+/**
+ * A new folder beside the test's temp folders with the identity (`dev:ino`) of one just removed:
+ * the kernel reuses inode numbers, that is how a new folder meets a lock held for a removed one.
+ * Removed when the test ends. Undefined when none of `tries` new folders got the number.
+ */
+function folderWithIdentity({ dev, ino }: { dev: bigint; ino: bigint }, tries = 100): string | undefined {
+  const misses: string[] = []
+  try {
+    for (let i = 0; i < tries; i++) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'stockmesh-'))
+      const stat = statSync(dir, { bigint: true })
+      if (stat.dev === dev && stat.ino === ino) {
+        onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+        return dir
+      }
+      misses.push(dir) // kept until the end: the next one gets another number
+    }
+    return undefined
+  } finally {
+    for (const miss of misses) rmdirSync(miss)
+  }
+}
+
+/** Removes `dir` (held by a lock) and makes a new folder with its inode number, or skips the test saying why. */
+function replaceByNewFolder(dir: string, skip: (note: string) => never): string {
+  const identity = statSync(dir, { bigint: true })
+  rmSync(dir, { recursive: true })
+  return (
+    folderWithIdentity(identity) ??
+    skip(`the filesystem of ${os.tmpdir()} gave inode ${identity.ino} of a removed folder to none of 100 new folders (tmpfs never reuses one)`)
+  )
+}
+
 async function refusal(dir: string): Promise<DataFolderLockedError> {
   const error = await take(dir).then(
     () => undefined,
@@ -128,7 +170,7 @@ describe('lockDataFolder', () => {
     const child = await holder(dir)
     const error = await refusal(dir)
     expect(error.dir).toBe(canonicalDataDir(dir))
-    expect(error.holder).toMatchObject({ pid: child.pid, command: 'test holder', url: 'http://127.0.0.1:1/' })
+    expect(error.holder).toMatchObject({ pid: child.pid, command: 'test holder', url: 'http://127.0.0.1:1/', dir: canonicalDataDir(dir) })
     expect(error.message).toContain(`data folder ${canonicalDataDir(dir)} is in use by process ${child.pid} (test holder, since `)
     expect(error.message).toMatch(/stop it first, or use another folder$/)
   })
@@ -187,11 +229,11 @@ describe('lockDataFolder', () => {
     expect(error.message).toContain(`process ${process.pid} (this process: test, since`)
   })
 
-  it('tells a refused process what update() said', async () => {
+  it('tells a refused process what update() said, and always the folder it locked', async () => {
     const dir = tempDir()
     const lock = await take(dir)
-    lock.update({ url: 'http://127.0.0.1:8470/' })
-    expect((await refusal(dir)).holder?.url).toBe('http://127.0.0.1:8470/')
+    lock.update({ url: 'http://127.0.0.1:8470/', ...{ dir: '/somewhere/else' } })
+    expect((await refusal(dir)).holder).toMatchObject({ url: 'http://127.0.0.1:8470/', dir: canonicalDataDir(dir) })
   })
 
   it('does not mix up different folders, nor a folder and its parent', async () => {
@@ -233,6 +275,66 @@ describe('lockDataFolder', () => {
     await lock.release()
     await expect(lock.holdIdentity()).rejects.toThrow(`the lock of data folder ${canonicalDataDir(dir)} was released`)
     await take(dir) // both free
+  })
+
+  it('a lock of a folder removed while held does not lock a new folder that gets its inode number (this process)', async ({ skip }) => {
+    const removed = tempDir()
+    const stale = await take(removed)
+    expect(await stale.holdIdentity()).toBe(true)
+    const dir = replaceByNewFolder(removed, skip)
+
+    const lock = await take(dir)
+    expect(lock.dir).toBe(canonicalDataDir(dir))
+    expect(await lock.holdIdentity()).toBe(true)
+    await stale.release() // still works, and lets go of its own sockets only
+    expect((await refusal(dir)).holder).toMatchObject({ pid: process.pid, dir: canonicalDataDir(dir) })
+    await lock.release()
+    await take(dir)
+    await take(removed) // the stale lock's path is free too
+  })
+
+  it('a lock whose folder was removed and made again at its path does not lock a new folder with the old inode number', async ({ skip }) => {
+    const removed = tempDir()
+    const stale = await take(removed)
+    const dir = replaceByNewFolder(removed, skip)
+    mkdirSync(removed) // a new inode number: the holder's folder exists, with another identity
+
+    const lock = await take(dir)
+    expect(await lock.holdIdentity()).toBe(true)
+    expect(await stale.holdIdentity()).toBe(true) // takes its folder's new identity, free
+  })
+
+  it('a process holding a folder that was removed does not lock a new folder that gets its inode number; a second process on the new folder is refused', async ({
+    skip,
+  }) => {
+    const removed = tempDir()
+    const stale = remote()
+    expect(await stale.send('lock', removed)).toMatchObject({ ok: true })
+    const dir = replaceByNewFolder(removed, skip)
+
+    const lock = await take(dir) // this process, past the stale holder
+    expect(await lock.holdIdentity()).toBe(true)
+    // Through a bind mount only the identity lock can refuse it; through the path, the path lock does.
+    const second = remote()
+    const holder = refusedBy(await second.send('lock', bindMountUnavailable === undefined ? bindMount(dir) : dir))
+    expect(holder).toMatchObject({ pid: process.pid, command: 'test', dir: canonicalDataDir(dir) })
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it.skipIf(process.platform === 'win32')('a stopped holder of a removed folder still blocks a new folder with its inode number (it cannot say it is stale)', async ({
+    skip,
+  }) => {
+    const removed = tempDir()
+    const child = await holder(removed)
+    child.kill('SIGSTOP')
+    try {
+      const dir = replaceByNewFolder(removed, skip)
+      const error = await refusal(dir)
+      expect(error.holder).toBeUndefined()
+      expect(error.message).toContain(`data folder ${canonicalDataDir(dir)} is in use by another process (it did not say which)`)
+    } finally {
+      child.kill('SIGCONT')
+    }
   })
 
   it.skipIf(process.platform === 'win32')('refuses without a holder name when the holder does not answer (stopped process)', async () => {
@@ -383,6 +485,48 @@ describe.skipIf(bindMountUnavailable !== undefined)(
       const again = await take(dir) // the path is free too
       expect(await again.holdIdentity()).toBe(true)
     })
+
+    it('past a holder of a removed folder: a process racing this one for the new folder through a bind mount, one of the two gets it', async ({ skip }) => {
+      const removed = tempDir()
+      const stale = remote()
+      expect(await stale.send('lock', removed)).toMatchObject({ ok: true })
+      const dir = replaceByNewFolder(removed, skip)
+      const mount = bindMount(dir)
+
+      const other = remote()
+      const [here, there] = await Promise.all([take(dir).then(() => true, (error: unknown) => error), other.send('lock', mount)])
+      const winners = [here === true, 'ok' in there]
+      expect(winners.filter(Boolean), JSON.stringify({ here: String(here), there })).toHaveLength(1)
+      if (here === true) expect(refusedBy(there)?.pid).toBe(process.pid)
+      else expect((here as DataFolderLockedError).holder?.pid).toBe(other.child.pid)
+    })
+
+    it('a live holder that skipped a stale one still blocks after the stale one is gone', async ({ skip }) => {
+      const removed = tempDir()
+      const stale = remote()
+      expect(await stale.send('lock', removed)).toMatchObject({ ok: true })
+      const dir = replaceByNewFolder(removed, skip)
+      const lock = await take(dir) // past the stale holder's socket, at the next one
+      expect(await lock.holdIdentity()).toBe(true)
+      expect(await stale.send('release')).toEqual({ ok: true }) // its socket is free again
+
+      const other = remote()
+      const holder = refusedBy(await other.send('lock', bindMount(dir)))
+      expect(holder).toMatchObject({ pid: process.pid, dir: canonicalDataDir(dir) })
+      await lock.release()
+      expect(await other.send('lock', bindMount(dir))).toMatchObject({ ok: true })
+    })
+
+    it.skipIf(spawnSync('unshare', ['--mount', 'true']).status !== 0)(
+      'a holder in a mount namespace of its own, whose path for the folder is another folder here, still blocks (it says the identity it has)',
+      async () => {
+        const dir = tempDir()
+        const elsewhere = tempDir() // an empty folder of its own here; `dir` in the holder's namespace
+        const child = await holder(elsewhere, dir)
+        const error = await refusal(dir)
+        expect(error.holder).toMatchObject({ pid: child.pid, dir: canonicalDataDir(elsewhere) })
+      },
+    )
 
     it('is free at once, path and identity, when the holder is killed with SIGKILL', async () => {
       const dir = tempDir()
