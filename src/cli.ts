@@ -7,6 +7,11 @@ import { importCatalogFiles, importSummary } from './node/catalogImport.ts'
 import { lockDataFolder } from './node/dataFolderLock.ts'
 import { listenApi } from './node/http/server.ts'
 import { SiteNode } from './node/siteNode.ts'
+import { existsSync, statSync } from 'node:fs'
+import { initHub } from './hub/hubFolder.ts'
+import { enrolDevice, parseDuration, readEnrolmentFile, revokeDevice } from './hub/enrol.ts'
+import { DEVICE_FILES } from './hub/deviceEnrolment.ts'
+import { EnrolmentFile } from './schema/credential.ts'
 
 function port(value: string): number {
   const n = Number(value)
@@ -23,6 +28,10 @@ interface SiteFlags {
   token?: string
   ui?: string
   logLevel: string
+  /** Enrolment file for the first start (src/hub/enrol.ts). */
+  enrol?: string
+  /** Relay URL, overriding the enrolment's. */
+  relay?: string
 }
 
 async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promise<void> {
@@ -31,6 +40,14 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
   // the process (https://github.com/automerge/automerge-repo/pull/676): log it loudly instead.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
   const dataDir = path.resolve(flags.data)
+  // The enrolment file is read and checked before anything else: a bad one changes nothing.
+  let enrolment: EnrolmentFile | undefined
+  if (flags.enrol) {
+    enrolment = (await readEnrolmentFile(path.resolve(flags.enrol))).enrolment
+    if (flags.relay) enrolment = { ...enrolment, relay: EnrolmentFile.shape.relay.parse(flags.relay) }
+  } else if (flags.relay) {
+    throw new Error(`--relay is for a device enrolled in a deployment: ${dataDir} has no enrolment (${DEVICE_FILES.enrolment}); give --enrol FILE at its first start`)
+  }
   // The folder's lock, then the port, then the folder: a start refused for any reason (folder in
   // use, port taken, a host without a token) has touched nothing in the folder.
   const lock = await lockDataFolder(dataDir, { command: `stockmesh ${provision ? 'demo' : 'site'}` })
@@ -46,7 +63,9 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
       ...(flags.site ? { site: flags.site } : {}),
       ...(flags.node ? { node: flags.node } : {}),
       ...(provision ? { provisionCatalog: provision } : {}),
+      ...(enrolment ? { enrolment } : {}),
     })
+    if (flags.relay && node.enrolment) node.enrolment.relay = flags.relay
     api.attach(node)
   } catch (error) {
     await api?.close()
@@ -87,7 +106,9 @@ export function program(): Command {
       .description('run a site node headless: documents on disk, the local HTTP API and the UI')
       .requiredOption('--data <dir>', 'data folder of this site node')
       .option('--site <id>', 'site id (needed the first time a data folder is used)')
-      .option('--node <id>', 'device id of this node (generated on first start if not given)'),
+      .option('--node <id>', 'device id of this node (generated on first start if not given)')
+      .option('--enrol <file>', 'enrolment file from stockmesh enrol: the first start joins the deployment with it')
+      .option('--relay <url>', "relay to connect to (ws://HOST:PORT), instead of the enrolment file's"),
   ).action((flags: SiteFlags) => runSite(flags))
   siteOptions(
     cli
@@ -104,14 +125,74 @@ export function program(): Command {
         'sku,name,unit[,active] products, code,label adjustment reasons, id,name,type sites (store|clinic|warehouse|hub). ' +
         'Entries not in the file are kept. Every row is checked first: one bad row and nothing is imported. The site must not be running.',
     )
-    .requiredOption('--data <dir>', 'data folder of the site (provisioned: started once with --site)')
+    .requiredOption('--data <dir>', 'data folder of the site (provisioned: started once with --site), or a hub folder (the deployment catalog)')
     .argument('<file...>', 'CSV files, at most one of each kind')
     .option('--log-level <level>', 'pino log level', 'warn')
     .action(async (files: string[], flags: { data: string; logLevel: string }) => {
       const result = await importCatalogFiles({ dataDir: path.resolve(flags.data), files, logger: pino({ level: flags.logLevel }) })
       console.log(importSummary(result))
     })
+  deploymentCommands(cli)
   return cli
+}
+
+function hubDir(value: string): string {
+  return path.resolve(value)
+}
+
+/** `deployment init`, `enrol`, `revoke`: src/hub/. */
+function deploymentCommands(cli: Command): void {
+  const deployment = cli.command('deployment').description('a deployment: its hub folder, signing key and catalog')
+  deployment
+    .command('init')
+    .description('make a new deployment in HUB: its id, a signing key that never leaves HUB (deployment-key.pem, mode 0600), its register and its catalog. HUB becomes the hub relay\'s data folder')
+    .requiredOption('--data <dir>', 'the hub folder (new, or empty)')
+    .option('--name <name>', "the deployment's name (default: the folder's name)")
+    .option('--log-level <level>', 'pino log level', 'warn')
+    .action(async (flags: { data: string; name?: string; logLevel: string }) => {
+      const made = await initHub(hubDir(flags.data), { logger: pino({ level: flags.logLevel }), ...(flags.name !== undefined ? { name: flags.name } : {}) })
+      console.log(`deployment ${made.deployment.id} (${made.deployment.name}) made in ${hubDir(flags.data)}; catalog ${made.catalog}`)
+    })
+  cli
+    .command('enrol')
+    .description(
+      'enrol one new device of SITE: writes its enrolment file (mode 0600: it holds the device\'s private key; anyone holding it can act as the device until it is revoked or expires). ' +
+        "A new SITE is registered on first use: the hub makes the site's documents, and every enrolment file carries them",
+    )
+    .requiredOption('--data <dir>', 'the hub folder (stockmesh deployment init)')
+    .requiredOption('--site <id>', 'the site the device belongs to')
+    .requiredOption('--out <file>', 'where to write the enrolment file (must not exist)')
+    .option('--role <role>', 'device, carrier or relay', 'device')
+    .option('--expires <duration>', 'how long the credential is valid: e.g. 90d, 12w, 48h', '90d')
+    .option('--relay <url>', 'the relay the device connects to (ws://HOST:PORT)')
+    .option('--device <id>', 'device id (generated: dev- and 8 hex digits)')
+    .option('--log-level <level>', 'pino log level', 'warn')
+    .action(async (flags: { data: string; site: string; out: string; role: string; expires: string; relay?: string; device?: string; logLevel: string }) => {
+      const dir = hubDir(flags.data)
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a hub folder: make one with stockmesh deployment init --data ${dir}`)
+      const result = await enrolDevice(dir, {
+        site: flags.site,
+        role: flags.role,
+        validForMs: parseDuration(flags.expires),
+        out: flags.out,
+        logger: pino({ level: flags.logLevel }),
+        ...(flags.relay !== undefined ? { relay: flags.relay } : {}),
+        ...(flags.device !== undefined ? { device: flags.device } : {}),
+      })
+      console.log(
+        `device ${result.device} of site ${result.site}${result.newSite ? ' (new site)' : ''} enrolled until ${new Date(result.expiresAt).toISOString()}: ${path.resolve(flags.out)}`,
+      )
+    })
+  cli
+    .command('revoke')
+    .description('revoke a device: signs a new revocation list naming every revoked device; it is refused wherever the list has reached')
+    .requiredOption('--data <dir>', 'the hub folder')
+    .requiredOption('--device <id>', 'the device to revoke')
+    .option('--log-level <level>', 'pino log level', 'warn')
+    .action(async (flags: { data: string; device: string; logLevel: string }) => {
+      const result = await revokeDevice(hubDir(flags.data), { device: flags.device, logger: pino({ level: flags.logLevel }) })
+      console.log(`device ${result.device} revoked${result.already ? ' (it was already)' : ''}: revocation list ${result.seq} names ${result.devices.length} ${result.devices.length === 1 ? 'device' : 'devices'}`)
+    })
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -14,6 +14,10 @@ import { importCatalog, type CatalogImportCounts, type ImportCounts } from '../d
 import { ProductImport, ReasonInput, SiteInput, type CatalogImport } from '../schema/catalog.ts'
 import { DataFolderLockedError, describeHolder, lockDataFolder } from './dataFolderLock.ts'
 import { SiteNode } from './siteNode.ts'
+import type { AutomergeUrl } from '@automerge/automerge-repo'
+import { changeOptions } from '../docs/history.ts'
+import type { CatalogDoc } from '../schema/catalog.ts'
+import { isHubFolder, lockHubFolder, openHub } from '../hub/hubFolder.ts'
 
 export type CatalogKind = keyof CatalogImport
 
@@ -196,7 +200,9 @@ export async function readCatalogFiles(files: string[]): Promise<CatalogImport> 
 }
 
 export interface CatalogImportResult {
+  /** The site whose catalog it was; for a hub folder, the deployment (`deployment`). */
   site: string
+  deployment?: string
   counts: CatalogImportCounts
 }
 
@@ -211,6 +217,7 @@ export async function importCatalogFiles(options: { dataDir: string; files: stri
   const notProvisioned = `${dataDir} is not provisioned yet: start the site once (stockmesh site --data ${dataDir} --site <id>), stop it, then import`
   // Checked before the lock, which on some platforms creates the folder.
   if (!existsSync(dataDir)) throw new Error(notProvisioned)
+  if (isHubFolder(dataDir)) return importIntoHub(dataDir, rows, files, logger)
   const lock = await lockDataFolder(dataDir, { command: 'stockmesh catalog import' }).catch((error: unknown) => {
     if (!(error instanceof DataFolderLockedError)) throw error
     throw new Error(`data folder ${error.dir} is in use by ${describeHolder(error.holder)}: stop the site first, then import`, { cause: error })
@@ -236,12 +243,35 @@ export async function importCatalogFiles(options: { dataDir: string; files: stri
   }
 }
 
+/** A hub folder: the deployment's one catalog, read by every enrolled site. */
+async function importIntoHub(dataDir: string, rows: CatalogImport, files: string[], logger: Logger): Promise<CatalogImportResult> {
+  const lock = await lockHubFolder(dataDir, 'stockmesh catalog import').catch((error: unknown) => {
+    throw new Error(`${(error as Error).message.replace(/: stop it first$/, '')}: stop the relay first, then import`, { cause: error })
+  })
+  try {
+    const hub = await openHub(dataDir, { logger, lock })
+    try {
+      const catalog = await hub.repo.find<CatalogDoc>(hub.catalogUrl as AutomergeUrl)
+      let counts: CatalogImportCounts | undefined
+      catalog.change((d) => {
+        counts = importCatalog(d, rows)
+      }, changeOptions({ op: 'catalog.import', user: 'cli', ref: files.map((f) => path.basename(f)).join(', ') }, Date.now()))
+      await hub.repo.flush([catalog.documentId])
+      return { site: hub.deployment.id, deployment: hub.deployment.id, counts: counts! }
+    } finally {
+      await hub.close()
+    }
+  } finally {
+    await lock.release()
+  }
+}
+
 /** `catalog of site S: 3 added, 1 renamed, 10 unchanged (products); 2 added (reasons)` */
-export function importSummary({ site, counts }: CatalogImportResult): string {
+export function importSummary({ site, deployment, counts }: CatalogImportResult): string {
   const parts = (Object.keys(counts) as CatalogKind[]).flatMap((kind) => {
     const c: ImportCounts = counts[kind]
     const said = (['added', 'renamed', 'updated', 'unchanged'] as const).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`)
     return said.length > 0 ? [`${said.join(', ')} (${kind})`] : []
   })
-  return `catalog of site ${site}: ${parts.join('; ')}`
+  return `catalog of ${deployment ? `deployment ${deployment}` : `site ${site}`}: ${parts.join('; ')}`
 }

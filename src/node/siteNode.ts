@@ -43,6 +43,10 @@ import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
+import { parseAutomergeUrl } from '@automerge/automerge-repo'
+import { verifyCredential } from '../network/credential.ts'
+import type { EnrolmentFile } from '../schema/credential.ts'
+import { loadDeviceEnrolment, saveDeviceEnrolment, type DeviceEnrolment } from '../hub/deviceEnrolment.ts'
 
 /** `value` checked as an id, with a message a person can act on; undefined stays undefined. */
 function checkedId(schema: typeof SiteId | typeof DeviceId, value: string | undefined, what: string): string | undefined {
@@ -78,6 +82,12 @@ export interface SiteNodeOptions {
    * port). Otherwise `open` takes it and `close` releases it.
    */
   lock?: DataFolderLock
+  /**
+   * A checked enrolment file (src/hub/enrol.ts `readEnrolmentFile`): the first start provisions the
+   * folder from it (the site's documents from its snapshots, the credential and key into the folder);
+   * refused on a folder already provisioned.
+   */
+  enrolment?: EnrolmentFile
 }
 
 export class SiteNode {
@@ -95,6 +105,8 @@ export class SiteNode {
   #closed = false
   /** The lock `open` took itself (released by `close`). */
   #ownLock: DataFolderLock | undefined
+  /** Credential, key, deployment and relay of a node provisioned from an enrolment file; undefined otherwise. */
+  enrolment: DeviceEnrolment | undefined
 
   private constructor(
     readonly identity: Identity,
@@ -158,6 +170,9 @@ export class SiteNode {
       const parsed = Identity.safeParse(raw)
       if (!parsed.success) throw new Error(`${options.dataDir}: the node identity is damaged (${parsed.error.issues[0]?.message}); restore the folder from a backup`)
       identity = parsed.data
+      if (options.enrolment) {
+        throw new Error(`${options.dataDir} is provisioned already (site ${identity.site}, device ${identity.node}): --enrol is only for a folder's first start; start it without --enrol`)
+      }
       if (options.site !== undefined && options.site !== identity.site) {
         throw new Error(`${options.dataDir} holds site ${identity.site}, not ${options.site}`)
       }
@@ -165,8 +180,16 @@ export class SiteNode {
         throw new Error(`${options.dataDir} is device ${identity.node}, not ${options.node}: a data folder keeps the device id it was provisioned with`)
       }
     }
-    const node = identity?.node ?? checkedId(DeviceId, options.node, 'device id (--node)') ?? `dev-${randomBytes(4).toString('hex')}`
-    const site = identity?.site ?? checkedId(SiteId, options.site, 'site id (--site)')
+    let enrolled: { site: string; node: string } | undefined
+    if (!identity && options.enrolment) {
+      const opened = verifyCredential(options.enrolment.credential, options.enrolment.deployment, (options.now ?? Date.now)())
+      if (!opened.ok) throw new Error(`the enrolment is refused: ${opened.message}`)
+      enrolled = { site: opened.claims.site, node: opened.claims.device }
+      if (options.site !== undefined && options.site !== enrolled.site) throw new Error(`the enrolment file is for site ${enrolled.site}, not ${options.site}`)
+      if (options.node !== undefined && options.node !== enrolled.node) throw new Error(`the enrolment file is for device ${enrolled.node}, not ${options.node}`)
+    }
+    const node = identity?.node ?? enrolled?.node ?? checkedId(DeviceId, options.node, 'device id (--node)') ?? `dev-${randomBytes(4).toString('hex')}`
+    const site = identity?.site ?? enrolled?.site ?? checkedId(SiteId, options.site, 'site id (--site)')
     if (!site) throw new Error(`${options.dataDir} is not provisioned yet: give the site id (--site)`)
     // The Repo writes its storage id at once: the folder exists from here, so hold it by its
     // identity too (a bind mount or another spelling of the path then finds it locked).
@@ -174,16 +197,21 @@ export class SiteNode {
     await lock.holdIdentity()
     const repo = new Repo({ storage, network: [], peerId: formatPeerId({ role: 'site', site, device: node }), sharePolicy: async () => true })
 
-    if (!identity) {
+    if (!identity && options.enrolment) {
+      identity = await SiteNode.#provisionFromEnrolment(repo, storage, { site, node }, options.enrolment, options.dataDir)
+      options.logger.info({ site, node, deployment: options.enrolment.deployment.id, dataDir: options.dataDir }, 'provisioned from an enrolment file')
+    } else if (!identity) {
       identity = await SiteNode.#provision(repo, storage, { site: SiteId.parse(site), node: DeviceId.parse(node) }, options)
       options.logger.info({ site, node, dataDir: options.dataDir }, 'provisioned a new site')
     }
+    const enrolment = await loadDeviceEnrolment(options.dataDir)
     const index = await repo.find<SiteIndexDoc>(identity.index as AutomergeUrl)
     const [catalog, ledger] = await Promise.all([
       repo.find<CatalogDoc>(str(index.doc().catalog) as AutomergeUrl),
       repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
     ])
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
+    siteNode.enrolment = enrolment
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
@@ -208,6 +236,22 @@ export class SiteNode {
     await repo.flush([catalog.documentId, ledger.documentId, index.documentId])
     const identity: Identity = { site: who.site as Identity['site'], node: who.node as Identity['node'], index: index.url }
     // Written last: a crash before this leaves an unprovisioned folder, never a half-made site.
+    await storage.save(IDENTITY_KEY, Buffer.from(JSON.stringify(identity)))
+    return identity
+  }
+
+  /**
+   * The site's documents from the enrolment file's snapshots (made once, by the hub), then the
+   * credential and key, then the identity: a crash before the identity leaves an unprovisioned folder.
+   */
+  static async #provisionFromEnrolment(repo: Repo, storage: DurableFsStorageAdapter, who: { site: string; node: string }, enrolment: EnrolmentFile, dataDir: string): Promise<Identity> {
+    const docs = enrolment.documents
+    const handles = [docs.catalog, docs.ledger, docs.index].map(({ url, snapshot }) =>
+      repo.import(Buffer.from(snapshot, 'base64'), { docId: parseAutomergeUrl(url as AutomergeUrl).documentId }),
+    )
+    await repo.flush(handles.map((h) => h.documentId))
+    await saveDeviceEnrolment(dataDir, enrolment)
+    const identity: Identity = { site: who.site as Identity['site'], node: who.node as Identity['node'], index: docs.index.url }
     await storage.save(IDENTITY_KEY, Buffer.from(JSON.stringify(identity)))
     return identity
   }

@@ -54,3 +54,34 @@ export type RevocationClaims = z.infer<typeof RevocationClaims>
 
 /** `<base64url JSON>.<base64url signature>` */
 export const Compact = z.string().max(64 * 1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'must be a signed token (two base64url parts joined by a dot)' })
+
+/** An automerge document URL. */
+const DocumentUrl = z.string().regex(/^automerge:[1-9A-HJ-NP-Za-km-z]+$/, { error: 'must be an automerge URL' })
+/** A document's binary snapshot (Automerge.save), base64; at most 16 MB. */
+const Snapshot = z.string().max(16 * 1024 * 1024).regex(/^[A-Za-z0-9+/]+={0,2}$/, { error: 'must be base64' })
+
+/**
+ * `stockmesh enrol --out FILE`: all a new device needs to join its deployment with no network at
+ * hand. Holds the device's private key: written with mode 0600; anyone holding it can act as the
+ * device until the device is revoked or the credential expires.
+ */
+export const EnrolmentFile = z.strictObject({
+  kind: z.literal('stockmesh-enrolment', { error: 'is not a stockmesh enrolment file' }),
+  version: z.literal(1, { error: 'is an enrolment file of another version' }),
+  deployment: DeploymentPublic,
+  /** The credential, signed by the deployment (CredentialClaims in compact form). */
+  credential: Compact,
+  /** The device's Ed25519 private key, PKCS#8 PEM. */
+  privateKey: z.string().max(4096).regex(/^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n?$/, { error: 'must be a PKCS#8 PEM private key' }),
+  /** The relay to connect to, if the hub named one. */
+  relay: z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' }).optional(),
+  /** The site's documents: URLs, and snapshots so the device can start before it reaches a relay. */
+  documents: z.strictObject({
+    index: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
+    ledger: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
+    catalog: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
+  }),
+  /** The latest signed revocation list at enrolment (RevocationClaims in compact form). */
+  revocations: Compact,
+})
+export type EnrolmentFile = z.infer<typeof EnrolmentFile>
