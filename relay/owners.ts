@@ -1,0 +1,22 @@
+/**
+ * The relay's durable record of document owners (relay/access.ts rule 3), kept in the relay's own
+ * storage adapter (crash-safe with DurableFsStorageAdapter) under keys no document id can take
+ * (`-` is not a base58 character): one small chunk per document, holding the owning site.
+ */
+import type { StorageAdapterInterface } from '@automerge/automerge-repo'
+
+const PREFIX = 'stockmesh-relay-owner'
+
+export async function loadOwners(storage: StorageAdapterInterface): Promise<Array<[document: string, site: string]>> {
+  const chunks = await storage.loadRange([PREFIX])
+  const owners: Array<[string, string]> = []
+  for (const chunk of chunks) {
+    const document = chunk.key[1]
+    if (document && chunk.data) owners.push([document, new TextDecoder().decode(chunk.data)])
+  }
+  return owners
+}
+
+export function saveOwner(storage: StorageAdapterInterface, document: string, site: string): Promise<void> {
+  return storage.save([PREFIX, document], new TextEncoder().encode(site))
+}

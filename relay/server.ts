@@ -1,0 +1,239 @@
+/**
+ * The stockmesh relay: an automerge-repo Repo on crash-safe storage behind an HTTP server that
+ * authenticates every websocket at its upgrade (src/network/authProtocol.ts), binds each socket to
+ * its authenticated peer id (relay/serverAdapter.ts) and gives each site only its documents
+ * (relay/access.ts). Operations: `GET /healthz` (JSON) and `GET /metrics` (Prometheus).
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { decodeSyncMessage } from '@automerge/automerge'
+import { Repo, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
+import type { Logger } from 'pino'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../src/network/authProtocol.ts'
+import { formatPeerId, parsePeerId } from '../src/network/peerId.ts'
+import type { CredentialClaims, DeploymentPublic } from '../src/schema/credential.ts'
+import { SiteAccess } from './access.ts'
+import { authenticate, ChallengeStore } from './auth.ts'
+import { loadOwners, saveOwner } from './owners.ts'
+import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
+
+export interface RelayOptions {
+  /** The relay Repo's storage (DurableFsStorageAdapter in production). */
+  storage: StorageAdapterInterface
+  deployment: DeploymentPublic
+  /** True when the device is on the deployment's revocation list (asked at every upgrade). */
+  isRevoked: (device: string) => boolean
+  host?: string
+  /** 0 for any free port. */
+  port: number
+  logger: Logger
+  /** The access policy; default a {@link SiteAccess} with `catalog` and `roots`, owners loaded from `storage`. */
+  access?: SiteAccess
+  /** The deployment catalog's document id. */
+  catalog?: string
+  /** Each site's enrolment documents (index, ledger) as document ids, from the hub register. */
+  roots?: Iterable<[site: string, documents: Iterable<string>]>
+  /** Largest websocket message accepted (bytes); default 64 MiB. */
+  maxPayload?: number
+  challengeTtlMs?: number
+  maxChallenges?: number
+  /** Makes the relay's Repo (default: a Repo on `storage`); the hub passes its own (openHub). */
+  openRepo?: (config: Pick<RepoConfig, 'network' | 'shareConfig' | 'peerId'>) => Repo | Promise<Repo>
+  /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
+  bindsPeer?: (claims: CredentialClaims, peer: string) => boolean
+  now?: () => number
+}
+
+export interface Relay {
+  /** `ws://host:port` */
+  readonly url: string
+  readonly port: number
+  readonly repo: Repo
+  readonly access: SiteAccess
+  readonly adapter: AuthenticatedWebSocketServerAdapter
+  readonly metrics: Registry
+  /** Re-checks loaded documents after the access policy changed (new site roots, say). */
+  accessChanged(): void
+  /** Stops accepting, closes every connection, flushes and shuts the Repo down. */
+  close(): Promise<void>
+}
+
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const { logger, deployment } = options
+  const now = options.now ?? Date.now
+  const access = options.access ?? new SiteAccess({ catalog: options.catalog, roots: options.roots, owners: await loadOwners(options.storage) })
+  const challenges = new ChallengeStore(options.challengeTtlMs ?? 30_000, options.maxChallenges ?? 10_000, now)
+
+  const metrics = new Registry()
+  const authFailures = new Counter({ name: 'stockmesh_relay_auth_failures_total', help: 'Refused connections, by reason', labelNames: ['reason'], registers: [metrics] })
+  const accessDenials = new Counter({ name: 'stockmesh_relay_access_denials_total', help: 'Messages about a document the peer may not access', registers: [metrics] })
+  const rejected = new Counter({ name: 'stockmesh_relay_connections_closed_total', help: 'Connections closed for bad input, by reason', labelNames: ['reason'], registers: [metrics] })
+  const messagesIn = new Counter({ name: 'stockmesh_relay_messages_in_total', help: 'Messages received from peers', registers: [metrics] })
+  const bytesIn = new Counter({ name: 'stockmesh_relay_bytes_in_total', help: 'Bytes received from peers', registers: [metrics] })
+  const messagesOut = new Counter({ name: 'stockmesh_relay_messages_out_total', help: 'Messages sent to peers', registers: [metrics] })
+  const bytesOut = new Counter({ name: 'stockmesh_relay_bytes_out_total', help: 'Bytes sent to peers', registers: [metrics] })
+  const claims = new Counter({ name: 'stockmesh_relay_documents_claimed_total', help: 'Documents recorded as owned by the site that first brought them', registers: [metrics] })
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 * 1024 })
+  const adapter = new AuthenticatedWebSocketServerAdapter(wss, {
+    logger,
+    hooks: {
+      onBytesOut: (bytes) => {
+        messagesOut.inc()
+        bytesOut.inc(bytes)
+      },
+      onRejected: (why) => rejected.inc({ reason: why }),
+      onMessage: (message, bytes, peerId) => {
+        messagesIn.inc()
+        bytesIn.inc(bytes)
+        const documentId = message.documentId
+        if (!documentId) return
+        // Rule 3 of relay/access.ts: the first site to bring content for an unknown document owns it.
+        if (message.type === 'sync' && access.claimable(documentId) && message.data && bringsContent(message.data)) {
+          const site = parsePeerId(peerId)?.site
+          if (site && access.claim(documentId, site)) {
+            claims.inc()
+            logger.info({ peer: peerId, documentId, site }, 'document recorded as owned by the site that brought it')
+            saveOwner(options.storage, documentId, site).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
+          }
+        }
+        if (!access.mayAccess(peerId, documentId)) {
+          accessDenials.inc()
+          logger.warn({ peer: peerId, documentId, type: message.type }, 'access denied: answered as unavailable')
+        }
+      },
+    },
+  })
+
+  const relayPeerId = formatPeerId({ role: 'relay', site: 'hub', device: deployment.id }) as string as PeerId
+  const shareConfig = {
+    announce: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
+    access: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
+  }
+  const repoConfig = { network: [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
+  const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
+
+  if (!options.openRepo) await adapter.connected
+
+  const refuse = (socket: Duplex, code: RefusalCode, reason: string, extra: Record<string, unknown> = {}) => {
+    authFailures.inc({ reason: code })
+    logger.warn({ ...extra, error: code }, `relay refused a connection: ${reason}`)
+    const body = JSON.stringify({ error: code, reason } satisfies RefusalBody)
+    const status = refusalStatus(code)
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+
+  const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers })
+    res.end(JSON.stringify(body))
+  }
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET') return json(res, 405, { error: 'method-not-allowed', reason: 'only GET' }, { allow: 'GET' })
+    if (path === CHALLENGE_PATH) {
+      const issued = challenges.issue()
+      if (!issued) {
+        authFailures.inc({ reason: 'busy' })
+        return json(res, 503, { error: 'busy', reason: 'too many challenges outstanding: try again shortly' }, { 'retry-after': '5' })
+      }
+      return json(res, 200, issued)
+    }
+    if (path === '/healthz') {
+      return json(res, 200, { ok: true, deployment: deployment.id, peers: Object.keys(adapter.sockets).length, documents: Object.keys(repo.handles).length, owners: access.ownerCount })
+    }
+    if (path === '/metrics') {
+      metrics
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType })
+          res.end(text)
+        })
+        .catch((error: unknown) => json(res, 500, { error: 'metrics', reason: String(error) }))
+      return
+    }
+    json(res, 404, { error: 'not-found', reason: `no ${path} here` })
+  })
+  server.headersTimeout = 10_000
+  server.requestTimeout = 15_000
+
+  new Gauge({ name: 'stockmesh_relay_connected_devices', help: 'Authenticated peers connected now', registers: [metrics], collect() { this.set(Object.keys(adapter.sockets).length) } })
+  new Gauge({ name: 'stockmesh_relay_documents_loaded', help: 'Documents in the relay Repo memory', registers: [metrics], collect() { this.set(Object.keys(repo.handles).length) } })
+  new Gauge({ name: 'stockmesh_relay_challenges_outstanding', help: 'Challenges issued and not yet used', registers: [metrics], collect() { this.set(challenges.size) } })
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {})
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://relay')
+    } catch {
+      return refuse(socket, 'malformed', 'the request URL is not readable')
+    }
+    if (url.pathname !== SYNC_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"not-found","reason":"sync is at /sync"}')
+      return
+    }
+    const result = authenticate(readSyncParams(url.searchParams), { deployment, isRevoked: options.isRevoked, challenges, now, bindsPeer: options.bindsPeer })
+    const remote = req.socket.remoteAddress
+    if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
+    if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      logger.info({ peer: result.peerId, remote }, 'device connected')
+      ws.on('error', (error) => {
+        rejected.inc({ reason: 'socket-error' })
+        logger.warn({ peer: result.peerId, err: error.message }, 'connection error: closed')
+        ws.terminate()
+      })
+      ws.on('close', () => logger.info({ peer: result.peerId }, 'device disconnected'))
+      adapter.accept(wss, ws, result.peerId, req)
+    })
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `ws://${host}:${address.port}`
+
+  let closing: Promise<void> | undefined
+  return {
+    url,
+    port: address.port,
+    repo,
+    access,
+    adapter,
+    metrics,
+    accessChanged: () => repo.shareConfigChanged(),
+    close: () =>
+      (closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          wss.close() // the adapter terminates its sockets on this
+          server.closeAllConnections()
+        })
+        if (!options.openRepo) {
+          const ready = Object.values(repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
+          await repo.flush(ready).catch(() => undefined)
+          await repo.shutdown().catch(() => undefined)
+        }
+      })()),
+  }
+}
+
+/** True when an Automerge sync message carries changes (its sender holds content). */
+function bringsContent(data: Uint8Array): boolean {
+  try {
+    const decoded = decodeSyncMessage(data)
+    return decoded.changes.length > 0 || decoded.heads.length > 0
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * automerge-repo's WebSocketServerAdapter with each socket bound to the peer id authenticated at
+ * its upgrade (relay/server.ts calls {@link AuthenticatedWebSocketServerAdapter.accept}):
+ * - a `join` (or any message) whose sender is not the bound peer id closes the socket;
+ * - a `join` for a peer id that another open socket holds is refused and closes the newcomer (the
+ *   stock adapter would close the existing one, letting anyone push a peer off);
+ * - a frame that is not CBOR, not a message object, or fails in automerge-repo closes that socket,
+ *   never the relay.
+ */
+import { cbor, type PeerId } from '@automerge/automerge-repo'
+import { WebSocketServerAdapter } from '@automerge/automerge-repo-network-websocket'
+import type { Logger } from 'pino'
+import type { WebSocket, WebSocketServer } from 'ws'
+import { CLOSE_MALFORMED, CLOSE_POLICY } from '../src/network/authProtocol.ts'
+
+export interface AdapterHooks {
+  /** Every well-formed message from a bound socket, before automerge-repo sees it. */
+  onMessage?: (message: { type: string; senderId: string; documentId?: string; data?: Uint8Array }, bytes: number, peerId: string) => void
+  onBytesOut?: (bytes: number) => void
+  /** A socket closed for bad input (`why`: malformed, wrong-sender, duplicate-peer). */
+  onRejected?: (why: string, peerId: string) => void
+}
+
+type RawMessage = Parameters<WebSocketServerAdapter['receiveMessage']>[0]
+
+export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter {
+  readonly #bound = new WeakMap<object, string>()
+  readonly #logger: Logger | undefined
+  readonly #hooks: AdapterHooks
+
+  constructor(server: WebSocketServer, options: { keepAliveInterval?: number; logger?: Logger; hooks?: AdapterHooks } = {}) {
+    // `as never`: the package's types see ws's CommonJS declarations, ours the ESM ones; same class.
+    super(server as never, options.keepAliveInterval ?? 5000)
+    this.#logger = options.logger
+    this.#hooks = options.hooks ?? {}
+  }
+
+  #connected!: () => void
+  /** Resolves once a Repo has connected the adapter (automerge-repo does it after loading its storage id). */
+  readonly connected = new Promise<void>((resolve) => (this.#connected = resolve))
+
+  override connect(peerId: PeerId, peerMetadata?: Parameters<WebSocketServerAdapter['connect']>[1]): void {
+    super.connect(peerId, peerMetadata)
+    this.#connected()
+  }
+
+  /** True when an open socket holds this peer id. */
+  isConnected(peerId: string): boolean {
+    const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
+    return socket !== undefined && socket.readyState === 1
+  }
+
+  /** Hands an authenticated, upgraded socket to the adapter, bound to `peerId`. */
+  accept(server: WebSocketServer, socket: WebSocket, peerId: string, request: unknown): void {
+    this.#bound.set(socket, peerId)
+    if (this.#hooks.onBytesOut) {
+      const send = socket.send.bind(socket) as (data: unknown, ...rest: unknown[]) => void
+      const count = this.#hooks.onBytesOut
+      ;(socket as { send: unknown }).send = (data: unknown, ...rest: unknown[]) => {
+        count((data as ArrayBuffer | Uint8Array).byteLength ?? 0)
+        send(data, ...rest)
+      }
+    }
+    // Before the Repo connected the adapter nobody listens for connections yet: hold the socket's
+    // frames until it has (the stream is paused, so nothing is read and lost meanwhile).
+    socket.pause()
+    void this.connected.then(() => {
+      if (socket.readyState !== 1) return
+      server.emit('connection', socket, request)
+      socket.resume()
+    })
+  }
+
+  #close(socket: WebSocket, code: number, why: string, peerId: string, detail: string): void {
+    this.#logger?.warn({ peer: peerId, why, detail }, 'relay closed a connection')
+    this.#hooks.onRejected?.(why, peerId)
+    try {
+      socket.close(code, detail.slice(0, 120))
+    } catch {
+      socket.terminate()
+    }
+  }
+
+  override receiveMessage(messageBytes: RawMessage, socket: unknown): void {
+    const ws = socket as WebSocket
+    const peerId = this.#bound.get(ws)
+    if (peerId === undefined) {
+      ws.terminate() // never happens: only accept() hands sockets over
+      return
+    }
+    let message: unknown
+    try {
+      message = cbor.decode(messageBytes as Uint8Array)
+    } catch {
+      this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the frame is not CBOR')
+      return
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message) || typeof (message as { type?: unknown }).type !== 'string') {
+      this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the frame is not a message')
+      return
+    }
+    const msg = message as { type: string; senderId?: unknown; documentId?: unknown; data?: unknown; targetId?: unknown }
+    if (msg.senderId !== peerId) {
+      this.#close(ws, CLOSE_POLICY, 'wrong-sender', peerId, `messages must come from ${peerId}`)
+      return
+    }
+    if ('documentId' in msg && typeof msg.documentId !== 'string') {
+      this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the document id is not a string')
+      return
+    }
+    if ('data' in msg && msg.data !== undefined && !(msg.data instanceof Uint8Array)) {
+      this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the data is not bytes')
+      return
+    }
+    if (msg.type === 'join') {
+      const holder = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
+      if (holder === ws) return // a repeated join on the same socket: nothing to do
+      if (holder && holder.readyState === 1) {
+        this.#close(ws, CLOSE_POLICY, 'duplicate-peer', peerId, `${peerId} is already connected`)
+        return
+      }
+    } else if (msg.type !== 'leave') {
+      // Messages to the relay's repo must name it as the target.
+      if (msg.targetId !== this.peerId) {
+        this.#close(ws, CLOSE_POLICY, 'wrong-target', peerId, 'messages must be addressed to the relay')
+        return
+      }
+    }
+    const size = (messageBytes as Uint8Array).byteLength ?? 0
+    try {
+      this.#hooks.onMessage?.(msg as never, size, peerId)
+      super.receiveMessage(messageBytes, socket as never)
+    } catch (error) {
+      this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, `the message failed: ${(error as Error).message}`)
+    }
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The site node's connection to its relay: automerge-repo's websocket protocol (CBOR `join`/`peer`
+ * messages, the stock WebSocketServerAdapter's counterpart) behind the relay's authentication
+ * (src/network/authProtocol.ts). Before each (re)connect it fetches a challenge, signs it with the
+ * device's key and opens the socket with its credential. It reconnects with exponential backoff and
+ * jitter; when the relay refuses (401/403/409) it records why ({@link lastRefusal}), logs it, and
+ * retries slowly (minutes), so a revoked or expired device never hammers the relay.
+ *
+ * The stock WebSocketClientAdapter cannot be extended for this: it opens its socket synchronously
+ * with a fixed URL, retries at a fixed interval, and throws from its error handler on an HTTP
+ * refusal (an uncaught exception in Node).
+ */
+import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import type { Logger } from 'pino'
+import WebSocket from 'ws'
+import { proveKey } from './credential.ts'
+import { CHALLENGE_PATH, parseRefusal, relayHttpUrl, syncUrl, type ChallengeResponse, type RefusalBody } from './authProtocol.ts'
+
+export interface AuthenticatedClientOptions {
+  /** `ws://host:port` of the relay. */
+  url: string
+  /** The device's credential (compact token) and its private key (PKCS#8 PEM). */
+  credential: string
+  privateKey: string
+  logger?: Logger
+  /** First retry delay; doubles up to `maxRetryMs`. */
+  minRetryMs?: number
+  maxRetryMs?: number
+  /** Delay after a refusal (401/403/409): minutes by default. */
+  refusedRetryMs?: number
+  /** Timeout of the challenge request and of the handshake. */
+  timeoutMs?: number
+}
+
+/** Why the relay refused this device last, with the HTTP status and when. */
+export interface RefusalRecord extends RefusalBody {
+  status: number
+  at: number
+}
+
+export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
+  readonly url: string
+  socket: WebSocket | undefined
+  remotePeerId: PeerId | undefined
+  /** The last refusal by the relay; cleared when a connection is accepted. */
+  lastRefusal: RefusalRecord | undefined
+  /** The last failure to reach the relay at all (network error, timeout). */
+  lastError: string | undefined
+
+  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger'>> & { logger?: Logger }
+  #running = false
+  #attempt = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #generation = 0
+  #ready = false
+  #resolveReady!: () => void
+  readonly #readyPromise = new Promise<void>((resolve) => (this.#resolveReady = resolve))
+
+  constructor(options: AuthenticatedClientOptions) {
+    super()
+    this.url = options.url
+    this.#options = { minRetryMs: 500, maxRetryMs: 60_000, refusedRetryMs: 5 * 60_000, timeoutMs: 10_000, ...options }
+  }
+
+  isReady(): boolean {
+    return this.#ready
+  }
+
+  whenReady(): Promise<void> {
+    return this.#readyPromise
+  }
+
+  #forceReady(): void {
+    if (!this.#ready) {
+      this.#ready = true
+      this.#resolveReady()
+    }
+  }
+
+  connect(peerId: PeerId, peerMetadata?: PeerMetadata): void {
+    this.peerId = peerId
+    this.peerMetadata = peerMetadata ?? {}
+    this.#running = true
+    this.#attempt = 0
+    // Do not hold automerge-repo's lookups for ever when the relay is away (as the stock adapter).
+    setTimeout(() => this.#forceReady(), 1000).unref?.()
+    void this.#open()
+  }
+
+  disconnect(): void {
+    this.#running = false
+    this.#generation++
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const socket = this.socket
+    this.socket = undefined
+    if (socket) {
+      socket.removeAllListeners()
+      socket.on('error', () => {})
+      if (socket.readyState === WebSocket.OPEN) socket.send(cbor.encode({ type: 'leave', senderId: this.peerId }))
+      socket.close()
+    }
+    this.#lostPeer()
+  }
+
+  send(message: Message): void {
+    if ('data' in message && message.data?.byteLength === 0) throw new Error('Tried to send a zero-length message')
+    const socket = this.socket
+    // Not connected: drop; automerge-repo syncs again when the peer comes back.
+    if (!socket || socket.readyState !== WebSocket.OPEN || !this.remotePeerId) return
+    socket.send(cbor.encode(message))
+  }
+
+  #lostPeer(): void {
+    if (this.remotePeerId) {
+      const peerId = this.remotePeerId
+      this.remotePeerId = undefined
+      this.emit('peer-disconnected', { peerId })
+    }
+  }
+
+  #retry(delayMs: number): void {
+    if (!this.#running) return
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => void this.#open(), delayMs)
+  }
+
+  /** Exponential backoff with full jitter in its upper half. */
+  #backoff(): number {
+    const base = Math.min(this.#options.maxRetryMs, this.#options.minRetryMs * 2 ** Math.min(this.#attempt++, 20))
+    return Math.round(base / 2 + Math.random() * (base / 2))
+  }
+
+  #refused(status: number, body: string): void {
+    const refusal = parseRefusal(body) ?? { error: 'malformed' as const, reason: `the relay answered HTTP ${status}` }
+    this.lastRefusal = { ...refusal, status, at: Date.now() }
+    this.#options.logger?.warn({ relay: this.url, status, error: refusal.error }, `the relay refused this device: ${refusal.reason}`)
+    this.#forceReady()
+    const slow = this.#options.refusedRetryMs
+    this.#retry(Math.round(slow * (0.75 + Math.random() * 0.5)))
+  }
+
+  #failed(what: string): void {
+    this.lastError = what
+    this.#options.logger?.debug({ relay: this.url, error: what }, 'relay not reachable')
+    this.#retry(this.#backoff())
+  }
+
+  async #open(): Promise<void> {
+    if (!this.#running || !this.peerId) return
+    const generation = ++this.#generation
+    const peerId = this.peerId
+    let challenge: ChallengeResponse
+    try {
+      const response = await fetch(relayHttpUrl(this.url, CHALLENGE_PATH), { signal: AbortSignal.timeout(this.#options.timeoutMs) })
+      const text = await response.text()
+      if (generation !== this.#generation) return
+      if (!response.ok) {
+        if (response.status === 503) return this.#failed(`challenge: HTTP 503`)
+        return this.#refused(response.status, text)
+      }
+      challenge = JSON.parse(text) as ChallengeResponse
+      if (typeof challenge.challenge !== 'string') throw new Error('no challenge in the answer')
+    } catch (error) {
+      if (generation !== this.#generation) return
+      return this.#failed(`challenge: ${(error as Error).message}`)
+    }
+    const url = syncUrl(this.url, { peer: peerId, credential: this.#options.credential, challenge: challenge.challenge, proof: proveKey(challenge.challenge, peerId, this.#options.privateKey) })
+    const socket = new WebSocket(url, { handshakeTimeout: this.#options.timeoutMs, maxPayload: 256 * 1024 * 1024 })
+    socket.binaryType = 'nodebuffer'
+    this.socket = socket
+    socket.on('unexpected-response', (_request, response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => {
+        if (body.length < 64 * 1024) body += chunk
+      })
+      response.on('end', () => {
+        if (generation === this.#generation) this.#refused(response.statusCode ?? 0, body)
+      })
+      response.on('error', () => {})
+      socket.removeAllListeners('close')
+      socket.on('error', () => {})
+      this.socket = undefined
+    })
+    socket.on('open', () => {
+      socket.send(cbor.encode({ type: 'join', senderId: peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
+    })
+    socket.on('message', (data: Buffer) => this.#receive(socket, data))
+    socket.on('error', (error) => {
+      this.lastError = error.message
+    })
+    socket.on('close', (code, reason) => {
+      if (this.socket !== socket) return
+      this.socket = undefined
+      this.#lostPeer()
+      if (code === 1008) {
+        // Closed by policy after the upgrade (e.g. the peer id is already connected).
+        const text = reason.toString() || 'the relay closed the connection'
+        this.#refused(409, JSON.stringify({ error: text.includes('already connected') ? 'peer-already-connected' : 'wrong-peer-id', reason: text }))
+      } else this.#failed(`connection closed (${code})`)
+    })
+  }
+
+  #receive(socket: WebSocket, data: Buffer): void {
+    let message: { type?: unknown; senderId?: PeerId; peerMetadata?: PeerMetadata; message?: string }
+    try {
+      message = cbor.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    } catch {
+      this.#options.logger?.warn({ relay: this.url }, 'the relay sent a frame that is not CBOR')
+      return
+    }
+    if (!message || typeof message !== 'object') return
+    if (message.type === 'peer' && message.senderId) {
+      this.#attempt = 0
+      this.lastRefusal = undefined
+      this.lastError = undefined
+      this.remotePeerId = message.senderId
+      this.#forceReady()
+      this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: message.peerMetadata ?? {} })
+    } else if (message.type === 'error') {
+      this.#options.logger?.warn({ relay: this.url }, `the relay reported an error: ${String(message.message)}`)
+    } else if (socket === this.socket && this.remotePeerId) {
+      this.emit('message', message as Message)
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The relay's authentication wire protocol, shared by the relay (relay/server.ts) and the site
+ * node's client adapter (AuthenticatedWebSocketClientAdapter):
+ *
+ * 1. `GET /auth/challenge` → `200 { challenge, expiresInMs }`: a single-use random challenge.
+ * 2. WebSocket upgrade on `/sync?peer=P&credential=C&challenge=N&proof=S`, where C is the device's
+ *    deployment-signed credential and S = proveKey(N, P, devicePrivateKey). The relay answers
+ *    `101` or, before any websocket exists, a `401`/`403`/`409`/`503` with a JSON {@link RefusalBody}.
+ * 3. Over the socket: automerge-repo's websocket protocol (CBOR `join`/`peer`/… messages), with the
+ *    `join`'s sender id bound to P.
+ */
+
+export const CHALLENGE_PATH = '/auth/challenge'
+export const SYNC_PATH = '/sync'
+
+/** What `GET /auth/challenge` answers. */
+export interface ChallengeResponse {
+  challenge: string
+  expiresInMs: number
+}
+
+/** Why a connection was refused: a stable code for programs. */
+export type RefusalCode =
+  | 'missing-credential'
+  | 'malformed'
+  | 'bad-signature'
+  | 'wrong-deployment'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'revoked'
+  | 'bad-proof'
+  | 'unknown-challenge'
+  | 'wrong-peer-id'
+  | 'peer-already-connected'
+  | 'busy'
+
+/** The body of a refused upgrade: `error` is the code, `reason` words a device can show. */
+export interface RefusalBody {
+  error: RefusalCode
+  reason: string
+}
+
+/** HTTP status of each refusal. */
+export function refusalStatus(code: RefusalCode): number {
+  switch (code) {
+    case 'revoked':
+      return 403
+    case 'peer-already-connected':
+      return 409
+    case 'busy':
+      return 503
+    default:
+      return 401
+  }
+}
+
+/** The parameters of the sync upgrade. */
+export interface SyncParams {
+  peer: string
+  credential: string
+  challenge: string
+  proof: string
+}
+
+/** `ws://host:port[/prefix]` → the http(s) URL of a relay path. */
+export function relayHttpUrl(relayUrl: string, path: string): URL {
+  const url = new URL(relayUrl)
+  if (url.protocol === 'ws:') url.protocol = 'http:'
+  else if (url.protocol === 'wss:') url.protocol = 'https:'
+  url.pathname = url.pathname.replace(/\/+$/, '') + path
+  url.search = ''
+  return url
+}
+
+/** The websocket URL of the sync upgrade. */
+export function syncUrl(relayUrl: string, params: SyncParams): string {
+  const url = new URL(relayUrl)
+  url.pathname = url.pathname.replace(/\/+$/, '') + SYNC_PATH
+  url.search = new URLSearchParams({ peer: params.peer, credential: params.credential, challenge: params.challenge, proof: params.proof }).toString()
+  return url.toString()
+}
+
+/** Reads the sync parameters of an upgrade request's URL; missing ones are empty strings. */
+export function readSyncParams(search: URLSearchParams): SyncParams {
+  const one = (name: string) => search.get(name) ?? ''
+  return { peer: one('peer'), credential: one('credential'), challenge: one('challenge'), proof: one('proof') }
+}
+
+/** A refusal body from outside (a relay's answer), or undefined when it is not one. */
+export function parseRefusal(text: string): RefusalBody | undefined {
+  try {
+    const value = JSON.parse(text) as unknown
+    if (value && typeof value === 'object' && typeof (value as RefusalBody).error === 'string' && typeof (value as RefusalBody).reason === 'string') {
+      return { error: (value as RefusalBody).error, reason: (value as RefusalBody).reason.slice(0, 1000) }
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined
+}
+
+/** WebSocket close codes the relay uses after the upgrade. */
+export const CLOSE_POLICY = 1008
+export const CLOSE_TOO_BIG = 1009
+export const CLOSE_MALFORMED = 1007
