@@ -42,11 +42,16 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
   const dataDir = path.resolve(flags.data)
   // The enrolment file is read and checked before anything else: a bad one changes nothing.
   let enrolment: EnrolmentFile | undefined
+  if (flags.relay !== undefined) {
+    const relay = EnrolmentFile.shape.relay.safeParse(flags.relay)
+    if (!relay.success) throw new Error(`--relay ${JSON.stringify(flags.relay)}: ${relay.error.issues[0]?.message}`)
+    if (!flags.enrol && !existsSync(path.join(dataDir, DEVICE_FILES.enrolment))) {
+      throw new Error(`--relay is for a device enrolled in a deployment: ${dataDir} has no enrolment (${DEVICE_FILES.enrolment}); give --enrol FILE at its first start`)
+    }
+  }
   if (flags.enrol) {
     enrolment = (await readEnrolmentFile(path.resolve(flags.enrol))).enrolment
-    if (flags.relay) enrolment = { ...enrolment, relay: EnrolmentFile.shape.relay.parse(flags.relay) }
-  } else if (flags.relay) {
-    throw new Error(`--relay is for a device enrolled in a deployment: ${dataDir} has no enrolment (${DEVICE_FILES.enrolment}); give --enrol FILE at its first start`)
+    if (flags.relay) enrolment = { ...enrolment, relay: flags.relay }
   }
   // The folder's lock, then the port, then the folder: a start refused for any reason (folder in
   // use, port taken, a host without a token) has touched nothing in the folder.

@@ -79,7 +79,7 @@ describe('stockmesh deployment, enrol, revoke', () => {
     expect(again.status).toBe(1)
     expect(again.stderr).toMatch(/^stockmesh: .* is provisioned already \(site store-a, device dev-[0-9a-f]{8}\): --enrol is only for a folder's first start/)
     expect(folderListing(dir1)).toEqual(before)
-    const restarted = await start('--data', dir1)
+    const restarted = await start('--data', dir1, '--relay', 'ws://127.0.0.1:10')
     expect((await api(restarted.url, 'GET', '/api/health')).body).toMatchObject({ ledger: a1.documents.ledger.url })
     expect((await api(restarted.url, 'GET', '/api/stock/AMOX-500')).body).toMatchObject({ onHand: 10 })
   })
@@ -106,6 +106,13 @@ describe('stockmesh deployment, enrol, revoke', () => {
       expect(result.stderr, what).toMatch(message)
       expect(folderListing(dir), what).toBeNull()
     }
+    // --relay is for an enrolled device, and must be a websocket URL.
+    const noEnrolment = await runCli(['site', '--data', dir, '--site', 'store-z', '--port', '0', '--relay', 'ws://127.0.0.1:9'])
+    expect(noEnrolment.stderr).toMatch(/^stockmesh: --relay is for a device enrolled in a deployment: .* has no enrolment \(enrolment.json\); give --enrol FILE at its first start/)
+    const badRelay = await runCli(['site', '--data', dir, '--port', '0', '--enrol', file, '--relay', 'http://x'])
+    expect(badRelay.stderr).toMatch(/^stockmesh: --relay "http:\/\/x": must be a ws:\/\/ or wss:\/\/ URL/)
+    expect([noEnrolment.status, badRelay.status]).toEqual([1, 1])
+    expect(folderListing(dir)).toBeNull()
   })
 
   it('revoke signs a list with seq + 1 naming the device; refusals say why and change nothing', async () => {
