@@ -12,6 +12,7 @@ import { initHub } from './hub/hubFolder.ts'
 import { enrolDevice, parseDuration, readEnrolmentFile, revokeDevice } from './hub/enrol.ts'
 import { DEVICE_FILES } from './hub/deviceEnrolment.ts'
 import { EnrolmentFile } from './schema/credential.ts'
+import { runRelay } from './relay/run.ts'
 
 function port(value: string): number {
   const n = Number(value)
@@ -187,6 +188,30 @@ function deploymentCommands(cli: Command): void {
       console.log(
         `device ${result.device} of site ${result.site}${result.newSite ? ' (new site)' : ''} enrolled until ${new Date(result.expiresAt).toISOString()}: ${path.resolve(flags.out)}`,
       )
+    })
+  cli
+    .command('relay')
+    .description('serve the hub folder HUB as the deployment\'s relay: devices connect with their enrolment credential over ws://HOST:PORT/sync; GET /healthz and /metrics (Prometheus) on the same port')
+    .requiredOption('--data <dir>', 'the hub folder (stockmesh deployment init)')
+    .requiredOption('--port <n>', 'port to listen on (0 picks a free one)', port)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: { data: string; port: number; host: string; logLevel: string }) => {
+      const logger = pino({ level: flags.logLevel })
+      process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
+      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger })
+      let stopping = false
+      const stop = async (signal: string) => {
+        if (stopping) return
+        stopping = true
+        logger.info({ signal }, 'stopping')
+        await running.stop()
+        process.exit(0)
+      }
+      process.on('SIGINT', () => void stop('SIGINT'))
+      process.on('SIGTERM', () => void stop('SIGTERM'))
+      // The line scripts and tests wait for; printed after the signal handlers.
+      console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)
     })
   cli
     .command('revoke')

@@ -1,5 +1,5 @@
 /**
- * The relay's authentication wire protocol, shared by the relay (relay/server.ts) and the site
+ * The relay's authentication wire protocol, shared by the relay (src/relay/server.ts) and the site
  * node's client adapter (AuthenticatedWebSocketClientAdapter):
  *
  * 1. `GET /auth/challenge` → `200 { challenge, expiresInMs }`: a single-use random challenge.

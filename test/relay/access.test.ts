@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SiteAccess } from '../../relay/access.ts'
+import { SiteAccess } from '../../src/relay/access.ts'
 
 describe('SiteAccess (v1 rule)', () => {
   const access = () => new SiteAccess({ catalog: 'CAT', roots: [['A', ['A-index', 'A-ledger']], ['B', ['B-index']]], owners: [['A-journal', 'A']] })

@@ -8,8 +8,8 @@ import { generateKeyPair, proveKey, signCredential, type KeyPair } from '../../s
 import { CHALLENGE_PATH, relayHttpUrl, syncUrl, type ChallengeResponse } from '../../src/network/authProtocol.ts'
 import type { CredentialClaims, DeploymentPublic } from '../../src/schema/credential.ts'
 import { DurableFsStorageAdapter } from '../../src/node/storage/DurableFsStorageAdapter.ts'
-import { startRelay, type Relay, type RelayOptions } from '../../relay/server.ts'
-import { peerIdOfClaims } from '../../relay/auth.ts'
+import { startRelay, type Relay, type RelayOptions } from '../../src/relay/server.ts'
+import { peerIdOfClaims } from '../../src/relay/auth.ts'
 
 export interface TestDeployment {
   deployment: DeploymentPublic

@@ -8,7 +8,7 @@ import { cbor } from '@automerge/automerge-repo'
 import { AuthenticatedWebSocketClientAdapter } from '../../src/network/AuthenticatedWebSocketClientAdapter.ts'
 import { generateKeyPair, proveKey } from '../../src/network/credential.ts'
 import { relayHttpUrl } from '../../src/network/authProtocol.ts'
-import type { Relay } from '../../relay/server.ts'
+import type { Relay } from '../../src/relay/server.ts'
 import { challenge, testDeployment, testRelay, until, upgrade, upgradeAs, type TestDeployment, type TestDevice } from './helpers.ts'
 
 let cleanups: Array<() => unknown> = []
@@ -196,7 +196,7 @@ describe('relay sync and access', () => {
     await new Promise((r) => setTimeout(r, 200))
     await relay.close()
     const { DurableFsStorageAdapter } = await import('../../src/node/storage/DurableFsStorageAdapter.ts')
-    const { startRelay } = await import('../../relay/server.ts')
+    const { startRelay } = await import('../../src/relay/server.ts')
     const { quietLogger } = await import('./helpers.ts')
     const again = await startRelay({ storage: new DurableFsStorageAdapter(dir), deployment: dep.deployment, isRevoked: () => false, port: 0, logger: quietLogger() })
     cleanups.push(() => again.close())
@@ -218,7 +218,7 @@ describe('relay sync and access', () => {
     const { mkdtempSync } = await import('node:fs')
     const { tmpdir } = await import('node:os')
     const path = await import('node:path')
-    const { startRelay } = await import('../../relay/server.ts')
+    const { startRelay } = await import('../../src/relay/server.ts')
     const { quietLogger } = await import('./helpers.ts')
     const dir = mkdtempSync(path.join(tmpdir(), 'stockmesh-relay-'))
     const storage = new DurableFsStorageAdapter(dir)

@@ -1,5 +1,5 @@
 /**
- * The relay's durable record of document owners (relay/access.ts rule 3), kept in the relay's own
+ * The relay's durable record of document owners (src/relay/access.ts rule 3), kept in the relay's own
  * storage adapter (crash-safe with DurableFsStorageAdapter) under keys no document id can take
  * (`-` is not a base58 character): one small chunk per document, holding the owning site.
  */

@@ -10,7 +10,7 @@
  *    ledger). The register is written by the hub only, so S cannot forge this; or
  * 3. the relay recorded S as its owner: the first authenticated site that brought the document to
  *    this relay (its first `sync` message for a document the relay had no record of) owns it. The
- *    record is kept durably by the relay (relay/owners.ts), never taken from a document's content.
+ *    record is kept durably by the relay (src/relay/owners.ts), never taken from a document's content.
  *
  * A document with no record (not the catalog, nobody's root, no owner) may be claimed by the first
  * site that sends content for it ({@link SiteAccess.claimable}); until then any request for it is
@@ -31,7 +31,7 @@
  *   read and write together); the node services only ever read it.
  * - Peers with role `relay` or `carrier` are treated like devices of their credential's site.
  */
-import { parsePeerId } from '../src/network/peerId.ts'
+import { parsePeerId } from '../network/peerId.ts'
 
 export class SiteAccess {
   #catalog: string | undefined

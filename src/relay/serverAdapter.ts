@@ -1,6 +1,6 @@
 /**
  * automerge-repo's WebSocketServerAdapter with each socket bound to the peer id authenticated at
- * its upgrade (relay/server.ts calls {@link AuthenticatedWebSocketServerAdapter.accept}):
+ * its upgrade (src/relay/server.ts calls {@link AuthenticatedWebSocketServerAdapter.accept}):
  * - a `join` (or any message) whose sender is not the bound peer id closes the socket;
  * - a `join` for a peer id that another open socket holds is refused and closes the newcomer (the
  *   stock adapter would close the existing one, letting anyone push a peer off);
@@ -11,7 +11,7 @@ import { cbor, type PeerId } from '@automerge/automerge-repo'
 import { WebSocketServerAdapter } from '@automerge/automerge-repo-network-websocket'
 import type { Logger } from 'pino'
 import type { WebSocket, WebSocketServer } from 'ws'
-import { CLOSE_MALFORMED, CLOSE_POLICY } from '../src/network/authProtocol.ts'
+import { CLOSE_MALFORMED, CLOSE_POLICY } from '../network/authProtocol.ts'
 
 export interface AdapterHooks {
   /** Every well-formed message from a bound socket, before automerge-repo sees it. */
@@ -48,6 +48,14 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
   isConnected(peerId: string): boolean {
     const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
     return socket !== undefined && socket.readyState === 1
+  }
+
+  /** Closes the connection of `peerId`, if any, with a policy close and `reason` (shown to the device). */
+  closePeer(peerId: string, reason: string): boolean {
+    const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
+    if (!socket) return false
+    this.#close(socket, CLOSE_POLICY, 'revalidated', peerId, reason)
+    return true
   }
 
   /** Hands an authenticated, upgraded socket to the adapter, bound to `peerId`. */

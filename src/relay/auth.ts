@@ -3,10 +3,10 @@
  * src/network/authProtocol.ts (credential signed by the deployment and valid now, not revoked, proof
  * of the credential's key over a challenge this relay issued, peer id bound to the credential).
  */
-import { newChallenge, verifyCredential, verifyProof } from '../src/network/credential.ts'
-import { formatPeerId } from '../src/network/peerId.ts'
-import type { CredentialClaims, DeploymentPublic } from '../src/schema/credential.ts'
-import type { RefusalCode, SyncParams } from '../src/network/authProtocol.ts'
+import { newChallenge, verifyCredential, verifyProof } from '../network/credential.ts'
+import { formatPeerId } from '../network/peerId.ts'
+import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
+import type { RefusalCode, SyncParams } from '../network/authProtocol.ts'
 
 /** Challenges issued and not yet used: single use, short-lived, bounded in number. */
 export class ChallengeStore {

@@ -1,8 +1,8 @@
 /**
  * The stockmesh relay: an automerge-repo Repo on crash-safe storage behind an HTTP server that
  * authenticates every websocket at its upgrade (src/network/authProtocol.ts), binds each socket to
- * its authenticated peer id (relay/serverAdapter.ts) and gives each site only its documents
- * (relay/access.ts). Operations: `GET /healthz` (JSON) and `GET /metrics` (Prometheus).
+ * its authenticated peer id (src/relay/serverAdapter.ts) and gives each site only its documents
+ * (src/relay/access.ts). Operations: `GET /healthz` (JSON) and `GET /metrics` (Prometheus).
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -12,9 +12,9 @@ import { Repo, type PeerId, type RepoConfig, type StorageAdapterInterface } from
 import type { Logger } from 'pino'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../src/network/authProtocol.ts'
-import { formatPeerId, parsePeerId } from '../src/network/peerId.ts'
-import type { CredentialClaims, DeploymentPublic } from '../src/schema/credential.ts'
+import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
+import { formatPeerId, parsePeerId } from '../network/peerId.ts'
+import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 import { SiteAccess } from './access.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { loadOwners, saveOwner } from './owners.ts'
@@ -57,6 +57,11 @@ export interface Relay {
   readonly metrics: Registry
   /** Re-checks loaded documents after the access policy changed (new site roots, say). */
   accessChanged(): void
+  /**
+   * Re-checks connected devices (after a new revocation list, and periodically for expiry): a device
+   * now revoked or expired is disconnected, and refused at its next upgrade. Returns the peers closed.
+   */
+  revalidate(): string[]
   /** Stops accepting, closes every connection, flushes and shuts the Repo down. */
   close(): Promise<void>
 }
@@ -91,7 +96,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         bytesIn.inc(bytes)
         const documentId = message.documentId
         if (!documentId) return
-        // Rule 3 of relay/access.ts: the first site to bring content for an unknown document owns it.
+        // Rule 3 of src/relay/access.ts: the first site to bring content for an unknown document owns it.
         if (message.type === 'sync' && access.claimable(documentId) && message.data && bringsContent(message.data)) {
           const site = parsePeerId(peerId)?.site
           if (site && access.claim(documentId, site)) {
@@ -107,6 +112,26 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       },
     },
   })
+
+  /** peer id → its credential's expiry, for revalidation. */
+  const connectedClaims = new Map<string, CredentialClaims>()
+  const revalidate = (): string[] => {
+    const closed: string[] = []
+    for (const [peerId, claims] of connectedClaims) {
+      const why = options.isRevoked(claims.device)
+        ? `device ${claims.device} has been revoked by the deployment: ask for a new enrolment`
+        : now() >= claims.expiresAt
+          ? `the credential of device ${claims.device} expired: enrol the device again`
+          : undefined
+      if (why && adapter.closePeer(peerId, why)) {
+        logger.warn({ peer: peerId }, `disconnected: ${why}`)
+        closed.push(peerId)
+      }
+    }
+    return closed
+  }
+  const revalidateTimer = setInterval(revalidate, 60_000)
+  revalidateTimer.unref()
 
   const relayPeerId = formatPeerId({ role: 'relay', site: 'hub', device: deployment.id }) as string as PeerId
   const shareConfig = {
@@ -187,7 +212,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         logger.warn({ peer: result.peerId, err: error.message }, 'connection error: closed')
         ws.terminate()
       })
-      ws.on('close', () => logger.info({ peer: result.peerId }, 'device disconnected'))
+      connectedClaims.set(result.peerId, result.claims)
+      ws.on('close', () => {
+        if (!adapter.isConnected(result.peerId)) connectedClaims.delete(result.peerId)
+        logger.info({ peer: result.peerId }, 'device disconnected')
+      })
       adapter.accept(wss, ws, result.peerId, req)
     })
   })
@@ -212,8 +241,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     adapter,
     metrics,
     accessChanged: () => repo.shareConfigChanged(),
+    revalidate,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(revalidateTimer)
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           wss.close() // the adapter terminates its sockets on this

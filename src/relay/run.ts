@@ -1,0 +1,109 @@
+/**
+ * `stockmesh relay --data HUB --port N [--host H]`: the hub relay on a hub folder (src/hub/hubFolder.ts).
+ * Takes the folder's lock, reads the deployment and the register (each site's index and ledger,
+ * the signed revocation list), opens the hub Repo behind the relay and serves until SIGTERM/SIGINT.
+ * The register is re-read every few seconds when it changes (a new site's roots, a new revocation
+ * list); a device revoked meanwhile is disconnected.
+ */
+import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import { parseAutomergeUrl, type AutomergeUrl } from '@automerge/automerge-repo'
+import type { Logger } from 'pino'
+import { checkedRevocations, HUB_FILES, lockHubFolder, openHub, readHubDeployment, readHubRegister, type Hub, type HubRegister } from '../hub/hubFolder.ts'
+import type { DeploymentPublic } from '../schema/credential.ts'
+import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter.ts'
+import { SiteAccess } from './access.ts'
+import { loadOwners } from './owners.ts'
+import { startRelay, type Relay } from './server.ts'
+
+export interface RunRelayOptions {
+  dir: string
+  port: number
+  host: string
+  logger: Logger
+  /** How often the register is checked for changes (ms). */
+  registerPollMs?: number
+}
+
+export interface RunningRelay {
+  relay: Relay
+  hub: Hub
+  deployment: DeploymentPublic
+  /** Stops the relay, flushes and closes the hub, releases the folder's lock. */
+  stop(): Promise<void>
+}
+
+function revokedOf(register: HubRegister, deployment: DeploymentPublic, dir: string): Set<string> {
+  const revoked = new Set<string>(checkedRevocations(register, deployment, dir).claims.devices)
+  for (const [device, entry] of Object.entries(register.devices)) if (entry.revokedAt) revoked.add(device)
+  return revoked
+}
+
+function rootsOf(register: HubRegister): Array<[string, string[]]> {
+  return Object.entries(register.sites).map(([site, entry]) => [site, [parseAutomergeUrl(entry.index as AutomergeUrl).documentId, parseAutomergeUrl(entry.ledger as AutomergeUrl).documentId]])
+}
+
+export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> {
+  const dir = path.resolve(options.dir)
+  const { logger } = options
+  await readHubDeployment(dir) // the clear "not a hub folder" error before anything is taken
+  const lock = await lockHubFolder(dir, 'stockmesh relay')
+  let hub: Hub | undefined
+  try {
+    const file = await readHubDeployment(dir)
+    const deployment = file.deployment
+    let register = await readHubRegister(dir)
+    let revoked = revokedOf(register, deployment, dir)
+    const registerPath = path.join(dir, HUB_FILES.register)
+    let registerStamp = (await stat(registerPath)).mtimeMs
+    // The owner records live next to the documents, in the hub's crash-safe storage folder.
+    const storage = new DurableFsStorageAdapter(path.join(dir, HUB_FILES.automerge))
+    const access = new SiteAccess({ catalog: parseAutomergeUrl(file.catalog as AutomergeUrl).documentId, roots: rootsOf(register), owners: await loadOwners(storage) })
+    const relay = await startRelay({
+      storage,
+      deployment,
+      isRevoked: (device) => revoked.has(device),
+      host: options.host,
+      port: options.port,
+      logger,
+      access,
+      openRepo: async (config) => {
+        hub = await openHub(dir, { logger, lock, network: config.network ?? [], repo: { sharePolicy: undefined, shareConfig: config.shareConfig, peerId: config.peerId } })
+        return hub.repo
+      },
+    })
+    lock.update({ url: relay.url })
+
+    const reload = async () => {
+      const stamp = (await stat(registerPath)).mtimeMs
+      if (stamp === registerStamp) return
+      registerStamp = stamp
+      register = await readHubRegister(dir)
+      revoked = revokedOf(register, deployment, dir)
+      for (const [site, documents] of rootsOf(register)) access.setRoots(site, documents)
+      relay.accessChanged()
+      const closed = relay.revalidate()
+      logger.info({ sites: Object.keys(register.sites).length, revoked: revoked.size, disconnected: closed }, 'register re-read')
+    }
+    const timer = setInterval(() => reload().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')), options.registerPollMs ?? 5_000)
+    timer.unref()
+
+    let stopping: Promise<void> | undefined
+    return {
+      relay,
+      hub: hub!,
+      deployment,
+      stop: () =>
+        (stopping ??= (async () => {
+          clearInterval(timer)
+          await relay.close()
+          await hub!.close()
+          await lock.release()
+        })()),
+    }
+  } catch (error) {
+    await hub?.close().catch(() => undefined)
+    await lock.release()
+    throw error
+  }
+}
