@@ -14,7 +14,7 @@ import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } fr
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import { proveKey } from './credential.ts'
-import { CHALLENGE_PATH, parseRefusal, relayHttpUrl, syncUrl, type ChallengeResponse, type RefusalBody } from './authProtocol.ts'
+import { CHALLENGE_PATH, CLOSE_POLICY, parseCloseReason, parseRefusal, refusalStatus, relayHttpUrl, syncUrl, type ChallengeResponse, type RefusalBody } from './authProtocol.ts'
 
 export interface AuthenticatedClientOptions {
   /** `ws://host:port` of the relay. */
@@ -30,6 +30,11 @@ export interface AuthenticatedClientOptions {
   refusedRetryMs?: number
   /** Timeout of the challenge request and of the handshake. */
   timeoutMs?: number
+  /**
+   * The relay pings every few seconds (automerge-repo's server adapter: 5 s); with no ping for this
+   * long the connection is taken as dead (a half-open TCP connection) and made again.
+   */
+  deadAfterMs?: number
 }
 
 /** Why the relay refused this device last, with the HTTP status and when. */
@@ -51,6 +56,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   #running = false
   #attempt = 0
   #timer: ReturnType<typeof setTimeout> | undefined
+  #watchdog: ReturnType<typeof setTimeout> | undefined
   #generation = 0
   #ready = false
   #resolveReady!: () => void
@@ -59,7 +65,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   constructor(options: AuthenticatedClientOptions) {
     super()
     this.url = options.url
-    this.#options = { minRetryMs: 500, maxRetryMs: 60_000, refusedRetryMs: 5 * 60_000, timeoutMs: 10_000, ...options }
+    this.#options = { minRetryMs: 500, maxRetryMs: 60_000, refusedRetryMs: 5 * 60_000, timeoutMs: 10_000, deadAfterMs: 30_000, ...options }
   }
 
   isReady(): boolean {
@@ -91,6 +97,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     this.#running = false
     this.#generation++
     clearTimeout(this.#timer)
+    clearTimeout(this.#watchdog)
     this.#timer = undefined
     const socket = this.socket
     this.socket = undefined
@@ -183,7 +190,17 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
       socket.on('error', () => {})
       this.socket = undefined
     })
+    const alive = () => {
+      clearTimeout(this.#watchdog)
+      this.#watchdog = setTimeout(() => {
+        this.#options.logger?.warn({ relay: this.url }, 'no word from the relay: connecting again')
+        socket.terminate()
+      }, this.#options.deadAfterMs)
+      this.#watchdog.unref?.()
+    }
+    socket.on('ping', alive)
     socket.on('open', () => {
+      alive()
       socket.send(cbor.encode({ type: 'join', senderId: peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
     })
     socket.on('message', (data: Buffer) => this.#receive(socket, data))
@@ -192,12 +209,13 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     })
     socket.on('close', (code, reason) => {
       if (this.socket !== socket) return
+      clearTimeout(this.#watchdog)
       this.socket = undefined
       this.#lostPeer()
-      if (code === 1008) {
-        // Closed by policy after the upgrade (e.g. the peer id is already connected).
-        const text = reason.toString() || 'the relay closed the connection'
-        this.#refused(409, JSON.stringify({ error: text.includes('already connected') ? 'peer-already-connected' : 'wrong-peer-id', reason: text }))
+      const refusal = parseCloseReason(reason.toString())
+      if (code === CLOSE_POLICY && refusal) {
+        // Closed by the relay's policy after the upgrade (revoked meanwhile, expired, peer id in use…).
+        this.#refused(refusalStatus(refusal.error), JSON.stringify(refusal))
       } else this.#failed(`connection closed (${code})`)
     })
   }

@@ -33,6 +33,9 @@ export type RefusalCode =
   | 'wrong-peer-id'
   | 'peer-already-connected'
   | 'busy'
+  // After the upgrade (a websocket close with CLOSE_POLICY / CLOSE_MALFORMED, reason `<code>: <words>`):
+  | 'too-many-denials'
+  | 'unknown-message'
 
 /** The body of a refused upgrade: `error` is the code, `reason` words a device can show. */
 export interface RefusalBody {
@@ -97,6 +100,19 @@ export function parseRefusal(text: string): RefusalBody | undefined {
     // not JSON
   }
   return undefined
+}
+
+/** The reason of a relay's websocket close: `<code>: <words>`, at most 123 bytes (the protocol's limit). */
+export function closeReason(code: RefusalCode, words: string): string {
+  let text = `${code}: ${words}`
+  while (Buffer.byteLength(text) > 123) text = text.slice(0, -1)
+  return text
+}
+
+/** The refusal in a relay's websocket close reason, if it is one. */
+export function parseCloseReason(reason: string): RefusalBody | undefined {
+  const m = /^([a-z-]+): (.*)$/s.exec(reason)
+  return m ? { error: m[1] as RefusalCode, reason: m[2]! } : undefined
 }
 
 /** WebSocket close codes the relay uses after the upgrade. */

@@ -38,6 +38,8 @@ export interface RelayOptions {
   roots?: Iterable<[site: string, documents: Iterable<string>]>
   /** Largest websocket message accepted (bytes); default 64 MiB. */
   maxPayload?: number
+  /** Denied messages a peer may send in a minute before it is disconnected; default 1000. */
+  maxDenialsPerMinute?: number
   challengeTtlMs?: number
   maxChallenges?: number
   /** Makes the relay's Repo (default: a Repo on `storage`); the hub passes its own (openHub). */
@@ -82,6 +84,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const bytesOut = new Counter({ name: 'stockmesh_relay_bytes_out_total', help: 'Bytes sent to peers', registers: [metrics] })
   const claims = new Counter({ name: 'stockmesh_relay_documents_claimed_total', help: 'Documents recorded as owned by the site that first brought them', registers: [metrics] })
 
+  /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
+  const denials = new Map<string, { since: number; count: number }>()
+  const maxDenials = options.maxDenialsPerMinute ?? 1000
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 * 1024 })
   const adapter = new AuthenticatedWebSocketServerAdapter(wss, {
     logger,
@@ -107,7 +112,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         }
         if (!access.mayAccess(peerId, documentId)) {
           accessDenials.inc()
-          logger.warn({ peer: peerId, documentId, type: message.type }, 'access denied: answered as unavailable')
+          const t = now()
+          let window = denials.get(peerId)
+          if (!window || t - window.since > 60_000) denials.set(peerId, (window = { since: t, count: 0 }))
+          window.count++
+          if (window.count <= 10) logger.warn({ peer: peerId, documentId, type: message.type }, 'access denied: answered as unavailable')
+          if (window.count > maxDenials) {
+            denials.delete(peerId)
+            adapter.closePeer(peerId, 'too-many-denials', `more than ${maxDenials} requests a minute for documents this device may not access`)
+          }
         }
       },
     },
@@ -123,7 +136,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         : now() >= claims.expiresAt
           ? `the credential of device ${claims.device} expired: enrol the device again`
           : undefined
-      if (why && adapter.closePeer(peerId, why)) {
+      if (why && adapter.closePeer(peerId, options.isRevoked(claims.device) ? 'revoked' : 'expired', why)) {
         logger.warn({ peer: peerId }, `disconnected: ${why}`)
         closed.push(peerId)
       }
@@ -214,7 +227,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       })
       connectedClaims.set(result.peerId, result.claims)
       ws.on('close', () => {
-        if (!adapter.isConnected(result.peerId)) connectedClaims.delete(result.peerId)
+        if (!adapter.isConnected(result.peerId)) {
+          connectedClaims.delete(result.peerId)
+          denials.delete(result.peerId)
+        }
         logger.info({ peer: result.peerId }, 'device disconnected')
       })
       adapter.accept(wss, ws, result.peerId, req)

@@ -11,15 +11,18 @@ import { cbor, type PeerId } from '@automerge/automerge-repo'
 import { WebSocketServerAdapter } from '@automerge/automerge-repo-network-websocket'
 import type { Logger } from 'pino'
 import type { WebSocket, WebSocketServer } from 'ws'
-import { CLOSE_MALFORMED, CLOSE_POLICY } from '../network/authProtocol.ts'
+import { CLOSE_MALFORMED, CLOSE_POLICY, closeReason, type RefusalCode } from '../network/authProtocol.ts'
 
 export interface AdapterHooks {
   /** Every well-formed message from a bound socket, before automerge-repo sees it. */
   onMessage?: (message: { type: string; senderId: string; documentId?: string; data?: Uint8Array }, bytes: number, peerId: string) => void
   onBytesOut?: (bytes: number) => void
-  /** A socket closed for bad input (`why`: malformed, wrong-sender, duplicate-peer). */
+  /** A socket closed for bad input or by policy (`why`: the refusal code). */
   onRejected?: (why: string, peerId: string) => void
 }
+
+/** The message types of automerge-repo 2.5.6's websocket protocol and Repo. */
+const KNOWN_TYPES = new Set(['join', 'leave', 'sync', 'request', 'ephemeral', 'doc-unavailable', 'remote-subscription-change', 'remote-heads-changed'])
 
 type RawMessage = Parameters<WebSocketServerAdapter['receiveMessage']>[0]
 
@@ -51,10 +54,10 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
   }
 
   /** Closes the connection of `peerId`, if any, with a policy close and `reason` (shown to the device). */
-  closePeer(peerId: string, reason: string): boolean {
+  closePeer(peerId: string, code: RefusalCode, reason: string): boolean {
     const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
-    if (!socket) return false
-    this.#close(socket, CLOSE_POLICY, 'revalidated', peerId, reason)
+    if (!socket || socket.readyState !== 1) return false
+    this.#close(socket, CLOSE_POLICY, code, peerId, reason)
     return true
   }
 
@@ -79,11 +82,11 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     })
   }
 
-  #close(socket: WebSocket, code: number, why: string, peerId: string, detail: string): void {
+  #close(socket: WebSocket, code: number, why: RefusalCode, peerId: string, detail: string): void {
     this.#logger?.warn({ peer: peerId, why, detail }, 'relay closed a connection')
     this.#hooks.onRejected?.(why, peerId)
     try {
-      socket.close(code, detail.slice(0, 120))
+      socket.close(code, closeReason(why, detail))
     } catch {
       socket.terminate()
     }
@@ -109,7 +112,7 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     }
     const msg = message as { type: string; senderId?: unknown; documentId?: unknown; data?: unknown; targetId?: unknown }
     if (msg.senderId !== peerId) {
-      this.#close(ws, CLOSE_POLICY, 'wrong-sender', peerId, `messages must come from ${peerId}`)
+      this.#close(ws, CLOSE_POLICY, 'wrong-peer-id', peerId, `messages must come from ${peerId}`)
       return
     }
     if ('documentId' in msg && typeof msg.documentId !== 'string') {
@@ -120,17 +123,21 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
       this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the data is not bytes')
       return
     }
+    if (!KNOWN_TYPES.has(msg.type)) {
+      this.#close(ws, CLOSE_MALFORMED, 'unknown-message', peerId, `unknown message type ${JSON.stringify(msg.type.slice(0, 40))}`)
+      return
+    }
     if (msg.type === 'join') {
       const holder = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
       if (holder === ws) return // a repeated join on the same socket: nothing to do
       if (holder && holder.readyState === 1) {
-        this.#close(ws, CLOSE_POLICY, 'duplicate-peer', peerId, `${peerId} is already connected`)
+        this.#close(ws, CLOSE_POLICY, 'peer-already-connected', peerId, `${peerId} is already connected`)
         return
       }
     } else if (msg.type !== 'leave') {
       // Messages to the relay's repo must name it as the target.
       if (msg.targetId !== this.peerId) {
-        this.#close(ws, CLOSE_POLICY, 'wrong-target', peerId, 'messages must be addressed to the relay')
+        this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'messages must be addressed to the relay')
         return
       }
     }

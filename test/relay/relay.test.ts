@@ -135,8 +135,10 @@ describe('relay authentication', () => {
     const result = await upgradeAs(relay.url, x)
     if (!result.socket) throw new Error('not accepted')
     const closed = new Promise<number>((resolve) => result.socket!.on('close', (code) => resolve(code)))
+    const reason = new Promise<string>((resolve) => result.socket!.on('close', (_code, text) => resolve(text.toString())))
     result.socket!.send(cbor.encode({ type: 'join', senderId: y.peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] }))
     expect(await closed).toBe(1008)
+    expect(await reason).toMatch(/^wrong-peer-id: /)
     expect(relay.adapter.isConnected(y.peerId)).toBe(false)
   })
 
@@ -155,6 +157,22 @@ describe('relay authentication', () => {
     await until(() => expired.adapter.lastRefusal !== undefined, 10_000, 'a refusal')
     expect(expired.adapter.lastRefusal).toMatchObject({ status: 401, error: 'expired' })
     expect(expired.adapter.lastRefusal?.reason).toMatch(/enrol the device again/)
+  })
+})
+
+describe('relay revalidation', () => {
+  it('disconnects a connected device once it is revoked; the device reads why', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep)
+    const device = dep.device('A', 'soon-gone')
+    const { adapter } = siteRepo(relay, device, { refusedRetryMs: 60_000 })
+    await connected(relay, device.peerId)
+    expect(relay.revalidate()).toEqual([])
+    dep.revoked.add('soon-gone')
+    expect(relay.revalidate()).toEqual([device.peerId])
+    await until(() => adapter.lastRefusal !== undefined, 10_000, 'the refusal')
+    expect(adapter.lastRefusal).toMatchObject({ status: 403, error: 'revoked' })
+    expect(adapter.lastRefusal?.reason).toMatch(/revoked/)
   })
 })
 
@@ -280,6 +298,38 @@ describe('relay hostile input and operations', () => {
     const handle = one.repo.create({ ok: true })
     await until(() => relay.access.siteOf(handle.documentId) === 'A')
     expect((await two.repo.find<{ ok: boolean }>(handle.url)).doc().ok).toBe(true)
+  })
+
+  it('closes a connection that sends an unknown message type', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep)
+    const device = dep.device('A', 'odd')
+    const result = await upgradeAs(relay.url, device)
+    const closed = new Promise<[number, string]>((resolve) => result.socket!.on('close', (code, reason) => resolve([code, reason.toString()])))
+    result.socket!.send(cbor.encode({ type: 'join', senderId: device.peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] }))
+    result.socket!.send(cbor.encode({ type: 'shout', senderId: device.peerId, targetId: relay.repo.peerId }))
+    const [code, reason] = await closed
+    expect(code).toBe(1007)
+    expect(reason).toMatch(/^unknown-message: /)
+  })
+
+  it('disconnects a peer that floods the relay with requests for documents it may not access', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep, { maxDenialsPerMinute: 5 })
+    const device = dep.device('A', 'flood')
+    const result = await upgradeAs(relay.url, device)
+    const closed = new Promise<[number, string]>((resolve) => result.socket!.on('close', (code, reason) => resolve([code, reason.toString()])))
+    result.socket!.send(cbor.encode({ type: 'join', senderId: device.peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] }))
+    await connected(relay, device.peerId)
+    const { generateAutomergeUrl, parseAutomergeUrl } = await import('@automerge/automerge-repo')
+    for (let i = 0; i < 10; i++) {
+      const documentId = parseAutomergeUrl(generateAutomergeUrl()).documentId
+      result.socket!.send(cbor.encode({ type: 'request', senderId: device.peerId, targetId: relay.repo.peerId, documentId, data: new Uint8Array([0x42, 0, 0]) }))
+    }
+    const [code, reason] = await closed
+    expect(code).toBe(1008)
+    expect(reason).toMatch(/^too-many-denials: /)
+    expect(await relay.metrics.getSingleMetricAsString('stockmesh_relay_access_denials_total')).toMatch(/ [6-9]|10$/)
   })
 
   it('closes a connection whose message exceeds the size limit', async () => {
