@@ -5,7 +5,7 @@
  * ledger, naming the deployment catalog), and every enrolment file of the site carries them: two
  * devices of a new site that start offline at the same moment start from the same ledger.
  */
-import { promises as fsp } from 'node:fs'
+import { constants, promises as fsp } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { save } from '@automerge/automerge'
@@ -79,6 +79,9 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
   if (outExists) throw new Error(`${options.out} exists already: an enrolment file is written once; give another --out`)
   const outDir = await fsp.stat(path.dirname(out)).catch(() => undefined)
   if (!outDir?.isDirectory()) throw new Error(`cannot write ${options.out}: the folder ${path.dirname(out)} does not exist`)
+  await fsp.access(path.dirname(out), constants.W_OK).catch(() => {
+    throw new Error(`cannot write ${options.out}: the folder ${path.dirname(out)} is not writable`)
+  })
   await readHubDeployment(hubDir) // "not a hub" before taking anything
 
   const hub = await openHub(hubDir, { logger: options.logger, command: 'stockmesh enrol' })
@@ -121,13 +124,15 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
       documents: { index: snapshot(index), ledger: snapshot(ledger), catalog: snapshot(catalog) },
       revocations: checkedRevocations(register, hub.deployment, hub.dir).token,
     })
-    await writeJsonDurably(out, file, { mode: 0o600, exclusive: true })
+    // The register first: every credential the hub signed is in it (and can be revoked), even if
+    // writing the file fails after.
     const enrolledAt = new Date(now).toISOString()
     await writeHubRegister(hub.dir, {
       ...register,
       sites: known ? register.sites : { ...register.sites, [site]: { index: index.url, ledger: ledger.url, enrolledAt } },
       devices: { ...register.devices, [device]: { site: claims.site, role, publicKey: keys.publicKey, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt } },
     })
+    await writeJsonDurably(out, file, { mode: 0o600, exclusive: true })
     options.logger.info({ device, site, role, newSite: !known }, 'device enrolled')
     return { file, device, site, newSite: !known, expiresAt: claims.expiresAt }
   } finally {
