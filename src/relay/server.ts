@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream'
 import { decodeSyncMessage } from '@automerge/automerge'
 import { Repo, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
@@ -82,6 +82,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const bytesIn = new Counter({ name: 'stockmesh_relay_bytes_in_total', help: 'Bytes received from peers', registers: [metrics] })
   const messagesOut = new Counter({ name: 'stockmesh_relay_messages_out_total', help: 'Messages sent to peers', registers: [metrics] })
   const bytesOut = new Counter({ name: 'stockmesh_relay_bytes_out_total', help: 'Bytes sent to peers', registers: [metrics] })
+  const storageLatency = new Histogram({ name: 'stockmesh_relay_storage_flush_seconds', help: 'Time to put a document on disk before a sync message about it leaves', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [metrics] })
   const claims = new Counter({ name: 'stockmesh_relay_documents_claimed_total', help: 'Documents recorded as owned by the site that first brought them', registers: [metrics] })
 
   /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
@@ -151,8 +152,38 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     announce: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
     access: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
   }
+  // "The relay has it" means on its disk: every sync message the relay sends about a document (they
+  // carry the relay's heads, which is how a peer learns what the relay holds) waits until that
+  // document's changes are saved (a flush; a no-op when nothing is pending). Messages to one peer
+  // keep their order.
+  const sendNow = adapter.send.bind(adapter)
+  const queues = new Map<string, Promise<void>>()
+  let repoRef: Repo | undefined
+  adapter.send = (message) => {
+    const target = message.targetId as string
+    const documentId = message.type === 'sync' && 'documentId' in message ? message.documentId : undefined
+    const handle = documentId && repoRef ? repoRef.handles[documentId] : undefined
+    const queued = queues.get(target)
+    if (!queued && !(handle && handle.isReady())) return sendNow(message)
+    const next = (queued ?? Promise.resolve())
+      .then(async () => {
+        if (handle && handle.isReady() && repoRef) {
+          const started = performance.now()
+          await repoRef.flush([handle.documentId])
+          storageLatency.observe((performance.now() - started) / 1000)
+        }
+        sendNow(message)
+      })
+      .catch((error: unknown) => logger.error({ err: error, peer: target, documentId }, 'a sync message was not sent: the document could not be saved'))
+      .finally(() => {
+        if (queues.get(target) === next) queues.delete(target)
+      })
+    queues.set(target, next)
+  }
+
   const repoConfig = { network: [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
   const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
+  repoRef = repo
 
   if (!options.openRepo) await adapter.connected
 

@@ -3,7 +3,7 @@
  * bound to the device, per-site access, hostile frames, metrics.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repo, type AutomergeUrl, type PeerId } from '@automerge/automerge-repo'
+import { Repo, type AutomergeUrl, type PeerId, type StorageAdapterInterface } from '@automerge/automerge-repo'
 import { cbor } from '@automerge/automerge-repo'
 import { AuthenticatedWebSocketClientAdapter } from '../../src/network/AuthenticatedWebSocketClientAdapter.ts'
 import { generateKeyPair, proveKey } from '../../src/network/credential.ts'
@@ -225,6 +225,43 @@ describe('relay sync and access', () => {
     const a2 = siteRepo(again, dep.device('A', 'a2'))
     await connected(again, 'site/A/a2')
     expect((await a2.repo.find<{ n: number }>(handle.url)).doc().n).toBe(1)
+  })
+
+  it('tells nobody it has a change before the change is on its disk', async () => {
+    const dep = testDeployment()
+    const { mkdtempSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const path = await import('node:path')
+    const { DurableFsStorageAdapter } = await import('../../src/node/storage/DurableFsStorageAdapter.ts')
+    const inner = new DurableFsStorageAdapter(mkdtempSync(path.join(tmpdir(), 'stockmesh-relay-')))
+    /** When each document's incremental/snapshot saves finished. */
+    const savedAt = new Map<string, number[]>()
+    const slow: StorageAdapterInterface = {
+      load: (key) => inner.load(key),
+      loadRange: (key) => inner.loadRange(key),
+      remove: (key) => inner.remove(key),
+      removeRange: (key) => inner.removeRange(key),
+      save: async (key, data) => {
+        await new Promise((r) => setTimeout(r, 300))
+        await inner.save(key, data)
+        if (key[1] === 'incremental' || key[1] === 'snapshot') savedAt.set(key[0]!, [...(savedAt.get(key[0]!) ?? []), Date.now()])
+      },
+    }
+    const relay = await relayFor(dep, { storage: slow })
+    const a1 = siteRepo(relay, dep.device('A', 'a1'))
+    const a2 = siteRepo(relay, dep.device('A', 'a2'))
+    await connected(relay, 'site/A/a1')
+    await connected(relay, 'site/A/a2')
+    const handle = a1.repo.create<{ n: number }>({ n: 1 })
+    await until(() => relay.access.siteOf(handle.documentId) === 'A')
+    const found = await a2.repo.find<{ n: number }>(handle.url)
+    const firstSeen = Date.now()
+    expect(found.doc().n).toBe(1)
+    expect(savedAt.get(handle.documentId)?.[0]).toBeLessThanOrEqual(firstSeen)
+    handle.change((d) => (d.n = 2))
+    const before = savedAt.get(handle.documentId)!.length
+    await until(() => found.doc().n === 2, 10_000, 'the change at a2')
+    expect(savedAt.get(handle.documentId)!.length).toBeGreaterThan(before)
   })
 
   it('gives every site the catalog and each site its enrolment roots', async () => {
