@@ -294,7 +294,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         clearInterval(revalidateTimer)
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
-          wss.close() // the adapter terminates its sockets on this
+          // ws 8 with noServer emits 'close' (on which the adapter lets its peers go) only once
+          // every client has gone: end them here.
+          for (const client of wss.clients) client.terminate()
+          wss.close()
           server.closeAllConnections()
         })
         if (!options.openRepo) {

@@ -18,7 +18,7 @@ export interface AdapterHooks {
   onMessage?: (message: { type: string; senderId: string; documentId?: string; data?: Uint8Array }, bytes: number, peerId: string) => void
   onBytesOut?: (bytes: number) => void
   /** A socket closed for bad input or by policy (`why`: the refusal code). */
-  onRejected?: (why: string, peerId: string) => void
+  onRejected?: (why: RefusalCode | 'slow-client', peerId: string) => void
 }
 
 /** The message types of automerge-repo 2.5.6's websocket protocol and Repo. */
@@ -31,11 +31,15 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
   readonly #logger: Logger | undefined
   readonly #hooks: AdapterHooks
 
-  constructor(server: WebSocketServer, options: { keepAliveInterval?: number; logger?: Logger; hooks?: AdapterHooks } = {}) {
+  readonly #maxBuffered: number
+
+  /** `maxBufferedBytes`: a socket with more than this waiting to be sent is dropped (default 64 MiB). */
+  constructor(server: WebSocketServer, options: { keepAliveInterval?: number; logger?: Logger; hooks?: AdapterHooks; maxBufferedBytes?: number } = {}) {
     // `as never`: the package's types see ws's CommonJS declarations, ours the ESM ones; same class.
     super(server as never, options.keepAliveInterval ?? 5000)
     this.#logger = options.logger
     this.#hooks = options.hooks ?? {}
+    this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024
   }
 
   #connected!: () => void
@@ -64,13 +68,18 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
   /** Hands an authenticated, upgraded socket to the adapter, bound to `peerId`. */
   accept(server: WebSocketServer, socket: WebSocket, peerId: string, request: unknown): void {
     this.#bound.set(socket, peerId)
-    if (this.#hooks.onBytesOut) {
-      const send = socket.send.bind(socket) as (data: unknown, ...rest: unknown[]) => void
-      const count = this.#hooks.onBytesOut
-      ;(socket as { send: unknown }).send = (data: unknown, ...rest: unknown[]) => {
-        count((data as ArrayBuffer | Uint8Array).byteLength ?? 0)
-        send(data, ...rest)
+    const send = socket.send.bind(socket) as (data: unknown, ...rest: unknown[]) => void
+    const count = this.#hooks.onBytesOut
+    ;(socket as { send: unknown }).send = (data: unknown, ...rest: unknown[]) => {
+      // A client that does not read: its backlog is not kept for ever (it resyncs when it reconnects).
+      if (socket.bufferedAmount > this.#maxBuffered) {
+        this.#logger?.warn({ peer: peerId, buffered: socket.bufferedAmount }, 'relay dropped a client that does not read')
+        this.#hooks.onRejected?.('slow-client', peerId)
+        socket.terminate()
+        return
       }
+      count?.((data as ArrayBuffer | Uint8Array).byteLength ?? 0)
+      send(data, ...rest)
     }
     // Before the Repo connected the adapter nobody listens for connections yet: hold the socket's
     // frames until it has (the stream is paused, so nothing is read and lost meanwhile).

@@ -160,6 +160,33 @@ describe('relay authentication', () => {
   })
 })
 
+describe('client adapter reconnection', () => {
+  it('keeps trying while the relay is down and reconnects when it is back on the same port', async () => {
+    const dep = testDeployment()
+    const { relay, dir } = await testRelay(dep)
+    const port = relay.port
+    const device = dep.device('A', 'a1')
+    const { adapter, repo } = siteRepo(relay, device, { minRetryMs: 50 })
+    await connected(relay, device.peerId)
+    const handle = repo.create({ n: 1 })
+    await until(() => relay.access.siteOf(handle.documentId) === 'A')
+    const lost = new Promise((resolve) => adapter.once('peer-disconnected', resolve))
+    await relay.close()
+    await lost
+    await new Promise((r) => setTimeout(r, 300)) // a few refused attempts
+    expect(adapter.lastError).toBeDefined()
+    expect(adapter.lastRefusal).toBeUndefined()
+    const { DurableFsStorageAdapter } = await import('../../src/node/storage/DurableFsStorageAdapter.ts')
+    const { startRelay } = await import('../../src/relay/server.ts')
+    const { quietLogger } = await import('./helpers.ts')
+    const again = await startRelay({ storage: new DurableFsStorageAdapter(dir), deployment: dep.deployment, isRevoked: () => false, port, logger: quietLogger() })
+    cleanups.push(() => again.close())
+    await connected(again, device.peerId)
+    await until(() => adapter.remotePeerId !== undefined, 10_000, 'the peer at the client')
+    expect(adapter.lastError).toBeUndefined()
+  })
+})
+
 describe('relay revalidation', () => {
   it('disconnects a connected device once it is revoked; the device reads why', async () => {
     const dep = testDeployment()
