@@ -3,6 +3,11 @@
  * authenticates every websocket at its upgrade (src/network/authProtocol.ts), binds each socket to
  * its authenticated peer id (src/relay/serverAdapter.ts) and gives each site only its documents
  * (src/relay/access.ts). Operations: `GET /healthz` (JSON) and `GET /metrics` (Prometheus).
+ *
+ * Durability: a sync message about a document (it carries the relay's heads, which is how a peer
+ * learns what the relay holds) leaves only after the document, and its owner record when it was
+ * just claimed, are on the relay's storage: with DurableFsStorageAdapter, "the relay has it" means
+ * on its disk.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -85,6 +90,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const storageLatency = new Histogram({ name: 'stockmesh_relay_storage_flush_seconds', help: 'Time to put a document on disk before a sync message about it leaves', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [metrics] })
   const claims = new Counter({ name: 'stockmesh_relay_documents_claimed_total', help: 'Documents recorded as owned by the site that first brought them', registers: [metrics] })
 
+  /** Owner records being written: a sync message about the document waits for its record too. */
+  const ownerSaves = new Map<string, Promise<void>>()
   /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
   const denials = new Map<string, { since: number; count: number }>()
   const maxDenials = options.maxDenialsPerMinute ?? 1000
@@ -108,7 +115,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           if (site && access.claim(documentId, site)) {
             claims.inc()
             logger.info({ peer: peerId, documentId, site }, 'document recorded as owned by the site that brought it')
-            saveOwner(options.storage, documentId, site).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
+            const saved = saveOwner(options.storage, documentId, site)
+              .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
+              .finally(() => ownerSaves.delete(documentId))
+            ownerSaves.set(documentId, saved)
           }
         }
         if (!access.mayAccess(peerId, documentId)) {
@@ -168,6 +178,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const next = (queued ?? Promise.resolve())
       .then(async () => {
         if (handle && handle.isReady() && repoRef) {
+          await ownerSaves.get(handle.documentId)
           const started = performance.now()
           await repoRef.flush([handle.documentId])
           storageLatency.observe((performance.now() - started) / 1000)
