@@ -9,8 +9,18 @@
  * 3. Over the socket: automerge-repo's websocket protocol (CBOR `join`/`peer`/… messages), with the
  *    `join`'s sender id bound to P.
  */
+import { formatPeerId } from './peerId.ts'
+import type { CredentialClaims } from '../schema/credential.ts'
 
 export const CHALLENGE_PATH = '/auth/challenge'
+
+/**
+ * The peer id a credential's holder must use with a relay: `site|carrier|relay/<site>/<device>`
+ * (role `device` is a `site` peer). The site node uses it as its Repo's peer id.
+ */
+export function peerIdOfCredential(claims: Pick<CredentialClaims, 'role' | 'site' | 'device'>): string {
+  return formatPeerId({ role: claims.role === 'relay' ? 'relay' : claims.role === 'carrier' ? 'carrier' : 'site', site: claims.site, device: claims.device })
+}
 export const SYNC_PATH = '/sync'
 
 /** What `GET /auth/challenge` answers. */

@@ -4,9 +4,8 @@
  * of the credential's key over a challenge this relay issued, peer id bound to the credential).
  */
 import { newChallenge, verifyCredential, verifyProof } from '../network/credential.ts'
-import { formatPeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
-import type { RefusalCode, SyncParams } from '../network/authProtocol.ts'
+import { peerIdOfCredential, type RefusalCode, type SyncParams } from '../network/authProtocol.ts'
 
 /** Challenges issued and not yet used: single use, short-lived, bounded in number. */
 export class ChallengeStore {
@@ -48,9 +47,7 @@ export class ChallengeStore {
 }
 
 /** The peer id a credential's holder must use: `site|carrier|relay/<site>/<device>`. */
-export function peerIdOfClaims(claims: CredentialClaims): string {
-  return formatPeerId({ role: claims.role === 'relay' ? 'relay' : claims.role === 'carrier' ? 'carrier' : 'site', site: claims.site, device: claims.device })
-}
+export const peerIdOfClaims: (claims: CredentialClaims) => string = peerIdOfCredential
 
 export type AuthResult = { ok: true; claims: CredentialClaims; peerId: string } | { ok: false; code: RefusalCode; reason: string; device?: string }
 
