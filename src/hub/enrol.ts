@@ -19,7 +19,7 @@ import { DeviceId, SiteId } from '../schema/ids.ts'
 import type { LedgerDoc } from '../schema/ledger.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
 import { writeJsonDurably } from './durableFile.ts'
-import { checkedRevocations, type HubRegister, openHub, type RegisteredDevice, readDeploymentKey, readHubDeployment, writeHubRegister } from './hubFolder.ts'
+import { checkedRevocations, type Hub, type HubRegister, lockHubRegister, openHub, type RegisteredDevice, readDeploymentKey, readHubDeployment, readHubRegister, writeHubRegister } from './hubFolder.ts'
 
 const DAY = 24 * 60 * 60 * 1000
 const UNITS: Record<string, number> = { m: 60_000, h: 60 * 60_000, d: DAY, w: 7 * DAY }
@@ -84,8 +84,12 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
   })
   await readHubDeployment(hubDir) // "not a hub" before taking anything
 
-  const hub = await openHub(hubDir, { logger: options.logger, command: 'stockmesh enrol' })
+  // The register's lock, not the folder's: enrolment works while the relay serves the folder.
+  const registerLock = await lockHubRegister(hubDir, 'stockmesh enrol')
+  let hub: Hub | undefined
   try {
+    const opened = await openHub(hubDir, { logger: options.logger, lock: registerLock })
+    hub = opened
     const register = await hub.register()
     if (Object.hasOwn(register.devices, device)) throw new Error(`device ${device} is enrolled already (site ${register.devices[device]!.site}): give another --device`)
     const key = await readDeploymentKey(hub.dir, hub.deployment)
@@ -99,7 +103,7 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
       ledger = hub.repo.create<LedgerDoc>()
       ledger.change((d) => createLedger(d, site))
       index = hub.repo.create<SiteIndexDoc>()
-      index.change((d) => createSiteIndex(d, site, hub.catalogUrl, ledger.url))
+      index.change((d) => createSiteIndex(d, site, opened.catalogUrl, ledger.url))
       await hub.repo.flush([ledger.documentId, index.documentId])
     }
     const keys = generateKeyPair()
@@ -136,7 +140,8 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
     options.logger.info({ device, site, role, newSite: !known }, 'device enrolled')
     return { file, device, site, newSite: !known, expiresAt: claims.expiresAt }
   } finally {
-    await hub.close()
+    await hub?.close()
+    await registerLock.release()
   }
 }
 
@@ -152,9 +157,12 @@ export async function revokeDevice(hubDir: string, options: { device: string; lo
   const now = (options.now ?? Date.now)()
   const device = checked(DeviceId, options.device, 'device id (--device)')
   await readHubDeployment(hubDir)
-  const hub = await openHub(hubDir, { logger: options.logger, command: 'stockmesh revoke' })
+  // The register's lock only: a revocation is signed while the relay runs, which re-reads the register.
+  const registerLock = await lockHubRegister(hubDir, 'stockmesh revoke')
   try {
-    const register = await hub.register()
+    const dir = path.resolve(hubDir)
+    const hub = { dir, deployment: (await readHubDeployment(dir)).deployment }
+    const register = await readHubRegister(dir)
     const entry = Object.hasOwn(register.devices, device) ? register.devices[device] : undefined
     if (!entry) throw new Error(`device ${device} is not enrolled in deployment ${hub.deployment.id}`)
     const current = checkedRevocations(register, hub.deployment, hub.dir)
@@ -168,7 +176,7 @@ export async function revokeDevice(hubDir: string, options: { device: string; lo
     options.logger.info({ device, seq }, 'device revoked')
     return { device, seq, devices: revoked, already }
   } finally {
-    await hub.close()
+    await registerLock.release()
   }
 }
 

@@ -15,9 +15,16 @@
  * ```
  *
  * Times in register.json are unix ms (as in the credential claims); `enrolledAt`, `createdAt` and
- * `revokedAt` are ISO strings. The JSON files are written crash-safely (src/hub/durableFile.ts). A
- * command that writes the folder holds its lock (src/node/dataFolderLock.ts) for as long as it
- * writes; so does `openHub` (the relay) for as long as the hub is open.
+ * `revokedAt` are ISO strings. The JSON files are written crash-safely (src/hub/durableFile.ts).
+ *
+ * Two locks (src/node/dataFolderLock.ts):
+ * - the folder's lock: held by `deployment init`, `catalog import` (it changes the catalog, which a
+ *   running relay holds in memory) and the relay, for as long as they run (`openHub` takes it);
+ * - the register's lock (`lockHubRegister`): held by `enrol` and `revoke`, the only writers of
+ *   register.json, one at a time. They run while the relay serves the folder: `revoke` writes the
+ *   register only, and `enrol` adds a new site's documents to HUB/automerge as new documents
+ *   (nobody else has them open yet) before it names them in the register. The relay re-reads the
+ *   register when it changes.
  */
 import { existsSync, promises as fsp } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -106,7 +113,10 @@ export interface Hub {
 
 export interface OpenHubOptions {
   logger: Logger
-  /** The folder's lock, when the caller holds it already; otherwise `openHub` takes it. */
+  /**
+   * The folder's lock, when the caller holds it already; otherwise `openHub` takes it. `enrol`
+   * passes the register's lock instead (it only adds new documents: see the module comment).
+   */
   lock?: DataFolderLock
   /** Named in the lock (what a refused process prints). */
   command?: string
@@ -188,6 +198,27 @@ export async function lockHubFolder(dir: string, command: string): Promise<DataF
     if (!(error instanceof DataFolderLockedError)) throw error
     throw new Error(`hub folder ${error.dir} is in use by ${describeHolder(error.holder)}: stop it first`, { cause: error })
   })
+}
+
+/** How long `lockHubRegister` waits for another enrol or revoke to finish. */
+const REGISTER_WAIT_MS = 15_000
+
+/**
+ * Takes the register's lock (see the module comment), waiting up to 15 s for another `enrol` or
+ * `revoke` to finish. A lock on `HUB/.register-lock`, a name that is never created on Linux and
+ * Windows (a socket file inside it on other unixes).
+ */
+export async function lockHubRegister(dir: string, command: string): Promise<DataFolderLock> {
+  const deadline = Date.now() + REGISTER_WAIT_MS
+  for (;;) {
+    try {
+      return await lockDataFolder(path.join(dir, '.register-lock'), { command })
+    } catch (error) {
+      if (!(error instanceof DataFolderLockedError)) throw error
+      if (Date.now() >= deadline) throw new Error(`the register of hub ${dir} is in use by ${describeHolder(error.holder)}: try again once it has finished`, { cause: error })
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100))
+    }
+  }
 }
 
 /** A new deployment id: `dep-` and 16 hex digits. */

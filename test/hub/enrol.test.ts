@@ -71,6 +71,29 @@ describe('enrolment at the hub', () => {
   })
 })
 
+describe('enrolment while the relay holds the hub folder', () => {
+  it('enrols new sites and revokes while the hub is open; enrolments sent at once queue and make one site', async () => {
+    const dir = await hub()
+    const out = tempDir('out-')
+    const relayHub = await openHub(dir, { logger, command: 'stockmesh relay' })
+    try {
+      const files = await Promise.all([1, 2, 3].map((n) => enrolDevice(dir, { site: 'store-n', device: `n-${n}`, out: path.join(out, `${n}.json`), logger })))
+      expect(new Set(files.map((f) => f.file.documents.ledger.url)).size).toBe(1)
+      expect(files.filter((f) => f.newSite)).toHaveLength(1)
+      const register = await relayHub.register()
+      expect(Object.keys(register.sites)).toEqual(['store-n'])
+      expect(Object.keys(register.devices).sort()).toEqual(['n-1', 'n-2', 'n-3'])
+      // The open hub finds the new site's documents in its storage.
+      const ledger = await relayHub.repo.find<{ site: unknown }>(files[0]!.file.documents.ledger.url as never)
+      expect(String(ledger.doc().site)).toBe('store-n')
+      expect((await revokeDevice(dir, { device: 'n-2', logger })).seq).toBe(1)
+      expect((await relayHub.revocations()).claims.devices).toEqual(['n-2'])
+    } finally {
+      await relayHub.close()
+    }
+  })
+})
+
 describe('a site node from an enrolment file', () => {
   it('provisions from the snapshots, keeps the enrolment, and refuses --enrol on a provisioned folder', async () => {
     const dir = await hub()
