@@ -24,14 +24,46 @@
  * - Limit: a site that learns a document id before its owner first syncs it (the ids are 128-bit
  *   random, so only by being told) can claim it first; the owner then gets "unavailable" for its own
  *   document and an operator has to move the record. The relay logs every claim with the device.
- * - Limit: documents shared between sites (an order from A to supplier B, a manifest with stops at
- *   A and B and carrier C) are only their owner's in v1: B does not get A's order. Party membership
- *   read from a document's first change is the next step (issue 6), not done here.
+ * 4. S is a party of a document owned by another site: when the relay first holds a document a site
+ *    claimed, it reads the parties once from the document as brought ({@link partiesOf}): an order
+ *    `from` its owner names its supplier `to`; a manifest `from` its owner names its `carrier` and
+ *    the `site` of each stop. The record is kept durably and never re-read, so later edits (by the
+ *    owner or by a party) add or remove nobody.
+ *
+ * - Parties only ever grant access to the owner's own document: a site can expose its own order to
+ *   any site it names (that is what an order is), never another site's document.
+ * - Limit: a party learns of the document only when the relay announces it (it is pushed to the
+ *   party's Repo when both are connected); no per-site directory document yet, so the node does not
+ *   list it in its API.
+ * - Limit: parties can write too (an order's supplier records its decision in it); a party could
+ *   also write junk into it. Per-field write rules are not enforced by the relay.
  * - Limit: the catalog is readable and also writable by every site (automerge-repo's access is
  *   read and write together); the node services only ever read it.
  * - Peers with role `relay` or `carrier` are treated like devices of their credential's site.
  */
 import { parsePeerId } from '../network/peerId.ts'
+import { isId } from '../schema/ids.ts'
+
+const MAX_PARTIES = 200
+
+/**
+ * The other sites party to a document as its owner brought it: an order's supplier (`to`), a
+ * manifest's carrier and stop sites. Nothing when the document does not say it is from `owner`.
+ */
+export function partiesOf(doc: unknown, owner: string): string[] {
+  if (!doc || typeof doc !== 'object') return []
+  const d = doc as { kind?: unknown; from?: unknown; to?: unknown; carrier?: unknown; stops?: unknown }
+  if (d.from !== owner) return []
+  const named: unknown[] = []
+  if (d.kind === 'order') named.push(d.to)
+  else if (d.kind === 'manifest') {
+    named.push(d.carrier)
+    if (Array.isArray(d.stops)) for (const stop of d.stops.slice(0, MAX_PARTIES)) named.push((stop as { site?: unknown } | null)?.site)
+  } else return []
+  const parties = new Set<string>()
+  for (const site of named) if (isId(site) && site !== owner) parties.add(String(site))
+  return [...parties].slice(0, MAX_PARTIES)
+}
 
 export class SiteAccess {
   #catalog: string | undefined
@@ -39,11 +71,32 @@ export class SiteAccess {
   readonly #roots = new Map<string, string>()
   /** document → owning site (first bringer) */
   readonly #owners = new Map<string, string>()
+  /** document → other sites party to it (rule 4) */
+  readonly #parties = new Map<string, Set<string>>()
 
-  constructor(options: { catalog?: string; roots?: Iterable<[site: string, documents: Iterable<string>]>; owners?: Iterable<[document: string, site: string]> } = {}) {
+  constructor(
+    options: {
+      catalog?: string
+      roots?: Iterable<[site: string, documents: Iterable<string>]>
+      owners?: Iterable<[document: string, site: string]>
+      parties?: Iterable<[document: string, sites: Iterable<string>]>
+    } = {},
+  ) {
     this.#catalog = options.catalog
     for (const [site, documents] of options.roots ?? []) this.setRoots(site, documents)
     for (const [document, site] of options.owners ?? []) this.#owners.set(document, site)
+    for (const [document, sites] of options.parties ?? []) this.#parties.set(document, new Set(sites))
+  }
+
+  /** Records the parties of an owned document, once (false when it has a record already, or no owner). */
+  setParties(documentId: string, sites: Iterable<string>): boolean {
+    if (this.#parties.has(documentId) || !this.#owners.has(documentId)) return false
+    this.#parties.set(documentId, new Set(sites))
+    return true
+  }
+
+  hasParties(documentId: string): boolean {
+    return this.#parties.has(documentId)
   }
 
   setCatalog(documentId: string | undefined): void {
@@ -77,7 +130,7 @@ export class SiteAccess {
     if (documentId === this.#catalog) return parsePeerId(peerId) !== undefined
     const peer = parsePeerId(peerId)
     if (!peer) return false
-    return this.siteOf(documentId) === peer.site
+    return this.siteOf(documentId) === peer.site || (this.#parties.get(documentId)?.has(peer.site) ?? false)
   }
 
   get ownerCount(): number {

@@ -20,3 +20,25 @@ export async function loadOwners(storage: StorageAdapterInterface): Promise<Arra
 export function saveOwner(storage: StorageAdapterInterface, document: string, site: string): Promise<void> {
   return storage.save([PREFIX, document], new TextEncoder().encode(site))
 }
+
+const PARTIES = 'stockmesh-relay-parties'
+
+export async function loadParties(storage: StorageAdapterInterface): Promise<Array<[document: string, sites: string[]]>> {
+  const chunks = await storage.loadRange([PARTIES])
+  const parties: Array<[string, string[]]> = []
+  for (const chunk of chunks) {
+    const document = chunk.key[1]
+    if (!document || !chunk.data) continue
+    try {
+      const sites = JSON.parse(new TextDecoder().decode(chunk.data)) as unknown
+      if (Array.isArray(sites)) parties.push([document, sites.filter((s): s is string => typeof s === 'string')])
+    } catch {
+      // a torn record cannot happen with DurableFsStorageAdapter; ignore one from elsewhere
+    }
+  }
+  return parties
+}
+
+export function saveParties(storage: StorageAdapterInterface, document: string, sites: string[]): Promise<void> {
+  return storage.save([PARTIES, document], new TextEncoder().encode(JSON.stringify(sites)))
+}

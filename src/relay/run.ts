@@ -13,7 +13,7 @@ import { checkedRevocations, HUB_FILES, lockHubFolder, openHub, readHubDeploymen
 import type { DeploymentPublic } from '../schema/credential.ts'
 import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter.ts'
 import { SiteAccess } from './access.ts'
-import { loadOwners } from './owners.ts'
+import { loadOwners, loadParties } from './owners.ts'
 import { startRelay, type Relay } from './server.ts'
 
 export interface RunRelayOptions {
@@ -58,7 +58,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     let registerStamp = (await stat(registerPath)).mtimeMs
     // The owner records live next to the documents, in the hub's crash-safe storage folder.
     const storage = new DurableFsStorageAdapter(path.join(dir, HUB_FILES.automerge))
-    const access = new SiteAccess({ catalog: parseAutomergeUrl(file.catalog as AutomergeUrl).documentId, roots: rootsOf(register), owners: await loadOwners(storage) })
+    const access = new SiteAccess({ catalog: parseAutomergeUrl(file.catalog as AutomergeUrl).documentId, roots: rootsOf(register), owners: await loadOwners(storage), parties: await loadParties(storage) })
     const relay = await startRelay({
       storage,
       deployment,

@@ -13,16 +13,16 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { decodeSyncMessage } from '@automerge/automerge'
-import { Repo, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
+import { Repo, type DocumentId, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
-import { SiteAccess } from './access.ts'
+import { partiesOf, SiteAccess } from './access.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
-import { loadOwners, saveOwner } from './owners.ts'
+import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
 
 export interface RelayOptions {
@@ -76,7 +76,7 @@ export interface Relay {
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { logger, deployment } = options
   const now = options.now ?? Date.now
-  const access = options.access ?? new SiteAccess({ catalog: options.catalog, roots: options.roots, owners: await loadOwners(options.storage) })
+  const access = options.access ?? new SiteAccess({ catalog: options.catalog, roots: options.roots, owners: await loadOwners(options.storage), parties: await loadParties(options.storage) })
   const challenges = new ChallengeStore(options.challengeTtlMs ?? 30_000, options.maxChallenges ?? 10_000, now)
 
   const metrics = new Registry()
@@ -92,6 +92,40 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   /** Owner records being written: a sync message about the document waits for its record too. */
   const ownerSaves = new Map<string, Promise<void>>()
+  let closed = false
+  /** Rule 4 of src/relay/access.ts: the parties of a claimed document, read once the relay holds it. */
+  const partiesPending = new Set<string>()
+  const recordParties = (documentId: string, attempt = 0): void => {
+    if (closed || access.hasParties(documentId) || (attempt === 0 && partiesPending.has(documentId))) return
+    const owner = access.siteOf(documentId)
+    if (!owner) return
+    partiesPending.add(documentId)
+    const handle = repoRef?.handles[documentId as DocumentId]
+    if (!handle || !handle.isReady() || handle.heads().length === 0) {
+      // The content is still on its way (the repo applies sync messages asynchronously): look again
+      // shortly, for up to a minute; after that the next sync message about it starts over.
+      if (attempt < 600) setTimeout(() => recordParties(documentId, attempt + 1), 100).unref()
+      else partiesPending.delete(documentId)
+      return
+    }
+    const sites = partiesOf(handle.doc(), owner)
+    if (!access.setParties(documentId, sites)) {
+      partiesPending.delete(documentId)
+      return
+    }
+    const saved = saveParties(options.storage, documentId, sites)
+      .then(() => {
+        if (sites.length === 0) return
+        logger.info({ documentId, owner, parties: sites }, 'document shared with its parties')
+        repoRef?.shareConfigChanged()
+      })
+      .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document'))
+      .finally(() => {
+        partiesPending.delete(documentId)
+        ownerSaves.delete(documentId)
+      })
+    ownerSaves.set(documentId, Promise.all([ownerSaves.get(documentId), saved]).then(() => undefined))
+  }
   /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
   const denials = new Map<string, { since: number; count: number }>()
   const maxDenials = options.maxDenialsPerMinute ?? 1000
@@ -120,6 +154,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
               .finally(() => ownerSaves.delete(documentId))
             ownerSaves.set(documentId, saved)
           }
+        }
+        if (message.type === 'sync' && !access.hasParties(documentId) && access.siteOf(documentId) === parsePeerId(peerId)?.site) {
+          setImmediate(() => recordParties(documentId))
         }
         if (!access.mayAccess(peerId, documentId)) {
           accessDenials.inc()
@@ -302,6 +339,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     revalidate,
     close: () =>
       (closing ??= (async () => {
+        closed = true
         clearInterval(revalidateTimer)
         await new Promise<void>((resolve) => {
           server.close(() => resolve())

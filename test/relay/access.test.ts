@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SiteAccess } from '../../src/relay/access.ts'
+import { partiesOf, SiteAccess } from '../../src/relay/access.ts'
 
 describe('SiteAccess (v1 rule)', () => {
   const access = () => new SiteAccess({ catalog: 'CAT', roots: [['A', ['A-index', 'A-ledger']], ['B', ['B-index']]], owners: [['A-journal', 'A']] })
@@ -40,5 +40,28 @@ describe('SiteAccess (v1 rule)', () => {
     expect(a.mayAccess('A', 'A-index')).toBe(false)
     expect(a.mayAccess('site/A', 'A-index')).toBe(false)
     expect(a.mayAccess('site/A/d1/x', 'A-index')).toBe(false)
+  })
+})
+
+describe('parties (rule 4)', () => {
+  it('reads an order’s supplier and a manifest’s carrier and stops, only from the owner’s own documents', () => {
+    expect(partiesOf({ kind: 'order', from: 'A', to: 'B' }, 'A')).toEqual(['B'])
+    expect(partiesOf({ kind: 'manifest', from: 'W', carrier: 'C', stops: [{ site: 'A' }, { site: 'B' }, { site: 'A' }, null, { site: 7 }] }, 'W')).toEqual(['C', 'A', 'B'])
+    expect(partiesOf({ kind: 'order', from: 'C', to: 'B' }, 'A')).toEqual([]) // not from its owner
+    expect(partiesOf({ kind: 'ledger', from: 'A', to: 'B' }, 'A')).toEqual([])
+    expect(partiesOf({ kind: 'order', from: 'A', to: 'A' }, 'A')).toEqual([])
+    expect(partiesOf({ kind: 'order', from: 'A', to: 'not/an id' }, 'A')).toEqual([])
+    expect(partiesOf(null, 'A')).toEqual([])
+  })
+
+  it('gives parties the owner’s document, once recorded and never changed', () => {
+    const a = new SiteAccess({ owners: [['order-1', 'A']] })
+    expect(a.mayAccess('site/B/b1', 'order-1')).toBe(false)
+    expect(a.setParties('order-1', ['B'])).toBe(true)
+    expect(a.mayAccess('site/B/b1', 'order-1')).toBe(true)
+    expect(a.mayAccess('site/C/c1', 'order-1')).toBe(false)
+    expect(a.setParties('order-1', ['C'])).toBe(false)
+    expect(a.mayAccess('site/C/c1', 'order-1')).toBe(false)
+    expect(a.setParties('nobodys', ['C'])).toBe(false) // parties only for owned documents
   })
 })

@@ -228,6 +228,30 @@ describe('relay sync and access', () => {
     expect(metrics).toMatch(/stockmesh_relay_access_denials_total [1-9]/)
   })
 
+  it('shares an order with its supplier and a manifest with its carrier and stops, nobody else', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep)
+    const repos = Object.fromEntries(['A', 'B', 'C', 'W'].map((site) => [site, siteRepo(relay, dep.device(site, `${site.toLowerCase()}1`))]))
+    for (const site of ['A', 'B', 'C', 'W']) await connected(relay, `site/${site}/${site.toLowerCase()}1`)
+    const order = repos.A!.repo.create<{ kind: string; from: string; to: string; decision?: string }>({ kind: 'order', from: 'A', to: 'B' })
+    await until(() => relay.access.hasParties(order.documentId), 10_000, 'the parties of the order')
+    const atB = await repos.B!.repo.find<{ decision?: string }>(order.url)
+    atB.change((d) => (d.decision = 'approved'))
+    await until(() => order.doc().decision === 'approved', 10_000, "B's decision at A")
+    await expect(repos.C!.repo.find(order.url)).rejects.toThrow(/unavailable/)
+
+    const manifest = repos.W!.repo.create({ kind: 'manifest', from: 'W', carrier: 'C', stops: [{ site: 'A' }] })
+    await until(() => relay.access.hasParties(manifest.documentId), 10_000, 'the parties of the manifest')
+    expect((await repos.C!.repo.find(manifest.url)).doc()).toMatchObject({ carrier: 'C' })
+    expect((await repos.A!.repo.find(manifest.url)).doc()).toMatchObject({ from: 'W' })
+    await expect(repos.B!.repo.find(manifest.url)).rejects.toThrow(/unavailable/)
+
+    // Naming another site's document as one's own grants nothing: B's order "from A" names nobody.
+    const forged = repos.B!.repo.create({ kind: 'order', from: 'A', to: 'C' })
+    await until(() => relay.access.hasParties(forged.documentId))
+    await expect(repos.C!.repo.find(forged.url)).rejects.toThrow(/unavailable/)
+  })
+
   it('keeps the owner record across a restart (durable)', async () => {
     const dep = testDeployment()
     const { relay, dir } = await testRelay(dep)
