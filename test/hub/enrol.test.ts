@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pino from 'pino'
+import { loadIncremental, save } from '@automerge/automerge'
+import { importCatalogFiles } from '../../src/node/catalogImport.ts'
 import { describe, expect, it } from 'vitest'
 import { checkEnrolment, enrolDevice, parseDuration, readEnrolmentFile, revokeDevice } from '../../src/hub/enrol.ts'
 import { initHub, openHub } from '../../src/hub/hubFolder.ts'
@@ -118,6 +120,40 @@ describe('a site node from an enrolment file', () => {
     }
     await expect(SiteNode.open({ dataDir: data, logger, enrolment: file })).rejects.toThrow(/provisioned already .*--enrol is only for a folder's first start/)
     await expect(SiteNode.open({ dataDir: path.join(tempDir(), 'x'), site: 'store-b', logger, enrolment: file })).rejects.toThrow(/for site store-a, not store-b/)
+  })
+
+  it("a device enrolled after the hub's ledger names another device's journal starts offline without it", async () => {
+    const dir = await hub()
+    const out = tempDir('out-')
+    const csv = path.join(out, 'products.csv')
+    writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin,pack\n')
+    await importCatalogFiles({ dataDir: dir, files: [csv], logger })
+    const { file: first } = await enrolDevice(dir, { site: 'store-a', device: 'a-1', out: path.join(out, '1.json'), logger })
+    const one = await SiteNode.open({ dataDir: path.join(tempDir(), 'one'), logger, enrolment: first })
+    let ledgerBytes: Uint8Array
+    try {
+      expect((await one.book.record([{ id: 'rcv-1', kind: 'receipt', sku: 'AMOX-500', quantity: 4, user: 'amina' }]))[0]?.status).toBe('recorded')
+      ledgerBytes = save(one.store.ledger.doc() as object)
+    } finally {
+      await one.close()
+    }
+    // As if the relay had brought a-1's ledger entry (not its journal) to the hub.
+    const relayHub = await openHub(dir, { logger })
+    try {
+      const ledger = await relayHub.repo.find(first.documents.ledger.url as never)
+      ledger.update((doc) => loadIncremental(doc, ledgerBytes))
+      await relayHub.repo.flush([ledger.documentId])
+    } finally {
+      await relayHub.close()
+    }
+    const { file: second } = await enrolDevice(dir, { site: 'store-a', device: 'a-2', out: path.join(out, '2.json'), logger })
+    const two = await SiteNode.open({ dataDir: path.join(tempDir(), 'two'), logger, enrolment: second })
+    try {
+      expect(Object.keys(two.store.ledger.doc().journals ?? {})).not.toHaveLength(0)
+      expect((await two.book.record([{ id: 'rcv-2', kind: 'receipt', sku: 'AMOX-500', quantity: 1, user: 'juma' }]))[0]?.status).toBe('recorded')
+    } finally {
+      await two.close()
+    }
   })
 
   it('a folder whose enrolment key was swapped is refused as damaged', async () => {
