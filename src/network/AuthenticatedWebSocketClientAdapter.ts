@@ -84,6 +84,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   }
 
   connect(peerId: PeerId, peerMetadata?: PeerMetadata): void {
+    if (this.#running) this.disconnect() // connect twice: one connection, made again
     this.peerId = peerId
     this.peerMetadata = peerMetadata ?? {}
     this.#running = true
@@ -183,6 +184,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
         if (body.length < 64 * 1024) body += chunk
       })
       response.on('end', () => {
+        socket.terminate() // the handshake is over: let the socket go
         if (generation === this.#generation) this.#refused(response.statusCode ?? 0, body)
       })
       response.on('error', () => {})
