@@ -90,6 +90,10 @@ describe('stockmesh relay (a real process)', () => {
       }, 10_000, 'the journal at a2')
       await expect(b1.repo.find(ledgerUrl)).rejects.toThrow(/unavailable/)
       await expect(b1.repo.find(journal.url)).rejects.toThrow(/unavailable/)
+      // A second relay (or an enrolment) on the same folder is refused while this one runs.
+      const second = await runCli(['relay', '--data', HUB, '--port', '0'])
+      expect(second.status).toBe(1)
+      expect(second.stderr).toMatch(/stockmesh relay/)
       const metrics = await (await fetch(relayHttpUrl(relay.url, '/metrics'))).text()
       expect(metrics).toMatch(/stockmesh_relay_access_denials_total [1-9]/)
       expect(metrics).toMatch(/stockmesh_relay_connected_devices 3/)
