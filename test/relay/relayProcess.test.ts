@@ -1,8 +1,9 @@
 /**
  * `stockmesh relay` as a real process on a hub folder made by `stockmesh deployment init` and
  * `stockmesh enrol`: enrolled devices of a site sync through it, another site is refused the
- * site's ledger, a revoked device is refused (403) once the relay has the new list, SIGTERM stops
- * it cleanly, SIGKILL loses nothing that was flushed.
+ * site's ledger, a device revoked while the relay runs is disconnected and refused (403), a site
+ * enrolled while it runs reaches its documents, SIGTERM stops it cleanly, SIGKILL loses nothing that
+ * was flushed.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -98,11 +99,24 @@ describe('stockmesh relay (a real process)', () => {
       expect(metrics).toMatch(/stockmesh_relay_access_denials_total [1-9]/)
       expect(metrics).toMatch(/stockmesh_relay_connected_devices 3/)
 
-      // The relay holds the hub folder's lock: revocation needs it stopped (SIGTERM: clean exit).
-      for (const d of [a1, a2, b1]) d.adapter.disconnect()
-      expect(await relay.stop('SIGTERM')).toBe(0)
+      // Revocation while the relay runs: it re-reads the register, disconnects b1 and refuses it (403).
       const revoked = await runCli(['revoke', '--data', HUB, '--device', 'b1'])
       expect(revoked.status, revoked.stderr).toBe(0)
+      await until(() => b1.adapter.lastRefusal !== undefined, 15_000, 'b1 disconnected')
+      expect(b1.adapter.lastRefusal).toMatchObject({ status: 403, error: 'revoked' })
+      // A new site enrolled while the relay runs reaches its ledger.
+      expect((await runCli(['enrol', '--data', HUB, '--site', 'D', '--device', 'd1', '--out', path.join(root, 'd1.json')])).status).toBe(0)
+      await new Promise((r) => setTimeout(r, 6_000)) // the relay re-reads the register every 5 s
+      const d1 = device(path.join(root, 'd1.json'), relay.url)
+      try {
+        expect((await d1.repo.find(d1.enrolment.documents.ledger.url as AutomergeUrl)).doc()).toBeTruthy()
+        await expect(d1.repo.find(ledgerUrl)).rejects.toThrow(/unavailable/)
+      } finally {
+        await d1.close()
+      }
+
+      for (const d of [a1, a2, b1]) d.adapter.disconnect()
+      expect(await relay.stop('SIGTERM')).toBe(0)
       relay = await startRelayProcess()
       const b1again = device(path.join(root, 'b1.json'), relay.url)
       const a2again = device(path.join(root, 'a2.json'), relay.url)
