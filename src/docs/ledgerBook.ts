@@ -114,6 +114,8 @@ export class LedgerBook {
   #own: OwnJournal | undefined
   /** On hand as last computed; kept up to date by own postings, dropped when another journal changes. */
   #onHand: Map<string, number> | undefined
+  /** The ledger document `#onHand` was computed from. */
+  #onHandLedger: LedgerDoc | undefined
 
   constructor(
     readonly store: LedgerStore,
@@ -170,7 +172,10 @@ export class LedgerBook {
 
   /** On hand per SKU as this node sees it (a copy: change it freely). */
   onHand(): Map<string, number> {
-    if (!this.#onHand) {
+    // Which journals count depends on the ledger too: a change to it (another device's journal
+    // named, possibly after the journal itself arrived and was indexed) makes the cache stale.
+    if (!this.#onHand || this.#onHandLedger !== this.ledger) {
+      this.#onHandLedger = this.ledger
       this.#onHand = new Map()
       for (const journal of this.latestJournals()) {
         for (const [sku, quantity] of journalBalance(journal)) this.#onHand.set(sku, (this.#onHand.get(sku) ?? 0) + quantity)

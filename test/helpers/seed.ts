@@ -14,7 +14,9 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   'order convergence': [],
   // 2026-11-29: two devices decided one negative stock apart with different summaries; replicas
   // showed different summaries (taken from whichever decision a materialised map listed first).
-  'ledger convergence': [1963989365],
+  // 2026-11-29: on hand cached before another device's journal was named by the ledger stayed
+  // stale once it was (the cache did not follow ledger changes).
+  'ledger convergence': [1963989365, 1779363914, 2083171560],
   'site crash': [],
   'DurableFsStorageAdapter crash': [],
 }
