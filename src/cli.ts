@@ -73,6 +73,8 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
     })
     if (flags.relay && node.enrolment) node.enrolment.relay = flags.relay
     api.attach(node)
+    // An enrolled device syncs through its relay from now on (offline until it is reachable).
+    node.connectRelay()
   } catch (error) {
     await api?.close()
     await lock.release()

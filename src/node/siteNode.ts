@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { EventEmitter } from 'node:events'
 import path from 'node:path'
-import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface } from '@automerge/automerge-repo'
+import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface, type PeerId } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku, reasonCodes } from '../docs/catalog.ts'
@@ -36,6 +36,8 @@ import type { SiteIndexDoc } from '../schema/siteIndex.ts'
 import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
 import { DurableGate } from '../network/durableGate.ts'
+import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
+import { peerIdOfCredential } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFolderLock.ts'
 import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
@@ -195,7 +197,11 @@ export class SiteNode {
     // identity too (a bind mount or another spelling of the path then finds it locked).
     await mkdir(options.dataDir, { recursive: true })
     await lock.holdIdentity()
-    const repo = new Repo({ storage, network: [], peerId: formatPeerId({ role: 'site', site, device: node }), sharePolicy: async () => true })
+    // An enrolled device's peer id is the one its credential names (the relay binds the two).
+    const checked = options.enrolment ? verifyCredential(options.enrolment.credential, options.enrolment.deployment, (options.now ?? Date.now)()) : undefined
+    const claims = checked?.ok ? checked.claims : (await loadDeviceEnrolment(options.dataDir))?.claims
+    const peerId = claims ? peerIdOfCredential(claims) : formatPeerId({ role: 'site', site, device: node })
+    const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, sharePolicy: async () => true })
 
     if (!identity && options.enrolment) {
       identity = await SiteNode.#provisionFromEnrolment(repo, storage, { site, node }, options.enrolment, options.dataDir)
@@ -391,6 +397,23 @@ export class SiteNode {
     network.on('peer', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' }))
     network.on('peer-disconnected', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'disconnected' }))
   }
+
+  /**
+   * Connects to the relay of this device's enrolment (or `url`), authenticated with its
+   * credential; the adapter reconnects by itself with backoff and keeps the reason of a refusal
+   * (`lastRefusal`). Returns undefined for a node that is not enrolled or has no relay.
+   */
+  connectRelay(url = this.enrolment?.relay): AuthenticatedWebSocketClientAdapter | undefined {
+    if (!this.enrolment || !url) return undefined
+    const adapter = new AuthenticatedWebSocketClientAdapter({ url, credential: this.enrolment.credential, privateKey: this.enrolment.privateKey, logger: this.log })
+    this.relay = adapter
+    this.connect(adapter)
+    this.log.info({ relay: url }, 'connecting to the relay')
+    return adapter
+  }
+
+  /** The relay link, once `connectRelay` made it. */
+  relay: AuthenticatedWebSocketClientAdapter | undefined
 
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */
   connect(adapter: NetworkAdapterInterface): void {

@@ -1,0 +1,92 @@
+/**
+ * Sites syncing through the hub relay, every part a real process over real sockets: `stockmesh
+ * deployment init`, `catalog import`, `relay`, `enrol`, and three `stockmesh site --enrol`
+ * processes — two storekeepers of store A and one of store B. A's devices record apart, the
+ * relay carries it, both show the same stock and movements, and B never holds A's ledger.
+ */
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { api } from '../helpers/api.ts'
+import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
+import { tempDir } from '../helpers/tempDir.ts'
+import { until } from '../helpers/until.ts'
+import { runCli } from './cliHelpers.ts'
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
+const running: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const stop of running.splice(0)) await stop()
+})
+
+async function ok(args: string[]): Promise<string> {
+  const result = await runCli(args)
+  expect(result.stderr, result.stdout).toBe('')
+  expect(result.status).toBe(0)
+  return result.stdout
+}
+
+async function relayProcess(hub: string): Promise<string> {
+  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  running.push(async () => {
+    child.kill('SIGTERM')
+    await exited
+  })
+  let out = ''
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const m = /ready at (ws:\/\/\S+)/.exec(out)
+      if (m) (clearTimeout(timer), resolve(m[1]!))
+    })
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  })
+}
+
+async function site(enrolment: string): Promise<SiteProcess> {
+  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn'])
+  running.push(() => p.kill('SIGTERM'))
+  return p
+}
+
+const stock = async (url: string) => (await api(url, 'GET', '/api/stock/AMOX-500')).body.onHand as number
+const movementIds = async (url: string) => ((await api(url, 'GET', '/api/movements?limit=1000')).body.movements as Array<{ id: string }>).map((m) => m.id).sort()
+
+describe('sites through the hub relay', () => {
+  it('two storekeepers of one store see each other’s movements; another store holds none of them', async () => {
+    const hub = path.join(tempDir('hub-'), 'hub')
+    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
+    const products = path.join(tempDir('csv-'), 'products.csv')
+    writeFileSync(products, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
+    await ok(['catalog', 'import', '--data', hub, products])
+    const relay = await relayProcess(hub)
+    const files = tempDir('enrol-')
+    for (const [name, store] of [['a1', 'store-a'], ['a2', 'store-a'], ['b1', 'store-b']] as const) {
+      await ok(['enrol', '--data', hub, '--site', store, '--relay', relay, '--out', path.join(files, `${name}.json`)])
+    }
+    const [a1, a2, b1] = await Promise.all(['a1', 'a2', 'b1'].map((name) => site(path.join(files, `${name}.json`))))
+
+    // Both storekeepers of A receive and issue the same SKU at once.
+    const posts = await Promise.all([
+      api(a1!.url, 'POST', '/api/movements', { movements: [{ id: 'a1-r', kind: 'receipt', sku: 'AMOX-500', quantity: 50, user: 'amina' }, { id: 'a1-i', kind: 'issue', sku: 'AMOX-500', quantity: 5, user: 'amina' }] }),
+      api(a2!.url, 'POST', '/api/movements', { movements: [{ id: 'a2-r', kind: 'receipt', sku: 'AMOX-500', quantity: 20, user: 'baraka' }, { id: 'a2-i', kind: 'issue', sku: 'AMOX-500', quantity: 7, user: 'baraka' }] }),
+    ])
+    expect(posts.map((p) => p.status)).toEqual([201, 201])
+    const all = ['a1-i', 'a1-r', 'a2-i', 'a2-r']
+    await until('both devices of A to hold all four movements', async () => ((await movementIds(a1!.url)).join() === all.join() && (await movementIds(a2!.url)).join() === all.join() ? true : undefined), 30_000)
+    expect(await stock(a1!.url)).toBe(58)
+    expect(await stock(a2!.url)).toBe(58)
+    expect((await api(a1!.url, 'GET', '/api/ledger/check')).body.consistent).toBe(true)
+
+    // B shares the catalog, not A's ledger.
+    const healthA = (await api(a1!.url, 'GET', '/api/health')).body
+    const healthB = (await api(b1!.url, 'GET', '/api/health')).body
+    expect(healthB.catalog).toBe(healthA.catalog)
+    expect(healthB.ledger).not.toBe(healthA.ledger)
+    expect(await movementIds(b1!.url)).toEqual([])
+    expect(await stock(b1!.url)).toBe(0)
+  }, 90_000)
+})
