@@ -10,6 +10,7 @@ import { own } from '../../schema/ownProperty.ts'
 import { str } from '../../schema/strings.ts'
 import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
 import type { SiteNode } from '../siteNode.ts'
+import { syncStatus } from '../syncStatus.ts'
 import { manifestRoutes } from './manifestRoutes.ts'
 import { orderRoutes } from './orderRoutes.ts'
 
@@ -130,6 +131,11 @@ export const routes: Route[] = [
     async handle({ node, params, body }) {
       return { status: 201, body: { item: await decideLedgerReview(node, params.id!, body) } }
     },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/sync$/,
+    handle: ({ node }) => ok(syncStatus(node)),
   },
   {
     method: 'GET',
