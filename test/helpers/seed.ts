@@ -18,6 +18,7 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   // stale once it was (the cache did not follow ledger changes).
   'ledger convergence': [1963989365, 1779363914, 2083171560],
   'site crash': [],
+  'relay crash': [],
   'DurableFsStorageAdapter crash': [],
 }
 
