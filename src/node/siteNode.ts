@@ -280,7 +280,7 @@ export class SiteNode {
   /** Loads and indexes a journal; `arrived` when it came by sync after start (its movements are announced). */
   async #loadJournal(url: string, arrived = false): Promise<void> {
     if (this.store.journal(url)) return
-    const handle = await this.repo.find<JournalDoc>(url as AutomergeUrl)
+    const handle = await this.#find<JournalDoc>(url, () => void this.#loadJournal(url, true).catch((error: unknown) => this.log.error({ err: error, url }, 'loading an arrived journal failed')))
     if (this.store.journal(url)) return
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
@@ -331,13 +331,14 @@ export class SiteNode {
     const index = this.index.doc()
     for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
       for (const [id, url] of Object.entries(ids ?? {})) {
-        await this.repo
-          .find(str(url) as AutomergeUrl)
-          .then((handle) => {
-            this.#upgrade(kind, handle)
-            into.set(id, handle)
-            this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
-          })
+        const load = (handle: DocHandle<unknown>) => {
+          if (into.has(id)) return
+          this.#upgrade(kind, handle)
+          into.set(id, handle)
+          this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
+        }
+        await this.#find<unknown>(str(url), load)
+          .then(load)
           .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
       }
     }
@@ -355,6 +356,36 @@ export class SiteNode {
     })
     if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
   }
+
+  /**
+   * The handle of `url` once ready. A document no peer has yet (named by the ledger or the index
+   * before it arrived, or asked for before the relay was reachable) rejects; `whenArrives` runs
+   * once it arrives later. automerge-repo 2.5.6 answers every later `find` of a document it once
+   * found unavailable as unavailable at once, but the handle itself turns ready when a peer sends
+   * it: wait on the handle, instead of asking once and never again.
+   */
+  async #find<T>(url: string, whenArrives: (handle: DocHandle<T>) => void): Promise<DocHandle<T>> {
+    try {
+      return await this.repo.find<T>(url as AutomergeUrl)
+    } catch (error) {
+      if (this.#closed) throw error
+      const { handle } = this.repo.findWithProgress<T>(url as AutomergeUrl)
+      if (!this.#waiting.has(url)) {
+        this.#waiting.add(url)
+        void handle
+          .whenReady(['ready'])
+          .then(() => {
+            this.#waiting.delete(url)
+            if (!this.#closed) whenArrives(handle)
+          })
+          .catch(() => this.#waiting.delete(url))
+      }
+      throw error
+    }
+  }
+
+  /** Documents named but not here yet, awaited by `#find`. */
+  readonly #waiting = new Set<string>()
 
   /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */
   async #loadNewJournals(): Promise<void> {

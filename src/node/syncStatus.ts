@@ -14,6 +14,7 @@
  */
 import * as A from '@automerge/automerge'
 import type { DocHandle, PeerId, StorageId } from '@automerge/automerge-repo'
+import { journalEntries } from '../docs/ledger.ts'
 import { parsePeerId } from '../network/peerId.ts'
 import { str } from '../schema/strings.ts'
 import type { SiteNode } from './siteNode.ts'
@@ -28,7 +29,7 @@ export interface SyncStatus {
   peers: Array<{ peerId: string; role: string | null; site: string | null; device: string | null; connected: boolean; lastSyncAt: string | null }>
   /** Documents with changes the relay does not hold, and how many changes. */
   pending: { documents: number; changes: number }
-  documents: Array<{ kind: SyncDocumentKind; id: string; url: string; pending: number }>
+  documents: Array<{ kind: SyncDocumentKind; id: string; url: string; pending: number; /** Named by the ledger, not arrived here yet. */ missing?: true }>
 }
 
 interface CachedCount {
@@ -132,6 +133,12 @@ export function syncStatus(node: SiteNode): SyncStatus {
     documents.push({ kind, id, url: handle.url, pending })
   }
   for (const url of state.counts.keys()) if (!seen.has(url)) state.counts.delete(url)
+  // A journal the ledger names that has not arrived here yet: this node is not up to date either.
+  for (const { node: device, n, url } of journalEntries(node.store.ledger.doc())) {
+    if (node.store.journal(url)) continue
+    upToDate = false
+    documents.push({ kind: 'journal', id: `${device}/${n}`, url, pending: 0, missing: true })
+  }
 
   const relayConnected = relay?.remotePeerId !== undefined && connected.has(relay.remotePeerId)
   const refusal = relay?.lastRefusal
