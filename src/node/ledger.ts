@@ -102,7 +102,7 @@ export function decideLedgerReview(node: SiteNode, itemId: string, body: unknown
     if (!item) throw new NotFoundError(`no review item ${itemId}`)
     if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
     if (item.status === 'resolved') throw new ConflictError(`${item.id} was already decided by ${item.decision?.by}`)
-    const adjustments = decision.adjustments.map((a, i) => ({ id: compensationId(item.id, i + 1), kind: 'adjustment' as const, sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id }))
+    const adjustments = decision.adjustments.map((a, i) => ({ id: compensationId(item.id, node.identity.node, i + 1), kind: 'adjustment' as const, sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id }))
     announce(node, await node.book.decide(item, decision, adjustments))
     node.events.emit('decision', { doc: 'ledger', id: node.store.ledger.url, item: item.id, by: decision.user })
     return (await reviewItems(node)).find((i) => i.id === item.id) ?? { ...item, status: 'resolved' }
@@ -110,13 +110,15 @@ export function decideLedgerReview(node: SiteNode, itemId: string, body: unknown
 }
 
 /**
- * The movement id of a decision's n-th compensating adjustment: `fix:<item>:<n>`, the same on
- * every retry. An item id that cannot be part of a movement id (too long, or a `~` episode
- * suffix) is replaced by a digest of it; the movement's reference still names the item.
+ * The movement id of the n-th compensating adjustment of `device`'s decision on `itemId`:
+ * `fix:<item>:<device>:<n>`, the same on every retry on that device, and never the same as
+ * another device's (two people deciding one item apart each post their own compensation, both
+ * kept and shown). An id that cannot be a movement id (too long, or a `~` episode suffix) is
+ * replaced by a digest; the movement's reference still names the item.
  */
-export function compensationId(itemId: string, n: number): string {
-  const readable = `fix:${itemId}:${n}`
-  return isId(readable) ? readable : `fix:${createHash('sha256').update(itemId).digest('hex').slice(0, 32)}:${n}`
+export function compensationId(itemId: string, device: string, n: number): string {
+  const readable = `fix:${itemId}:${device}:${n}`
+  return isId(readable) ? readable : `fix:${createHash('sha256').update(`${itemId}\u0000${device}`).digest('hex').slice(0, 32)}:${n}`
 }
 
 const deciding = new WeakMap<SiteNode, Promise<unknown>>()

@@ -14,6 +14,7 @@ import { ConflictError, InputError, RuleError } from '../../src/schema/errors.ts
 import { MemoryReplica, SimulatedCrash, originLedger } from '../helpers/memoryReplica.ts'
 import { checkProperty, prng } from '../helpers/seed.ts'
 import { indexDecisions } from '../../src/docs/reviewDecision.ts'
+import { compensationId } from '../../src/node/ledger.ts'
 
 const SKUS = ['AMOX-500', 'ORS-1L', 'GLOVE-M']
 const known = new Set(SKUS)
@@ -97,7 +98,7 @@ async function run({ n, steps, deciders }: Scenario) {
       const sku = String(item.details.sku)
       const onHandNow = r.book.onHand().get(sku) ?? 0
       const delta = item.kind === 'negative-stock' ? -onHandNow : 1
-      const adjustments = delta === 0 ? [] : [{ id: `fix:${item.id}:1`, kind: 'adjustment' as const, sku, delta, reason: 'correction', user: `u${step.r}`, reference: item.id }]
+      const adjustments = delta === 0 ? [] : [{ id: compensationId(item.id, r.node, 1), kind: 'adjustment' as const, sku, delta, reason: 'correction', user: `u${step.r}`, reference: item.id }]
       for (const res of await r.book.decide(item, { user: `u${step.r}`, note: 'seen' }, adjustments)) {
         if (res.status === 'recorded') acked.set(postingKey(res.posting.node, res.posting.seq), res.posting)
       }

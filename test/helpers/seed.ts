@@ -16,7 +16,7 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   // showed different summaries (taken from whichever decision a materialised map listed first).
   // 2026-11-29: on hand cached before another device's journal was named by the ledger stayed
   // stale once it was (the cache did not follow ledger changes).
-  'ledger convergence': [1963989365, 1779363914, 2083171560],
+  'ledger convergence': [1963989365, 1779363914, 2083171560, 2116788313],
   'site crash': [],
   'relay crash': [],
   'DurableFsStorageAdapter crash': [],

@@ -44,7 +44,7 @@ describe('SiteNode events', () => {
     await api(site.url, 'POST', '/api/movements', { id: 'i-1', kind: 'issue', sku: 'AMOX-500', quantity: 9, user: 'amina' })
     await api(site.url, 'POST', '/api/review/negative-stock:AMOX-500/decision', { user: 'mgr', note: 'recounted', adjustments: [{ sku: 'AMOX-500', delta: 4, reason: 'correction' }] })
     expect(seen.filter((s) => s.event === 'decision')).toMatchObject([{ data: { doc: 'ledger', item: 'negative-stock:AMOX-500', by: 'mgr' } }])
-    expect(seen.filter((s) => s.event === 'movements').flatMap((s) => (s.data as SiteNodeEvents['movements'][0]).postings.map((p) => p.id))).toEqual(['r-1', 'i-1', 'fix:negative-stock:AMOX-500:1'])
+    expect(seen.filter((s) => s.event === 'movements').flatMap((s) => (s.data as SiteNodeEvents['movements'][0]).postings.map((p) => p.id))).toEqual(['r-1', 'i-1', `fix:negative-stock:AMOX-500:${site.node.identity.node}:1`])
     expect(undurableAtEvent).toEqual([0, 0, 0])
   })
 
