@@ -14,6 +14,20 @@ import { DEVICE_FILES } from './hub/deviceEnrolment.ts'
 import { EnrolmentFile } from './schema/credential.ts'
 import { runRelay } from './relay/run.ts'
 
+/** On SIGINT or SIGTERM (once): logs, runs `stop`, exits 0. */
+function stopOnSignals(logger: pino.Logger, stop: () => Promise<unknown>): void {
+  let stopping = false
+  const onSignal = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    await stop()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void onSignal('SIGINT'))
+  process.on('SIGTERM', () => void onSignal('SIGTERM'))
+}
+
 function port(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535')
@@ -80,18 +94,11 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
     await lock.release()
     throw error
   }
-  let stopping = false
-  const stop = async (signal: string) => {
-    if (stopping) return
-    stopping = true
-    logger.info({ signal }, 'stopping')
+  stopOnSignals(logger, async () => {
     await api.close()
     await node.close()
     await lock.release()
-    process.exit(0)
-  }
-  process.on('SIGINT', () => void stop('SIGINT'))
-  process.on('SIGTERM', () => void stop('SIGTERM'))
+  })
   // The line scripts and tests wait for; keep its shape. Printed after the signal handlers: a
   // script that stops the site as soon as it reads the line must get a clean stop, not a kill.
   console.log(`stockmesh site ${node.identity.site} (device ${node.identity.node}) ready at ${api.url}/  data in ${dataDir}`)
@@ -202,16 +209,7 @@ function deploymentCommands(cli: Command): void {
       const logger = pino({ level: flags.logLevel })
       process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
       const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger })
-      let stopping = false
-      const stop = async (signal: string) => {
-        if (stopping) return
-        stopping = true
-        logger.info({ signal }, 'stopping')
-        await running.stop()
-        process.exit(0)
-      }
-      process.on('SIGINT', () => void stop('SIGINT'))
-      process.on('SIGTERM', () => void stop('SIGTERM'))
+      stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
       console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)
     })

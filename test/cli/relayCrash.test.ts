@@ -7,68 +7,17 @@
  * enrolled after a1 and a2 are stopped, receives every acknowledged movement from the relay alone
  * (the relay's disk held them: nothing lost at the hub), on its first start. Replay: STOCKMESH_SEED.
  */
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
-import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
+import { hubDeployment, ok, relayProcess, running } from '../helpers/deployment.ts'
 import { chaosSeeds, prng } from '../helpers/seed.ts'
 import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
-import { runCli } from './cliHelpers.ts'
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
 const SKUS = ['AMOX-500', 'ORS-1L']
 const ROUNDS = 5
-
-const running: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const stop of running.splice(0).reverse()) await stop()
-})
-
-async function ok(args: string[]): Promise<string> {
-  const result = await runCli(args)
-  expect(result.stderr, result.stdout).toBe('')
-  expect(result.status).toBe(0)
-  return result.stdout
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-interface RelayProcess {
-  kill(signal: NodeJS.Signals): Promise<unknown>
-  output(): string
-}
-
-/** A relay process on `port`, ready to serve. */
-async function relayProcess(hub: string, port: number): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-    await exited
-  }
-  running.push(() => kill('SIGTERM'))
-  let out = ''
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (/ready at ws:\/\//.test(out)) (clearTimeout(timer), resolve())
-    })
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.once('exit', (code, signal) => (clearTimeout(timer), reject(new Error(`relay exited (${code ?? signal}) before it was ready:\n${out}`))))
-  })
-  return { kill, output: () => out }
-}
 
 async function site(enrolment: string | undefined, dir = tempDir('site-')): Promise<SiteProcess> {
   const p = await startSiteProcess(['site', '--data', dir, ...(enrolment ? ['--enrol', enrolment] : []), '--port', '0', '--log-level', 'warn'])
@@ -98,24 +47,11 @@ const notExactlyOnce = (listed: Listed[], acked: Map<string, Listed>) => {
   return [...acked.keys()].filter((id) => count.get(id) !== 1)
 }
 
-/** A hub with a two-product catalog, a fixed free port for its relay, and `enrol(device, store)`. */
-async function deployment() {
-  const hub = path.join(tempDir('hub-'), 'hub')
-  await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
-  const products = path.join(tempDir('csv-'), 'products.csv')
-  writeFileSync(products, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\nORS-1L,Oral rehydration salts 1 L,sachet\n')
-  await ok(['catalog', 'import', '--data', hub, products])
-  const port = await freePort()
-  const relayUrl = `ws://127.0.0.1:${port}`
-  const files = tempDir('enrol-')
-  const enrol = (device: string, store: string) => ok(['enrol', '--data', hub, '--site', store, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`)])
-  return { hub, port, files, enrol }
-}
 
 describe('the hub relay killed with SIGKILL mid-sync', () => {
   it.each(chaosSeeds('relay crash'))('loses nothing: every acknowledged movement reaches both devices of A and a new device enrolled afterwards (STOCKMESH_SEED=%i)', async (seed) => {
     const rand = prng(seed)
-    const { hub, port, files, enrol } = await deployment()
+    const { hub, port, files, enrol } = await hubDeployment(['AMOX-500,Amoxicillin 500 mg capsules,pack of 100', 'ORS-1L,Oral rehydration salts,sachet'])
     for (const [device, store] of [['a1', 'store-a'], ['a2', 'store-a'], ['b1', 'store-b']] as const) await enrol(device, store)
 
     let relay = await relayProcess(hub, port)
@@ -227,7 +163,7 @@ describe('the hub relay killed with SIGKILL mid-sync', () => {
   // journal. Fixed: the site node waits on the handle of a document that was unavailable until it
   // arrives (src/node/siteNode.ts #find), and GET /api/sync counts a named journal not yet here.
   it('a device enrolled after the others stopped holds their movements on its first start', async () => {
-    const { hub, port, files, enrol } = await deployment()
+    const { hub, port, files, enrol } = await hubDeployment(['AMOX-500,Amoxicillin 500 mg capsules,pack of 100', 'ORS-1L,Oral rehydration salts,sachet'])
     await enrol('a1', 'store-a')
     await relayProcess(hub, port)
     const a1 = await site(path.join(files, 'a1.json'))

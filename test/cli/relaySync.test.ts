@@ -4,47 +4,12 @@
  * processes — two storekeepers of store A and one of store B. A's devices record apart, the
  * relay carries it, both show the same stock and movements, and B never holds A's ledger.
  */
-import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
+import { hubDeployment, ok, relayProcess, running } from '../helpers/deployment.ts'
 import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
-import { runCli } from './cliHelpers.ts'
-
-const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
-const running: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const stop of running.splice(0)) await stop()
-})
-
-async function ok(args: string[]): Promise<string> {
-  const result = await runCli(args)
-  expect(result.stderr, result.stdout).toBe('')
-  expect(result.status).toBe(0)
-  return result.stdout
-}
-
-async function relayProcess(hub: string): Promise<string> {
-  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  running.push(async () => {
-    child.kill('SIGTERM')
-    await exited
-  })
-  let out = ''
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const m = /ready at (ws:\/\/\S+)/.exec(out)
-      if (m) (clearTimeout(timer), resolve(m[1]!))
-    })
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  })
-}
 
 async function site(enrolment: string): Promise<SiteProcess> {
   const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn'])
@@ -57,17 +22,10 @@ const movementIds = async (url: string) => ((await api(url, 'GET', '/api/movemen
 
 describe('sites through the hub relay', () => {
   it('two storekeepers of one store see each other’s movements; another store holds none of them', async () => {
-    const hub = path.join(tempDir('hub-'), 'hub')
-    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
-    const products = path.join(tempDir('csv-'), 'products.csv')
-    writeFileSync(products, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
-    await ok(['catalog', 'import', '--data', hub, products])
-    const relay = await relayProcess(hub)
-    const files = tempDir('enrol-')
-    for (const [name, store] of [['a1', 'store-a'], ['a2', 'store-a'], ['b1', 'store-b']] as const) {
-      await ok(['enrol', '--data', hub, '--site', store, '--relay', relay, '--out', path.join(files, `${name}.json`)])
-    }
-    const [a1, a2, b1] = await Promise.all(['a1', 'a2', 'b1'].map((name) => site(path.join(files, `${name}.json`))))
+    const { hub, port, enrol, file } = await hubDeployment()
+    await relayProcess(hub, port)
+    for (const [name, store] of [['a1', 'store-a'], ['a2', 'store-a'], ['b1', 'store-b']] as const) await enrol(name, store)
+    const [a1, a2, b1] = await Promise.all(['a1', 'a2', 'b1'].map((name) => site(file(name))))
 
     // Both storekeepers of A receive and issue the same SKU at once.
     const posts = await Promise.all([

@@ -4,58 +4,12 @@
  * once the relay runs it reads up-to-date; a movement recorded while the relay is stopped is
  * pending again; a revoked device shows the relay's refusal and its reason.
  */
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
-import { writeFileSync } from 'node:fs'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
+import { hubDeployment, ok, relayProcess, running } from '../helpers/deployment.ts'
 import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
-import { runCli } from './cliHelpers.ts'
-
-const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
-const running: Array<() => Promise<unknown>> = []
-afterEach(async () => {
-  for (const stop of running.splice(0).reverse()) await stop()
-})
-
-async function ok(args: string[]): Promise<string> {
-  const result = await runCli(args)
-  expect(result.stderr, result.stdout).toBe('')
-  expect(result.status).toBe(0)
-  return result.stdout
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** A relay process on `port`; resolves with a function that stops it. */
-async function relayProcess(hub: string, port: number): Promise<() => Promise<unknown>> {
-  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    await exited
-  }
-  running.push(stop)
-  let out = ''
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (/ready at ws:\/\//.test(out)) (clearTimeout(timer), resolve())
-    })
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  })
-  return stop
-}
 
 async function site(args: string[], command = 'site'): Promise<SiteProcess> {
   const p = await startSiteProcess([command, '--data', tempDir('site-'), ...args, '--port', '0', '--log-level', 'warn'])
@@ -88,15 +42,9 @@ describe('GET /api/sync', () => {
   }, 30_000)
 
   it('offline with pending changes until the relay runs, up-to-date after, pending again while it is stopped; a revoked device sees why', async () => {
-    const hub = path.join(tempDir('hub-'), 'hub')
-    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
-    const products = path.join(tempDir('csv-'), 'products.csv')
-    writeFileSync(products, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
-    await ok(['catalog', 'import', '--data', hub, products])
-    const port = await freePort()
-    const relayUrl = `ws://127.0.0.1:${port}`
-    const file = path.join(tempDir('enrol-'), 'a1.json')
-    await ok(['enrol', '--data', hub, '--site', 'store-a', '--device', 'a1', '--relay', relayUrl, '--out', file])
+    const { hub, port, relayUrl, enrol, file: fileOf } = await hubDeployment()
+    await enrol('a1', 'store-a')
+    const file = fileOf('a1')
 
     // Enrolled, relay not running: offline, and what it records is pending.
     const a1 = await site(['--enrol', file])
@@ -109,7 +57,7 @@ describe('GET /api/sync', () => {
     expect(before.documents.find((d) => d.kind === 'journal')?.pending).toBeGreaterThan(0)
 
     // The relay starts: the site reconnects by itself and the relay comes to hold everything.
-    let stopRelay = await relayProcess(hub, port)
+    let relay = await relayProcess(hub, port)
     const synced = await until('the site to read up-to-date', async () => {
       const body = await sync(a1.url)
       return body.state === 'up-to-date' ? body : undefined
@@ -121,7 +69,7 @@ describe('GET /api/sync', () => {
     expect(synced.peers).toContainEqual(expect.objectContaining({ role: 'relay', connected: true }))
 
     // The relay stops; a movement recorded meanwhile is pending, and the site is offline.
-    await stopRelay()
+    await relay.kill('SIGTERM')
     await until('the site to see the relay gone', async () => ((await sync(a1.url)).state === 'offline' ? true : undefined), 20_000)
     expect((await api(a1.url, 'POST', '/api/movements', movement('m3', 1))).status).toBe(201)
     const stopped = await sync(a1.url)
@@ -133,7 +81,7 @@ describe('GET /api/sync', () => {
     expect(stopped.peers).toContainEqual(expect.objectContaining({ role: 'relay', connected: false }))
 
     // Back: up-to-date again; then the device is revoked and the site shows the relay's reason.
-    stopRelay = await relayProcess(hub, port)
+    relay = await relayProcess(hub, port)
     await until('the site to read up-to-date again', async () => ((await sync(a1.url)).state === 'up-to-date' ? true : undefined), 40_000)
     await ok(['revoke', '--data', hub, '--device', 'a1'])
     const refused = await until('the refusal to show', async () => {

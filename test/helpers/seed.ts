@@ -10,7 +10,7 @@ import fc from 'fast-check'
 export const REGRESSION_SEEDS: Record<string, number[]> = {
   // 2026-11-29: three devices decide the same double receipt apart; a replica lost one decision
   // (decisions keyed by item id: Automerge conflicts on one key, see src/schema/reviewDecision.ts).
-  'manifest convergence': [1080454315, 1528719051],
+  'manifest convergence': [1080454315, 1528719051, 1203717678],
   'order convergence': [],
   // 2026-11-29: two devices decided one negative stock apart with different summaries; replicas
   // showed different summaries (taken from whichever decision a materialised map listed first).
@@ -18,7 +18,8 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   // stale once it was (the cache did not follow ledger changes).
   'ledger convergence': [1963989365, 1779363914, 2083171560, 2116788313],
   'site crash': [],
-  'relay crash': [],
+  // 2026-11-29: a device enrolled after the others stopped never loaded their journals (every seed).
+  'relay crash': [1554234880],
   'DurableFsStorageAdapter crash': [],
 }
 

@@ -1,0 +1,83 @@
+/**
+ * Real-process fixtures for a deployment: the CLI run to success, a free port, a `stockmesh relay`
+ * process, and a hub with a catalog whose devices are enrolled against a relay URL fixed in advance
+ * (so a relay can be stopped and started again on it). Processes are stopped after each test.
+ */
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import path from 'node:path'
+import { afterEach, expect } from 'vitest'
+import { runCli } from '../cli/cliHelpers.ts'
+import { tempDir } from './tempDir.ts'
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
+
+/** Stops of the processes a test started, run (newest first) after each test. */
+export const running: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const stop of running.splice(0).reverse()) await stop()
+})
+
+/** Runs `stockmesh …` and expects it to succeed quietly; returns what it printed. */
+export async function ok(args: string[]): Promise<string> {
+  const result = await runCli(args)
+  expect(result.stderr, result.stdout).toBe('')
+  expect(result.status).toBe(0)
+  return result.stdout
+}
+
+/** A loopback port free right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export interface RelayProcess {
+  url: string
+  kill(signal: NodeJS.Signals): Promise<unknown>
+  output(): string
+}
+
+/** `stockmesh relay --data hub --port port` (0: any), ready to serve; stopped after the test. */
+export async function relayProcess(hub: string, port = 0): Promise<RelayProcess> {
+  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
+  running.push(() => kill('SIGTERM'))
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const m = /ready at (ws:\/\/\S+)/.exec(out)
+      if (m) (clearTimeout(timer), resolve(m[1]!))
+    })
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`relay exited with ${code}:\n${out}`))))
+  })
+  return { url, kill, output: () => out }
+}
+
+/**
+ * A hub (`deployment init`) with `products` in its catalog, a free port for its relay, and
+ * `enrol(device, store)` writing `<files>/<device>.json` against `ws://127.0.0.1:<port>`.
+ */
+export async function hubDeployment(products: string[] = ['AMOX-500,Amoxicillin 500 mg capsules,pack of 100']) {
+  const hub = path.join(tempDir('hub-'), 'hub')
+  await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
+  const csv = path.join(tempDir('csv-'), 'products.csv')
+  writeFileSync(csv, `sku,name,unit\n${products.join('\n')}\n`)
+  await ok(['catalog', 'import', '--data', hub, csv])
+  const port = await freePort()
+  const relayUrl = `ws://127.0.0.1:${port}`
+  const files = tempDir('enrol-')
+  const enrol = (device: string, store: string) => ok(['enrol', '--data', hub, '--site', store, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`)])
+  return { hub, port, relayUrl, files, enrol, file: (device: string) => path.join(files, `${device}.json`) }
+}
