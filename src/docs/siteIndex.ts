@@ -3,12 +3,13 @@ import { SITE_INDEX_SCHEMA, type SiteIndexDoc } from '../schema/siteIndex.ts'
 import { hasOwnKey, own } from '../schema/ownProperty.ts'
 import { imm, str } from '../schema/strings.ts'
 
-export function createSiteIndex(doc: SiteIndexDoc, site: string, catalogUrl: string, ledgerUrl: string): void {
+export function createSiteIndex(doc: SiteIndexDoc, site: string, catalogUrl: string, ledgerUrl: string, directoryUrl?: string): void {
   doc.schema = SITE_INDEX_SCHEMA
   doc.kind = imm('siteIndex')
   doc.site = imm(site)
   doc.catalog = imm(catalogUrl)
   doc.ledger = imm(ledgerUrl)
+  if (directoryUrl !== undefined) doc.directory = imm(directoryUrl)
   doc.orders = {}
   doc.manifests = {}
 }

@@ -2,7 +2,8 @@
  * `stockmesh enrol` and `stockmesh revoke`, at the hub; reading an enrolment file on the device.
  *
  * A site's documents are made once, by the hub, when the site is first enrolled (its index and
- * ledger, naming the deployment catalog), and every enrolment file of the site carries them: two
+ * ledger, naming the deployment catalog, and its directory of documents other sites share with it),
+ * and every enrolment file of the site carries them: two
  * devices of a new site that start offline at the same moment start from the same ledger.
  */
 import { constants, promises as fsp } from 'node:fs'
@@ -12,11 +13,13 @@ import { save } from '@automerge/automerge'
 import type { AutomergeUrl, DocHandle } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { createLedger } from '../docs/ledger.ts'
+import { createSiteDirectory } from '../docs/siteDirectory.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import { generateKeyPair, publicKeyOf, signCredential, signRevocations, verifyCredential, verifyRevocations } from '../network/credential.ts'
 import { EnrolmentFile, DeviceRole, type CredentialClaims } from '../schema/credential.ts'
 import { DeviceId, SiteId } from '../schema/ids.ts'
 import type { LedgerDoc } from '../schema/ledger.ts'
+import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
 import { writeJsonDurably } from './durableFile.ts'
 import { checkedRevocations, type Hub, type HubRegister, lockHubRegister, openHub, type RegisteredDevice, readDeploymentKey, readHubDeployment, readHubRegister, writeHubRegister } from './hubFolder.ts'
@@ -96,15 +99,23 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
     const catalog = await hub.repo.find(hub.catalogUrl)
     let index: DocHandle<SiteIndexDoc>
     let ledger: DocHandle<LedgerDoc>
+    let directory: DocHandle<SiteDirectoryDoc> | undefined
     const known = Object.hasOwn(register.sites, site) ? register.sites[site] : undefined
     if (known) {
-      ;[index, ledger] = await Promise.all([hub.repo.find<SiteIndexDoc>(known.index as AutomergeUrl), hub.repo.find<LedgerDoc>(known.ledger as AutomergeUrl)])
+      ;[index, ledger, directory] = await Promise.all([
+        hub.repo.find<SiteIndexDoc>(known.index as AutomergeUrl),
+        hub.repo.find<LedgerDoc>(known.ledger as AutomergeUrl),
+        known.directory ? hub.repo.find<SiteDirectoryDoc>(known.directory as AutomergeUrl) : undefined,
+      ])
     } else {
       ledger = hub.repo.create<LedgerDoc>()
       ledger.change((d) => createLedger(d, site))
+      const made = hub.repo.create<SiteDirectoryDoc>()
+      made.change((d) => createSiteDirectory(d, site))
+      directory = made
       index = hub.repo.create<SiteIndexDoc>()
-      index.change((d) => createSiteIndex(d, site, opened.catalogUrl, ledger.url))
-      await hub.repo.flush([ledger.documentId, index.documentId])
+      index.change((d) => createSiteIndex(d, site, opened.catalogUrl, ledger.url, made.url))
+      await hub.repo.flush([ledger.documentId, made.documentId, index.documentId])
     }
     const keys = generateKeyPair()
     const claims: CredentialClaims = {
@@ -125,7 +136,7 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
       credential: signCredential(claims, key),
       privateKey: keys.privateKey,
       ...(relay ? { relay } : {}),
-      documents: { index: snapshot(index), ledger: snapshot(ledger), catalog: snapshot(catalog) },
+      documents: { index: snapshot(index), ledger: snapshot(ledger), catalog: snapshot(catalog), ...(directory ? { directory: snapshot(directory) } : {}) },
       revocations: checkedRevocations(register, hub.deployment, hub.dir).token,
     })
     // The register first: every credential the hub signed is in it (and can be revoked), even if
@@ -133,7 +144,7 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
     const enrolledAt = new Date(now).toISOString()
     await writeHubRegister(hub.dir, {
       ...register,
-      sites: known ? register.sites : { ...register.sites, [site]: { index: index.url, ledger: ledger.url, enrolledAt } },
+      sites: known ? register.sites : { ...register.sites, [site]: { index: index.url, ledger: ledger.url, ...(directory ? { directory: directory.url } : {}), enrolledAt } },
       devices: { ...register.devices, [device]: { site: claims.site, role, publicKey: keys.publicKey, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt } },
     })
     await writeJsonDurably(out, file, { mode: 0o600, exclusive: true })

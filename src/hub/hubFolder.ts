@@ -7,7 +7,7 @@
  *                          written last by `init`: a folder without it is not a hub
  * HUB/deployment-key.pem   the deployment's Ed25519 private key (PKCS#8 PEM), mode 0600; it signs
  *                          credentials and revocation lists and never leaves this folder
- * HUB/register.json        { sites:   { [site]:   { index, ledger, enrolledAt } },
+ * HUB/register.json        { sites:   { [site]:   { index, ledger, directory, enrolledAt } },
  *                            devices: { [device]: { site, role, publicKey, issuedAt, expiresAt, revokedAt? } },
  *                            revocations: { seq, token } }   (the latest signed revocation list)
  * HUB/automerge/           the hub Repo's storage (DurableFsStorageAdapter): the deployment catalog,
@@ -61,7 +61,13 @@ export const HubDeploymentFile = z.strictObject({
 })
 export type HubDeploymentFile = z.infer<typeof HubDeploymentFile>
 
-export const RegisteredSite = z.strictObject({ index: AutomergeUrlString, ledger: AutomergeUrlString, enrolledAt: IsoTime })
+export const RegisteredSite = z.strictObject({
+  index: AutomergeUrlString,
+  ledger: AutomergeUrlString,
+  /** The site's directory, written by relays (absent for a site registered before directories). */
+  directory: AutomergeUrlString.optional(),
+  enrolledAt: IsoTime,
+})
 export type RegisteredSite = z.infer<typeof RegisteredSite>
 
 export const RegisteredDevice = z.strictObject({

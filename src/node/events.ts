@@ -14,8 +14,8 @@ export interface SiteNodeEvents {
    * arrived from another device (`sync`).
    */
   movements: [{ postings: Posting[]; source: 'local' | 'sync' }]
-  /** A document created here (`added`), loaded from disk or arriving by sync (`loaded`). */
-  document: [{ kind: NodeDocumentKind; id: string; url: string; how: 'added' | 'loaded' }]
+  /** A document created here (`added`), loaded from disk or arriving by sync (`loaded`), or another site's listed in this site's directory (`shared`). */
+  document: [{ kind: NodeDocumentKind; id: string; url: string; how: 'added' | 'loaded' | 'shared' }]
   /** A review decision recorded here. */
   decision: [{ doc: 'ledger' | 'order' | 'manifest'; id: string; item: string; by: string }]
   /** A peer connected or went away; `peer` is undefined for a peer id that is not ours. */

@@ -11,7 +11,7 @@ import { parseInput } from '../schema/errors.ts'
 import { CreateOrderInput, type OrderDoc, SetLineInput } from '../schema/order.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import { changeIndexed, createIndexedDocument, findIndexed, noteFor } from './documents.ts'
-import { ConflictError, NotFoundError } from '../schema/errors.ts'
+import { ConflictError, NotFoundError, RuleError } from '../schema/errors.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** The order `id` this node holds (after the background load); NotFoundError otherwise. */
@@ -22,6 +22,7 @@ export function findOrder(node: SiteNode, id: string): Promise<DocHandle<OrderDo
 /** Creates a draft order `{ id, from, to, lines? }`. Validated before any document exists. */
 export async function createOrder(node: SiteNode, input: unknown, ctx: ChangeContext): Promise<DocHandle<OrderDoc>> {
   const order = parseInput(CreateOrderInput, input)
+  requireThisSite(node, order.from, 'raise an order')
   checkOrderAgainstCatalog(node.catalog.doc(), order)
   return createIndexedDocument<OrderDoc>(node, 'order', order.id, (d) => initOrder(d, order, ctx), noteFor('order.create', ctx, order.id))
 }
@@ -53,4 +54,14 @@ export async function decideOrderReview(node: SiteNode, id: string, itemId: stri
   await node.commit(handle, (d) => decideOrderItem(d, itemId, input, ctx), noteFor('order.decide', ctx, id))
   node.events.emit('decision', { doc: 'order', id, item: itemId, by: ctx.user })
   return orderReviewItems(handle.doc()).find((i) => i.id === itemId)!
+}
+
+/**
+ * A site raises its own orders: the relay shares a document with the parties it names only when it
+ * comes from the site it says it is from (src/relay/access.ts). (A manifest may be typed in by the
+ * site receiving it, from a paper delivery note of a hub that does not run stockmesh: it is then
+ * this site's own record, shared with nobody.)
+ */
+export function requireThisSite(node: SiteNode, from: string, what: string): void {
+  if (from !== node.identity.site) throw new RuleError('not-this-site', `this is site ${node.identity.site}: it cannot ${what} from ${from}`, 'from')
 }

@@ -43,6 +43,8 @@ import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFol
 import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
+import { sharedDocuments } from '../docs/siteDirectory.ts'
+import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 import { parseAutomergeUrl } from '@automerge/automerge-repo'
@@ -252,7 +254,7 @@ export class SiteNode {
    */
   static async #provisionFromEnrolment(repo: Repo, storage: DurableFsStorageAdapter, who: { site: string; node: string }, enrolment: EnrolmentFile, dataDir: string): Promise<Identity> {
     const docs = enrolment.documents
-    const handles = [docs.catalog, docs.ledger, docs.index].map(({ url, snapshot }) =>
+    const handles = [docs.catalog, docs.ledger, docs.index, ...(docs.directory ? [docs.directory] : [])].map(({ url, snapshot }) =>
       repo.import(Buffer.from(snapshot, 'base64'), { docId: parseAutomergeUrl(url as AutomergeUrl).documentId }),
     )
     await repo.flush(handles.map((h) => h.documentId))
@@ -355,6 +357,54 @@ export class SiteNode {
       return []
     })
     if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
+    await this.#watchDirectory()
+  }
+
+  /**
+   * Orders and manifests other sites shared with this one, as the site's directory names them
+   * (written by relays: src/relay/directory.ts), listed beside this site's own. Read after the
+   * site's own documents are loaded, so an own order keeps its id; a shared one whose id this
+   * site uses already is listed as `<id>~<from site>`.
+   */
+  async #watchDirectory(): Promise<void> {
+    const url = this.index.doc().directory
+    if (url === undefined || this.#closed) return
+    const watch = (handle: DocHandle<SiteDirectoryDoc>) => {
+      if (this.directory) return
+      this.directory = handle
+      handle.on('change', () => void this.#loadShared())
+      void this.#loadShared()
+    }
+    await this.#find<SiteDirectoryDoc>(str(url), watch)
+      .then(watch)
+      .catch((error: unknown) => this.log.warn({ err: error }, 'the site directory is not here yet'))
+  }
+
+  /** The site's directory (documents shared with it), once loaded. */
+  directory: DocHandle<SiteDirectoryDoc> | undefined
+
+  /** Shared document ids already listed (or being loaded). */
+  readonly #shared = new Set<string>()
+
+  async #loadShared(): Promise<void> {
+    if (this.#closed || !this.directory) return
+    for (const [documentId, entry] of sharedDocuments(this.directory.doc())) {
+      if (this.#shared.has(documentId)) continue
+      this.#shared.add(documentId)
+      const into = entry.kind === 'order' ? this.orders : this.manifests
+      const load = (handle: DocHandle<unknown>) => {
+        if ([...into.values()].some((h) => h.documentId === handle.documentId)) return
+        const id = into.has(entry.id) ? `${entry.id}~${entry.from}` : entry.id
+        if (into.has(id)) return
+        this.#upgrade(entry.kind, handle)
+        into.set(id, handle)
+        this.events.emit('document', { kind: entry.kind, id, url: handle.url, how: 'shared' })
+        this.log.info({ kind: entry.kind, id, from: entry.from }, 'a document shared with this site is listed')
+      }
+      await this.#find<unknown>(entry.url, load)
+        .then(load)
+        .catch((error: unknown) => this.log.warn({ err: error, kind: entry.kind, id: entry.id }, 'shared document not available yet'))
+    }
   }
 
   /**

@@ -32,15 +32,16 @@
  *
  * - Parties only ever grant access to the owner's own document: a site can expose its own order to
  *   any site it names (that is what an order is), never another site's document.
- * - Limit: a party learns of the document only when the relay announces it (it is pushed to the
- *   party's Repo when both are connected); no per-site directory document yet, so the node does not
- *   list it in its API.
+ * - A party learns of the document from its directory (a root the hub made at enrolment): the
+ *   relay that records the parties lists the document there (src/relay/directory.ts), and the
+ *   party's nodes list it beside their own.
  * - Limit: parties can write too (an order's supplier records its decision in it); a party could
  *   also write junk into it. Per-field write rules are not enforced by the relay.
  * - Limit: the catalog is readable and also writable by every site (automerge-repo's access is
  *   read and write together); the node services only ever read it.
  * - Peers with role `relay` or `carrier` are treated like devices of their credential's site.
  */
+import { ImmutableString } from '@automerge/automerge'
 import { parsePeerId } from '../network/peerId.ts'
 import { isId } from '../schema/ids.ts'
 
@@ -53,16 +54,29 @@ const MAX_PARTIES = 200
 export function partiesOf(doc: unknown, owner: string): string[] {
   if (!doc || typeof doc !== 'object') return []
   const d = doc as { kind?: unknown; from?: unknown; to?: unknown; carrier?: unknown; stops?: unknown }
-  if (d.from !== owner) return []
+  if (text(d.from) !== owner) return []
+  const kind = text(d.kind)
   const named: unknown[] = []
-  if (d.kind === 'order') named.push(d.to)
-  else if (d.kind === 'manifest') {
+  if (kind === 'order') named.push(d.to)
+  else if (kind === 'manifest') {
     named.push(d.carrier)
     if (Array.isArray(d.stops)) for (const stop of d.stops.slice(0, MAX_PARTIES)) named.push((stop as { site?: unknown } | null)?.site)
   } else return []
   const parties = new Set<string>()
-  for (const site of named) if (isId(site) && site !== owner) parties.add(String(site))
+  for (const value of named) {
+    const site = text(value)
+    if (isId(site) && site !== owner) parties.add(site)
+  }
   return [...parties].slice(0, MAX_PARTIES)
+}
+
+/** A string field as documents store it (an Automerge ImmutableString, or a plain string). */
+export function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (value instanceof ImmutableString) return value.val
+  // an ImmutableString of another copy of the automerge package
+  const val = value !== null && typeof value === 'object' ? (value as { val?: unknown }).val : undefined
+  return typeof val === 'string' ? val : undefined
 }
 
 export class SiteAccess {
@@ -73,17 +87,21 @@ export class SiteAccess {
   readonly #owners = new Map<string, string>()
   /** document → other sites party to it (rule 4) */
   readonly #parties = new Map<string, Set<string>>()
+  /** site → its directory document (one of its roots), where relays list what is shared with it */
+  readonly #directories = new Map<string, string>()
+  /** sites the register gave roots */
+  readonly #sites = new Set<string>()
 
   constructor(
     options: {
       catalog?: string
-      roots?: Iterable<[site: string, documents: Iterable<string>]>
+      roots?: Iterable<[site: string, documents: Iterable<string>, directory?: string]>
       owners?: Iterable<[document: string, site: string]>
       parties?: Iterable<[document: string, sites: Iterable<string>]>
     } = {},
   ) {
     this.#catalog = options.catalog
-    for (const [site, documents] of options.roots ?? []) this.setRoots(site, documents)
+    for (const [site, documents, directory] of options.roots ?? []) this.setRoots(site, documents, directory)
     for (const [document, site] of options.owners ?? []) this.#owners.set(document, site)
     for (const [document, sites] of options.parties ?? []) this.#parties.set(document, new Set(sites))
   }
@@ -103,9 +121,29 @@ export class SiteAccess {
     this.#catalog = documentId
   }
 
-  /** Records the documents the hub gave `site` at enrolment. */
-  setRoots(site: string, documents: Iterable<string>): void {
+  /** Records the documents the hub gave `site` at enrolment, its directory among them. */
+  setRoots(site: string, documents: Iterable<string>, directory?: string): void {
+    this.#sites.add(site)
     for (const document of documents) this.#roots.set(document, site)
+    if (directory !== undefined) {
+      this.#roots.set(directory, site)
+      this.#directories.set(site, directory)
+    }
+  }
+
+  /** True when the register gave `site` its roots. */
+  knowsSite(site: string): boolean {
+    return this.#sites.has(site)
+  }
+
+  /** The directory document of `site`, when the hub made one. */
+  directoryOf(site: string): string | undefined {
+    return this.#directories.get(site)
+  }
+
+  /** The sites party to a document (rule 4), as recorded. */
+  partiesOf(documentId: string): string[] {
+    return [...(this.#parties.get(documentId) ?? [])]
   }
 
   /** The site that owns (or has as a root) the document, if any. */

@@ -39,8 +39,9 @@ function revokedOf(register: HubRegister, deployment: DeploymentPublic, dir: str
   return revoked
 }
 
-function rootsOf(register: HubRegister): Array<[string, string[]]> {
-  return Object.entries(register.sites).map(([site, entry]) => [site, [parseAutomergeUrl(entry.index as AutomergeUrl).documentId, parseAutomergeUrl(entry.ledger as AutomergeUrl).documentId]])
+function rootsOf(register: HubRegister): Array<[string, string[], string | undefined]> {
+  const id = (url: string) => parseAutomergeUrl(url as AutomergeUrl).documentId as string
+  return Object.entries(register.sites).map(([site, entry]) => [site, [id(entry.index), id(entry.ledger)], entry.directory === undefined ? undefined : id(entry.directory)])
 }
 
 export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> {
@@ -59,8 +60,15 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     // The owner records live next to the documents, in the hub's crash-safe storage folder.
     const storage = new DurableFsStorageAdapter(path.join(dir, HUB_FILES.automerge))
     const access = new SiteAccess({ catalog: parseAutomergeUrl(file.catalog as AutomergeUrl).documentId, roots: rootsOf(register), owners: await loadOwners(storage), parties: await loadParties(storage) })
+    // The register is re-read when it changes (polled), and at once when a device of a site the
+    // relay does not know yet connects, or a document names such a site as a party: a site enrolled
+    // a moment ago syncs and is told of what is shared with it without waiting for the poll.
+    let reloading: Promise<void> | undefined
+    let started: Relay | undefined
+    const refreshRegister = () => (reloading ??= reload().finally(() => (reloading = undefined)))
     const relay = await startRelay({
       storage,
+      refreshRegister: () => refreshRegister().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')),
       deployment,
       isRevoked: (device) => revoked.has(device),
       host: options.host,
@@ -72,20 +80,21 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
         return hub.repo
       },
     })
+    started = relay
     lock.update({ url: relay.url })
 
-    const reload = async () => {
+    async function reload(): Promise<void> {
       const stamp = (await stat(registerPath)).mtimeMs
       if (stamp === registerStamp) return
       registerStamp = stamp
       register = await readHubRegister(dir)
       revoked = revokedOf(register, deployment, dir)
-      for (const [site, documents] of rootsOf(register)) access.setRoots(site, documents)
-      relay.accessChanged()
-      const closed = relay.revalidate()
+      for (const [site, documents, directory] of rootsOf(register)) access.setRoots(site, documents, directory)
+      started?.accessChanged()
+      const closed = started?.revalidate() ?? []
       logger.info({ sites: Object.keys(register.sites).length, revoked: revoked.size, disconnected: closed }, 'register re-read')
     }
-    const timer = setInterval(() => reload().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')), options.registerPollMs ?? 5_000)
+    const timer = setInterval(() => refreshRegister().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')), options.registerPollMs ?? 5_000)
     timer.unref()
 
     let stopping: Promise<void> | undefined

@@ -22,6 +22,7 @@ import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 import { partiesOf, SiteAccess } from './access.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
+import { listInDirectories } from './directory.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
 
@@ -40,7 +41,7 @@ export interface RelayOptions {
   /** The deployment catalog's document id. */
   catalog?: string
   /** Each site's enrolment documents (index, ledger) as document ids, from the hub register. */
-  roots?: Iterable<[site: string, documents: Iterable<string>]>
+  roots?: Iterable<[site: string, documents: Iterable<string>, directory?: string]>
   /** Largest websocket message accepted (bytes); default 64 MiB. */
   maxPayload?: number
   /** Denied messages a peer may send in a minute before it is disconnected; default 1000. */
@@ -49,6 +50,11 @@ export interface RelayOptions {
   maxChallenges?: number
   /** Makes the relay's Repo (default: a Repo on `storage`); the hub passes its own (openHub). */
   openRepo?: (config: Pick<RepoConfig, 'network' | 'shareConfig' | 'peerId'>) => Repo | Promise<Repo>
+  /**
+   * Re-reads the access records (the hub's register) now: asked when a device of a site with no
+   * roots connects, and when a document names a party whose directory is not known yet.
+   */
+  refreshRegister?: () => Promise<void>
   /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
   bindsPeer?: (claims: CredentialClaims, peer: string) => boolean
   now?: () => number
@@ -108,15 +114,21 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       else partiesPending.delete(documentId)
       return
     }
-    const sites = partiesOf(handle.doc(), owner)
+    const doc = handle.doc()
+    const sites = partiesOf(doc, owner)
     if (!access.setParties(documentId, sites)) {
       partiesPending.delete(documentId)
       return
     }
-    const saved = saveParties(options.storage, documentId, sites)
-      .then(() => {
+    // Listed in each party's directory first, then the record: a relay killed in between has no
+    // record and lists it again (idempotent) when the owner next syncs.
+    const unknownParty = sites.some((site) => !access.directoryOf(site))
+    const saved = (unknownParty && options.refreshRegister ? options.refreshRegister() : Promise.resolve())
+      .then(() => listInDirectories(repoRef!, access, { documentId, url: handle.url, owner, doc, parties: sites }, logger, now))
+      .then((listed) => saveParties(options.storage, documentId, sites).then(() => listed))
+      .then((listed) => {
         if (sites.length === 0) return
-        logger.info({ documentId, owner, parties: sites }, 'document shared with its parties')
+        logger.info({ documentId, owner, parties: sites, listed }, 'document shared with its parties')
         repoRef?.shareConfigChanged()
       })
       .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document'))
@@ -297,6 +309,22 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
+    if (options.refreshRegister && !access.knowsSite(result.claims.site)) {
+      // A site enrolled since the register was last read: read it before the device syncs.
+      socket.pause()
+      void options.refreshRegister().finally(() => {
+        socket.resume()
+        if (socket.destroyed) return
+        if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
+        accept(req, socket, head, result.peerId, result.claims, remote)
+      })
+      return
+    }
+    accept(req, socket, head, result.peerId, result.claims, remote)
+  })
+
+  const accept = (req: http.IncomingMessage, socket: Duplex, head: Buffer, peerId: string, claims: CredentialClaims, remote: string | undefined) => {
+    const result = { peerId, claims }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       logger.info({ peer: result.peerId, remote }, 'device connected')
       ws.on('error', (error) => {
@@ -314,7 +342,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       })
       adapter.accept(wss, ws, result.peerId, req)
     })
-  })
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -80,6 +80,8 @@ export const EnrolmentFile = z.strictObject({
     index: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
     ledger: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
     catalog: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }),
+    /** The site's directory (documents other sites share with it); from a hub that makes one. */
+    directory: z.strictObject({ url: DocumentUrl, snapshot: Snapshot }).optional(),
   }),
   /** The latest signed revocation list at enrolment (RevocationClaims in compact form). */
   revocations: Compact,

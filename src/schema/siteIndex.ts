@@ -13,6 +13,11 @@ export interface SiteIndexDoc {
   site: Str
   catalog: Str
   ledger: Str
+  /**
+   * The site's directory of documents other sites shared with it (src/schema/siteDirectory.ts);
+   * made by the hub for an enrolled site, absent on a standalone site.
+   */
+  directory?: Str
   /** Order document URLs by order id. */
   orders: Record<string, Str>
   /** Manifest document URLs by manifest id. */

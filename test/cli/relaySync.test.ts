@@ -47,4 +47,30 @@ describe('sites through the hub relay', () => {
     expect(await movementIds(b1!.url)).toEqual([])
     expect(await stock(b1!.url)).toBe(0)
   }, 90_000)
+
+  it('an order from A to supplier B appears at B without a URL typed; B’s approval appears at A; C sees none of it', async () => {
+    const { hub, port, enrol, file } = await hubDeployment()
+    await relayProcess(hub, port)
+    for (const [name, store] of [['a1', 'store-a'], ['b1', 'store-b'], ['c1', 'store-c']] as const) await enrol(name, store)
+    const [a1, b1, c1] = await Promise.all(['a1', 'b1', 'c1'].map((name) => site(file(name))))
+
+    const order = { id: 'po-7', from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 12 }], user: 'amina' }
+    expect((await api(a1!.url, 'POST', '/api/orders', order)).status).toBe(201)
+    expect((await api(a1!.url, 'POST', '/api/orders/po-7/submit', { user: 'amina' })).status).toBe(200)
+
+    const listed = await until('the order to be listed at its supplier', async () => {
+      const orders = (await api(b1!.url, 'GET', '/api/orders')).body.orders as Array<{ id: string; status: string; from: string }>
+      return orders.find((o) => o.id === 'po-7' && o.status === 'submitted')
+    }, 30_000)
+    expect(listed).toMatchObject({ from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 12 }] })
+
+    const approved = await api(b1!.url, 'POST', '/api/orders/po-7/approve', { user: 'otieno', lines: [{ sku: 'AMOX-500', approved: 10 }] })
+    expect(approved.status).toBe(200)
+    await until('B’s approval at A', async () => ((await api(a1!.url, 'GET', '/api/orders/po-7')).body.status === 'approved' ? true : undefined), 30_000)
+    expect((await api(a1!.url, 'GET', '/api/orders/po-7')).body.lines).toEqual([expect.objectContaining({ sku: 'AMOX-500', requested: 12, approved: 10 })])
+
+    // C is not a party: nothing listed, and its node never got the document.
+    expect((await api(c1!.url, 'GET', '/api/orders')).body.orders).toEqual([])
+    expect((await api(c1!.url, 'GET', '/api/orders/po-7')).status).toBe(404)
+  }, 90_000)
 })

@@ -14,6 +14,13 @@ async function orderOf(url: string, id = 'po-1') {
 }
 
 describe('an order through the HTTP API', () => {
+  it('is raised by this site only: an order from another site is refused and nothing is made', async () => {
+    const { url } = await startSite(tempDir())
+    const res = await api(url, 'POST', '/api/orders', { ...ORDER, from: 'demo-clinic', to: 'demo-hub' })
+    expect(res).toMatchObject({ status: 422, body: { code: 'not-this-site', field: 'from', error: 'this is site demo-store: it cannot raise an order from demo-clinic' } })
+    expect((await api(url, 'GET', '/api/orders')).body).toEqual({ orders: [] })
+  })
+
   it('goes draft → submitted → approved → fulfilled, with its lines, events and history', async () => {
     const { url, node } = await startSite(tempDir())
     const created = await api(url, 'POST', '/api/orders', ORDER)

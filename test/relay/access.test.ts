@@ -1,4 +1,6 @@
+import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
+import { imm } from '../../src/schema/strings.ts'
 import { partiesOf, SiteAccess } from '../../src/relay/access.ts'
 
 describe('SiteAccess (v1 rule)', () => {
@@ -52,6 +54,14 @@ describe('parties (rule 4)', () => {
     expect(partiesOf({ kind: 'order', from: 'A', to: 'A' }, 'A')).toEqual([])
     expect(partiesOf({ kind: 'order', from: 'A', to: 'not/an id' }, 'A')).toEqual([])
     expect(partiesOf(null, 'A')).toEqual([])
+  })
+
+  it('reads the fields as real documents store them (immutable strings)', () => {
+    const order = A.from({ kind: imm('order'), from: imm('A'), to: imm('B') })
+    expect(partiesOf(order, 'A')).toEqual(['B'])
+    expect(partiesOf(order, 'B')).toEqual([])
+    const manifest = A.from({ kind: imm('manifest'), from: imm('W'), carrier: imm('C'), stops: [{ site: imm('A') }] })
+    expect(partiesOf(manifest, 'W')).toEqual(['C', 'A'])
   })
 
   it('gives parties the owner’s document, once recorded and never changed', () => {
