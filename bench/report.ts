@@ -3,6 +3,8 @@ import type { ShapeResult } from './shape.ts'
 import type { CommitResult, LoadResult, SiteBenchResult } from './siteBench.ts'
 import type { WireResult } from './wire.ts'
 import { findings, method } from './reportText.ts'
+import type { RelayResult } from './relay.ts'
+import { renderRelaySection } from './relayReport.ts'
 import { fmt, fmtInt, mb } from './workload.ts'
 
 export interface Machine {
@@ -27,6 +29,9 @@ export interface Report {
   site?: SiteBenchResult
   wire?: WireResult[]
   shape?: ShapeResult
+  /** Section 5: the relay (bench/relay.ts), and how long that piece took. */
+  relay?: RelayResult
+  relayDurationS?: number
   /** Earlier runs, for the comparison table. */
   previous?: Array<{ label: string; report: Report }>
 }
@@ -295,7 +300,7 @@ ${table(
 ## Targets
 
 ${targets(r)}
-
+${r.relay ? '\nRelay targets (hundreds of devices, a week apart over 64 kbit/s, PouchDB alongside): section 5.\n' : ''}
 ${method(r)}
 
 ${findings(r)}
@@ -304,5 +309,6 @@ ${compareSection(r)}
 ${commitSection(r)}
 ${loadSection(r)}
 ${wireSection(r)}
-${shapeSection(r)}`
+${shapeSection(r)}
+${r.relay ? `\n${renderRelaySection(r.relay, r.machine, r.relayDurationS ?? r.durationS)}` : ''}`
 }

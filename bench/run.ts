@@ -3,8 +3,9 @@
  *
  *   npm run bench                                  everything (~10 min on 2 cores)
  *   npm run bench -- --only=commit --sizes=10000   one piece, one size (about a minute)
+ *   npm run bench -- --only=relay                  the relay piece alone (~15 min): merged into BENCHMARKS.md
  *
- * Options: --only=commit,load,wire,shape   --sizes=10000,100000   --runs=3 (restarts per size)
+ * Options: --only=commit,load,wire,shape,relay   --sizes=10000,100000   --runs=3 (restarts per size)
  *          --measured=1000 (single movements per size)   --wire-per-side=5000   --wire-prior=20000
  *          --wire-live=300 --wire-gap=200 (live scenario: movements per side, ms between them)
  *          --no-single-change (skip the one-change-per-movement restart variant)
@@ -13,6 +14,10 @@
  *          --from=FILE (re-render a saved results JSON, no measuring)
  *          --compare=FILE[:label] (add a table against an earlier run's results JSON; repeatable)
  *          --code=TEXT (what code is measured, when not a git checkout)
+ *          relay (bench/relay.ts): --relay-sites=100 --relay-per-site=3 --relay-procs=2 (client processes)
+ *          --relay-stages=30000,10000,3000 (ms between one device's movements, one stage each)
+ *          --relay-stage-ms=30000 --relay-per-side=5000 (week catch-up, movements per device) --no-pouch
+ *          A run of the relay piece alone replaces section 5 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
@@ -20,12 +25,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderReport, type Machine, type Report } from './report.ts'
+import { relayBench } from './relay.ts'
+import { mergeRelaySection, renderRelaySection } from './relayReport.ts'
 import { shapeBench } from './shape.ts'
 import { siteBench } from './siteBench.ts'
 import { wireScenario, type WireResult } from './wire.ts'
 import { log, median } from './workload.ts'
 
-const PIECES = ['commit', 'load', 'wire', 'shape'] as const
+const PIECES = ['commit', 'load', 'wire', 'shape', 'relay'] as const
 type Piece = (typeof PIECES)[number]
 
 function parseArgs(argv: string[]) {
@@ -61,6 +68,13 @@ function parseArgs(argv: string[]) {
     from: flags.get('from'),
     compare,
     code: flags.get('code'),
+    relaySites: Math.max(1, num('relay-sites', 100)),
+    relayPerSite: Math.max(2, num('relay-per-site', 3)),
+    relayProcs: Math.max(1, num('relay-procs', 2)),
+    relayStages: (flags.get('relay-stages') ?? '30000,10000,3000').split(',').map(Number),
+    relayStageMs: Math.max(1000, num('relay-stage-ms', 30000)),
+    relayPerSide: Math.max(10, num('relay-per-side', 5000)),
+    pouch: !flags.has('no-pouch'),
     full: only.length === PIECES.length && sizes.includes(10000) && sizes.includes(100000),
   }
 }
@@ -155,7 +169,9 @@ if (args.from) {
   const report = JSON.parse(readFileSync(args.from, 'utf8')) as Report
   if (args.compare.length) report.previous = previous()
   writeFileSync(args.from, JSON.stringify(report))
-  writeFileSync(args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md'), renderReport(report))
+  const target = args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md')
+  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS)))
+  else writeFileSync(target, renderReport(report))
   process.exit(0)
 }
 const report: Report = { machine: machine(), args: { ...args }, durationS: 0, previous: previous() }
@@ -189,6 +205,12 @@ if (has('shape')) {
   log('== section 4: shape experiments')
   report.shape = shapeBench()
 }
+if (has('relay')) {
+  log('== section 5: relay')
+  const relayStarted = performance.now()
+  report.relay = await relayBench({ sites: args.relaySites, perSite: args.relayPerSite, clientProcesses: args.relayProcs, stages: args.relayStages, stageMs: args.relayStageMs, perSide: args.relayPerSide, pouch: args.pouch })
+  report.relayDurationS = (performance.now() - relayStarted) / 1000
+}
 report.machine.loadEnd = os.loadavg()
 report.durationS = (performance.now() - started) / 1000
 
@@ -196,8 +218,19 @@ writeFileSync(saved, JSON.stringify(report))
 log(`raw results in ${saved} (re-render with --from=${saved})`)
 const markdown = renderReport(report)
 const here = path.dirname(fileURLToPath(import.meta.url))
-const out = args.out ?? (args.full ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
-if (out) {
+const relayOnly = args.only.length === 1 && args.only[0] === 'relay'
+const out = args.out ?? (args.full || relayOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
+if (out && relayOnly && report.relay) {
+  // The relay piece alone: its section replaces the one in the file; the ledger figures stay.
+  let existing = ''
+  try {
+    existing = readFileSync(out, 'utf8')
+  } catch {
+    existing = '# Benchmarks\n'
+  }
+  writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS)))
+  log(`merged the relay section into ${out} in ${report.durationS.toFixed(0)} s`)
+} else if (out) {
   writeFileSync(out, markdown)
   log(`wrote ${out} in ${report.durationS.toFixed(0)} s`)
 } else {

@@ -1,0 +1,33 @@
+/**
+ * Child process of the relay benchmark: the hub relay (`runRelay`, src/relay/run.ts: what
+ * `stockmesh relay --data HUB` runs) on HUB, on a free loopback port, alone in its process so that
+ * its memory and CPU can be read. Prints `{"url":…}` once serving; answers IPC messages:
+ *   {cmd:'mem'}   → memory after two forced GCs, documents loaded, peers connected, CPU so far
+ *   {cmd:'stop'}  → stops the relay (flush, shutdown, lock released) and exits
+ * Usage: node --expose-gc --import tsx bench/relayServer.ts HUB
+ */
+import pino from 'pino'
+import { runRelay } from '../src/relay/run.ts'
+
+const hub = process.argv[2]!
+const running = await runRelay({ dir: hub, port: 0, host: '127.0.0.1', logger: pino({ level: 'error' }) })
+const relay = running.relay
+const cpu0 = process.cpuUsage()
+
+process.on('message', (msg: { cmd: string; id: number }) => {
+  if (msg.cmd === 'mem') {
+    const g = (globalThis as { gc?: () => void }).gc
+    g?.()
+    g?.()
+    const m = process.memoryUsage()
+    const handles = Object.values(relay.repo.handles)
+    const cpu = process.cpuUsage(cpu0)
+    process.send!({ id: msg.id, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, handles: handles.length, ready: handles.filter((h) => h.isReady()).length, peers: Object.keys(relay.adapter.sockets).length, cpuMs: (cpu.user + cpu.system) / 1000 })
+  } else if (msg.cmd === 'stop') {
+    void running.stop().finally(() => {
+      process.send!({ id: msg.id, stopped: true })
+      setTimeout(() => process.exit(0), 50)
+    })
+  }
+})
+process.stdout.write(JSON.stringify({ url: relay.url }) + '\n')
