@@ -8,10 +8,11 @@ import { lockDataFolder } from './node/dataFolderLock.ts'
 import { listenApi } from './node/http/server.ts'
 import { SiteNode } from './node/siteNode.ts'
 import { existsSync, statSync } from 'node:fs'
-import { initHub } from './hub/hubFolder.ts'
+import { initHub, isHubFolder } from './hub/hubFolder.ts'
 import { enrolDevice, parseDuration, readEnrolmentFile, revokeDevice } from './hub/enrol.ts'
 import { DEVICE_FILES } from './hub/deviceEnrolment.ts'
 import { EnrolmentFile } from './schema/credential.ts'
+import { runChainedRelay } from './relay/chained.ts'
 import { runRelay } from './relay/run.ts'
 
 /** On SIGINT or SIGTERM (once): logs, runs `stop`, exits 0. */
@@ -181,8 +182,9 @@ function deploymentCommands(cli: Command): void {
     .option('--expires <duration>', 'how long the credential is valid: e.g. 90d, 12w, 48h', '90d')
     .option('--relay <url>', 'the relay the device connects to (ws://HOST:PORT)')
     .option('--device <id>', 'device id (generated: dev- and 8 hex digits)')
+    .option('--serves <sites>', "a relay's: the sites whose documents it carries, comma-separated (default: its --site)")
     .option('--log-level <level>', 'pino log level', 'warn')
-    .action(async (flags: { data: string; site: string; out: string; role: string; expires: string; relay?: string; device?: string; logLevel: string }) => {
+    .action(async (flags: { data: string; site: string; out: string; role: string; expires: string; relay?: string; device?: string; serves?: string; logLevel: string }) => {
       const dir = hubDir(flags.data)
       if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a hub folder: make one with stockmesh deployment init --data ${dir}`)
       const result = await enrolDevice(dir, {
@@ -193,6 +195,7 @@ function deploymentCommands(cli: Command): void {
         logger: pino({ level: flags.logLevel }),
         ...(flags.relay !== undefined ? { relay: flags.relay } : {}),
         ...(flags.device !== undefined ? { device: flags.device } : {}),
+        ...(flags.serves !== undefined ? { serves: flags.serves.split(',').map((s) => s.trim()) } : {}),
       })
       console.log(
         `device ${result.device} of site ${result.site}${result.newSite ? ' (new site)' : ''} enrolled until ${new Date(result.expiresAt).toISOString()}: ${path.resolve(flags.out)}`,
@@ -204,10 +207,23 @@ function deploymentCommands(cli: Command): void {
     .requiredOption('--data <dir>', 'the hub folder (stockmesh deployment init)')
     .requiredOption('--port <n>', 'port to listen on (0 picks a free one)', port)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--upstream <url>', 'chain this relay under another (ws://HOST:PORT): DIR is then this relay\'s own folder, not a hub')
+    .option('--enrol <file>', 'first start of a chained relay: its enrolment file (stockmesh enrol --role relay --serves …)')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { data: string; port: number; host: string; logLevel: string }) => {
+    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; logLevel: string }) => {
       const logger = pino({ level: flags.logLevel })
       process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
+      if (flags.upstream !== undefined || flags.enrol !== undefined || (existsSync(path.join(hubDir(flags.data), 'relay.json')) && !isHubFolder(hubDir(flags.data)))) {
+        if (flags.upstream !== undefined) {
+          const upstream = EnrolmentFile.shape.relay.safeParse(flags.upstream)
+          if (!upstream.success) throw new Error(`--upstream ${JSON.stringify(flags.upstream)}: ${upstream.error.issues[0]?.message}`)
+        }
+        if (isHubFolder(hubDir(flags.data))) throw new Error(`${hubDir(flags.data)} is a hub folder: the hub relay has no upstream; give a folder of its own to a chained relay`)
+        const chained = await runChainedRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, ...(flags.upstream ? { upstream: flags.upstream } : {}), ...(flags.enrol ? { enrol: flags.enrol } : {}) })
+        stopOnSignals(logger, () => chained.stop())
+        console.log(`stockmesh relay ${chained.deployment.id} ready at ${chained.relay.url}  chained under ${chained.upstream}  data in ${hubDir(flags.data)}`)
+        return
+      }
       const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger })
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.

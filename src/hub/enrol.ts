@@ -51,6 +51,8 @@ export interface EnrolOptions {
   relay?: string
   /** Device id; generated (`dev-` + 8 hex) if not given. */
   device?: string
+  /** A relay's: the sites it carries (default its own). */
+  serves?: string[]
   /** Where the enrolment file goes (mode 0600); must not exist. */
   out: string
   logger: Logger
@@ -76,6 +78,8 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
   const role = checked(DeviceRole, options.role ?? 'device', 'role (--role)')
   const device = options.device === undefined ? DeviceId.parse(`dev-${randomBytes(4).toString('hex')}`) : checked(DeviceId, options.device, 'device id (--device)')
   const validFor = options.validForMs ?? 90 * DAY
+  if (options.serves !== undefined && role !== 'relay') throw new Error('--serves is for a relay (--role relay): a device belongs to one site')
+  const serves = options.serves === undefined ? undefined : [...new Set(options.serves.map((s) => checked(SiteId, s, 'site id (--serves)')))]
   const relay = options.relay === undefined ? undefined : checked(EnrolmentFile.shape.relay, options.relay, 'relay URL (--relay)')
   const out = path.resolve(options.out)
   const outExists = await fsp.lstat(out).then(() => true, () => false)
@@ -127,6 +131,7 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
       publicKey: keys.publicKey,
       issuedAt: now,
       expiresAt: now + validFor,
+      ...(serves ? { serves } : {}),
     }
     const snapshot = (handle: DocHandle<unknown>) => ({ url: handle.url, snapshot: Buffer.from(save(handle.doc() as object)).toString('base64') })
     const file: EnrolmentFile = EnrolmentFile.parse({

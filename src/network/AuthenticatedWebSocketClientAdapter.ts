@@ -10,6 +10,7 @@
  * with a fixed URL, retries at a fixed interval, and throws from its error handler on an HTTP
  * refusal (an uncaught exception in Node).
  */
+import { CONTROL_TYPE, ControlMessage, type ControlFrame } from './control.ts'
 import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
@@ -35,6 +36,8 @@ export interface AuthenticatedClientOptions {
    * long the connection is taken as dead (a half-open TCP connection) and made again.
    */
   deadAfterMs?: number
+  /** Control messages from the relay (src/network/control.ts): a relay chained under another takes them. */
+  onControl?: (control: ControlMessage, from: PeerId) => void
 }
 
 /** Why the relay refused this device last, with the HTTP status and when. */
@@ -52,7 +55,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   /** The last failure to reach the relay at all (network error, timeout). */
   lastError: string | undefined
 
-  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger'>> & { logger?: Logger }
+  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger' | 'onControl'>> & Pick<AuthenticatedClientOptions, 'logger' | 'onControl'>
   #running = false
   #attempt = 0
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -117,6 +120,15 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     // Not connected: drop; automerge-repo syncs again when the peer comes back.
     if (!socket || socket.readyState !== WebSocket.OPEN || !this.remotePeerId) return
     socket.send(cbor.encode(message))
+  }
+
+  /** Sends a control message (src/network/control.ts) to the relay; false when not connected. */
+  sendControl(control: ControlMessage): boolean {
+    const socket = this.socket
+    if (!socket || socket.readyState !== WebSocket.OPEN || !this.remotePeerId || !this.peerId) return false
+    const frame: ControlFrame = { type: CONTROL_TYPE, senderId: this.peerId, targetId: this.remotePeerId, control }
+    socket.send(cbor.encode(frame))
+    return true
   }
 
   #lostPeer(): void {
@@ -238,6 +250,11 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
       this.remotePeerId = message.senderId
       this.#forceReady()
       this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: message.peerMetadata ?? {} })
+    } else if (message.type === CONTROL_TYPE) {
+      if (socket !== this.socket || !this.remotePeerId || !this.#options.onControl) return
+      const control = ControlMessage.safeParse((message as { control?: unknown }).control)
+      if (control.success) this.#options.onControl(control.data, this.remotePeerId)
+      else this.#options.logger?.warn({ relay: this.url, error: control.error.issues[0]?.message }, 'the relay sent a control message that is not one: ignored')
     } else if (message.type === 'error') {
       this.#options.logger?.warn({ relay: this.url }, `the relay reported an error: ${String(message.message)}`)
     } else if (socket === this.socket && this.remotePeerId) {

@@ -330,20 +330,9 @@ export class SiteNode {
   async #loadRest(): Promise<void> {
     const all = journalEntries(this.store.ledger.doc()).reverse()
     for (const { url } of all) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
-    const index = this.index.doc()
-    for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
-      for (const [id, url] of Object.entries(ids ?? {})) {
-        const load = (handle: DocHandle<unknown>) => {
-          if (into.has(id)) return
-          this.#upgrade(kind, handle)
-          into.set(id, handle)
-          this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
-        }
-        await this.#find<unknown>(str(url), load)
-          .then(load)
-          .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
-      }
-    }
+    await this.#loadIndexed()
+    // Orders and manifests another device of this site adds to the index are loaded as they arrive.
+    this.index.on('change', () => void this.#loadIndexed().catch((error: unknown) => this.log.warn({ err: error }, 'loading documents new in the index failed')))
     // Receipts of this site's delivered stops not in the ledger yet: a crash between the manifest
     // change and the ledger posting leaves them out (idempotent: posts only ids the ledger lacks).
     const reconciled = await reconcileReceipts(this).catch((error: unknown) => {
@@ -358,6 +347,31 @@ export class SiteNode {
     })
     if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
     await this.#watchDirectory()
+  }
+
+  /** Index entries (ids) loaded or being loaded. */
+  readonly #indexed = new Set<string>()
+
+  /** Loads the orders and manifests the index names that this node does not hold yet. */
+  async #loadIndexed(): Promise<void> {
+    if (this.#closed) return
+    const index = this.index.doc()
+    for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
+      for (const [id, url] of Object.entries(ids ?? {})) {
+        const key = `${kind}:${id}`
+        if (this.#indexed.has(key) || into.has(id)) continue
+        this.#indexed.add(key)
+        const load = (handle: DocHandle<unknown>) => {
+          if (into.has(id)) return
+          this.#upgrade(kind, handle)
+          into.set(id, handle)
+          this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
+        }
+        await this.#find<unknown>(str(url), load)
+          .then(load)
+          .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
+      }
+    }
   }
 
   /**

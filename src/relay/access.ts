@@ -39,7 +39,17 @@
  *   also write junk into it. Per-field write rules are not enforced by the relay.
  * - Limit: the catalog is readable and also writable by every site (automerge-repo's access is
  *   read and write together); the node services only ever read it.
- * - Peers with role `relay` or `carrier` are treated like devices of their credential's site.
+ * - Peers with role `carrier` are treated like devices of their credential's site.
+ *
+ * ## Relays in a chain (site gateway → district → national)
+ * - A relay connected below this one acts for the sites its credential `serves` (signed by the
+ *   hub): it may access what any of them may. It never claims a document by bringing it: it states
+ *   the owner it recorded (a control message before the document's first sync message), and the
+ *   statement is taken only for a site it serves and a document with no record here.
+ * - The relay this one is chained under (its upstream) may access everything this one holds, and
+ *   its statements of owners and parties, and of the sites' roots and the revocation list, are
+ *   taken as given (the revocation list is signed by the deployment and checked; the rest is
+ *   trusted as the upstream's word: connect to an upstream over a network you trust, or wss).
  */
 import { ImmutableString } from '@automerge/automerge'
 import { parsePeerId } from '../network/peerId.ts'
@@ -89,6 +99,10 @@ export class SiteAccess {
   readonly #parties = new Map<string, Set<string>>()
   /** site → its directory document (one of its roots), where relays list what is shared with it */
   readonly #directories = new Map<string, string>()
+  /** relay peer → the sites it serves */
+  readonly #serves = new Map<string, readonly string[]>()
+  /** the relays this one is chained under */
+  readonly #upstream = new Set<string>()
   /** sites the register gave roots */
   readonly #sites = new Set<string>()
 
@@ -165,10 +179,56 @@ export class SiteAccess {
 
   /** The `access` of automerge-repo's shareConfig. */
   mayAccess(peerId: string, documentId: string): boolean {
-    if (documentId === this.#catalog) return parsePeerId(peerId) !== undefined
+    if (this.#upstream.has(peerId)) return true
     const peer = parsePeerId(peerId)
     if (!peer) return false
-    return this.siteOf(documentId) === peer.site || (this.#parties.get(documentId)?.has(peer.site) ?? false)
+    if (documentId === this.#catalog) return true
+    return this.sitesOf(peerId).some((site) => this.siteMayAccess(site, documentId))
+  }
+
+  /** Whether `site` may read and write `documentId` (rules 2 to 4; the catalog is everyone's). */
+  siteMayAccess(site: string, documentId: string): boolean {
+    return documentId === this.#catalog || this.siteOf(documentId) === site || (this.#parties.get(documentId)?.has(site) ?? false)
+  }
+
+  /** The sites a peer acts for: its credential's site, or the sites a relay serves. */
+  sitesOf(peerId: string): readonly string[] {
+    const served = this.#serves.get(peerId)
+    if (served) return served
+    const peer = parsePeerId(peerId)
+    return peer ? [peer.site] : []
+  }
+
+  /** A relay connected below this one carries the documents of `sites` (from its credential). */
+  setServes(peerId: string, sites: readonly string[] | undefined): void {
+    if (sites) this.#serves.set(peerId, sites)
+    else this.#serves.delete(peerId)
+  }
+
+  /** The relay this one syncs to (chained under it): it may hold everything this relay holds. */
+  setUpstream(peerId: string, upstream: boolean): void {
+    if (upstream) this.#upstream.add(peerId)
+    else this.#upstream.delete(peerId)
+  }
+
+  isUpstream(peerId: string): boolean {
+    return this.#upstream.has(peerId)
+  }
+
+  /** The site recorded as the owner (first bringer) of a document, if any (not roots). */
+  ownerOf(documentId: string): string | undefined {
+    return this.#owners.get(documentId)
+  }
+
+  /** Every site's roots, as the register gave them: [site, documents, directory]. */
+  roots(): Array<[site: string, documents: string[], directory: string | undefined]> {
+    const bySite = new Map<string, string[]>()
+    for (const [document, site] of this.#roots) {
+      if (this.#directories.get(site) === document) continue
+      bySite.set(site, [...(bySite.get(site) ?? []), document])
+    }
+    for (const site of this.#sites) if (!bySite.has(site)) bySite.set(site, [])
+    return [...bySite].map(([site, documents]) => [site, documents, this.#directories.get(site)])
   }
 
   get ownerCount(): number {

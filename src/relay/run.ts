@@ -11,6 +11,7 @@ import { parseAutomergeUrl, type AutomergeUrl } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { checkedRevocations, HUB_FILES, lockHubFolder, openHub, readHubDeployment, readHubRegister, type Hub, type HubRegister } from '../hub/hubFolder.ts'
 import type { DeploymentPublic } from '../schema/credential.ts'
+import type { SiteId } from '../schema/ids.ts'
 import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter.ts'
 import { SiteAccess } from './access.ts'
 import { loadOwners, loadParties } from './owners.ts'
@@ -68,6 +69,11 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     const refreshRegister = () => (reloading ??= reload().finally(() => (reloading = undefined)))
     const relay = await startRelay({
       storage,
+      registerStatement: () => ({
+        kind: 'register',
+        roots: access.roots().map(([site, documents, directory]) => (directory ? [site as SiteId, documents, directory] : [site as SiteId, documents])),
+        revocations: register.revocations.token,
+      }),
       refreshRegister: () => refreshRegister().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')),
       deployment,
       isRevoked: (device) => revoked.has(device),

@@ -23,6 +23,8 @@ import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts
 import { partiesOf, SiteAccess } from './access.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { listInDirectories } from './directory.ts'
+import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
+import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
 
@@ -55,6 +57,14 @@ export interface RelayOptions {
    * roots connects, and when a document names a party whose directory is not known yet.
    */
   refreshRegister?: () => Promise<void>
+  /** This relay's peer id (default `relay/hub/<deployment>`; a chained relay's is its credential's). */
+  peerId?: string
+  /** The relay this one is chained under, and this relay's credential there. */
+  upstream?: { url: string; credential: string; privateKey: string }
+  /** What this relay tells relays chained below it of the sites' roots and revocations (the hub's register, or what its own upstream told it). */
+  registerStatement?: () => RegisterStatement | undefined
+  /** A register statement from the upstream: apply it (roots, revocation list) and keep it. */
+  onUpstreamRegister?: (statement: RegisterStatement) => void | Promise<void>
   /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
   bindsPeer?: (claims: CredentialClaims, peer: string) => boolean
   now?: () => number
@@ -68,8 +78,10 @@ export interface Relay {
   readonly access: SiteAccess
   readonly adapter: AuthenticatedWebSocketServerAdapter
   readonly metrics: Registry
-  /** Re-checks loaded documents after the access policy changed (new site roots, say). */
+  /** Re-checks loaded documents after the access policy changed (new site roots, say), and tells relays chained below. */
   accessChanged(): void
+  /** The link to the relay this one is chained under, if any. */
+  readonly upstream: AuthenticatedWebSocketClientAdapter | undefined
   /**
    * Re-checks connected devices (after a new revocation list, and periodically for expiry): a device
    * now revoked or expired is disconnected, and refused at its next upgrade. Returns the peers closed.
@@ -150,24 +162,22 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         bytesOut.inc(bytes)
       },
       onRejected: (why) => rejected.inc({ reason: why }),
+      onControl: (control, peerId) => fromBelow(control, peerId),
       onMessage: (message, bytes, peerId) => {
         messagesIn.inc()
         bytesIn.inc(bytes)
+        const fromRelay = parsePeerId(peerId)?.role === 'relay'
+        // A relay chained below joins: tell it the sites' roots and the revocation list.
+        if (message.type === 'join' && fromRelay) setImmediate(() => tellRegister(peerId))
         const documentId = message.documentId
         if (!documentId) return
         // Rule 3 of src/relay/access.ts: the first site to bring content for an unknown document owns it.
-        if (message.type === 'sync' && access.claimable(documentId) && message.data && bringsContent(message.data)) {
+        if (message.type === 'sync' && !fromRelay && access.claimable(documentId) && message.data && bringsContent(message.data)) {
           const site = parsePeerId(peerId)?.site
-          if (site && access.claim(documentId, site)) {
-            claims.inc()
-            logger.info({ peer: peerId, documentId, site }, 'document recorded as owned by the site that brought it')
-            const saved = saveOwner(options.storage, documentId, site)
-              .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
-              .finally(() => ownerSaves.delete(documentId))
-            ownerSaves.set(documentId, saved)
-          }
+          if (site) recordOwner(documentId, site, 'document recorded as owned by the site that brought it', peerId)
         }
-        if (message.type === 'sync' && !access.hasParties(documentId) && access.siteOf(documentId) === parsePeerId(peerId)?.site) {
+        const owner = access.siteOf(documentId)
+        if (message.type === 'sync' && !access.hasParties(documentId) && owner !== undefined && access.sitesOf(peerId).includes(owner)) {
           setImmediate(() => recordParties(documentId))
         }
         if (!access.mayAccess(peerId, documentId)) {
@@ -185,6 +195,89 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       },
     },
   })
+
+  // ---- relays in a chain (src/relay/access.ts, src/network/control.ts) ----------------------
+
+  const recordOwner = (documentId: string, site: string, why: string, peer: string) => {
+    if (!access.claim(documentId, site)) return
+    claims.inc()
+    logger.info({ peer, documentId, site }, why)
+    const saved = saveOwner(options.storage, documentId, site)
+      .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
+      .finally(() => ownerSaves.delete(documentId))
+    ownerSaves.set(documentId, saved)
+  }
+
+  /** A relay below states the owner it recorded: taken for a site it serves and a document with no record. */
+  const fromBelow = (control: ControlMessage, peerId: string) => {
+    if (control.kind !== 'owner') return void logger.warn({ peer: peerId, kind: control.kind }, 'a relay below sent a statement only an upstream makes: ignored')
+    if (!access.sitesOf(peerId).includes(control.owner)) {
+      accessDenials.inc()
+      return void logger.warn({ peer: peerId, documentId: control.documentId, owner: control.owner }, 'a relay stated an owner it does not serve: ignored')
+    }
+    recordOwner(control.documentId, control.owner, 'document recorded as owned by the site a relay below stated', peerId)
+  }
+
+  /** The upstream states owners and parties, the sites' roots and the revocation list. */
+  const fromUpstream = (control: ControlMessage, peerId: string) => {
+    if (control.kind === 'register') {
+      void Promise.resolve(options.onUpstreamRegister?.(control))
+        .then(() => {
+          repoRef?.shareConfigChanged()
+          for (const peer of relaysBelow()) tellRegister(peer)
+        })
+        .catch((error: unknown) => logger.error({ err: error }, 'could not apply the register the upstream sent'))
+      return
+    }
+    recordOwner(control.documentId, control.owner, 'document owner as the upstream stated it', peerId)
+    if (control.parties && access.siteOf(control.documentId) === control.owner && access.setParties(control.documentId, control.parties)) {
+      const saved = saveParties(options.storage, control.documentId, control.parties)
+        .then(() => repoRef?.shareConfigChanged())
+        .catch((error: unknown) => logger.error({ err: error, documentId: control.documentId }, 'could not store the parties of a document'))
+      ownerSaves.set(control.documentId, Promise.all([ownerSaves.get(control.documentId), saved]).then(() => undefined))
+    }
+  }
+
+  const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => parsePeerId(peer)?.role === 'relay')
+  const tellRegister = (peerId: string) => {
+    const statement = options.registerStatement?.()
+    if (statement) adapter.sendControl(peerId, statement)
+  }
+
+  /** Documents whose owner was stated on each connection (a statement goes once, before the first sync message). */
+  const stated = new Map<string, Set<string>>()
+  const ownerStatement = (peerId: string, documentId: string | undefined): OwnerStatement | undefined => {
+    if (!documentId) return undefined
+    const owner = access.ownerOf(documentId)
+    if (!owner) return undefined
+    let done = stated.get(peerId)
+    if (!done) stated.set(peerId, (done = new Set()))
+    if (done.has(documentId)) return undefined
+    done.add(documentId)
+    const parties = access.partiesOf(documentId)
+    return { kind: 'owner', documentId, owner: owner as OwnerStatement['owner'], ...(access.hasParties(documentId) ? { parties: parties as OwnerStatement['owner'][] } : {}) }
+  }
+
+  let upstream: AuthenticatedWebSocketClientAdapter | undefined
+  if (options.upstream) {
+    const link = new AuthenticatedWebSocketClientAdapter({ ...options.upstream, logger, onControl: fromUpstream })
+    upstream = link
+    link.on('peer-candidate', ({ peerId }) => {
+      stated.delete(peerId)
+      access.setUpstream(peerId, true)
+      logger.info({ upstream: options.upstream!.url, peer: peerId }, 'connected to the upstream relay')
+    })
+    link.on('peer-disconnected', ({ peerId }) => {
+      stated.delete(peerId)
+      access.setUpstream(peerId, false)
+    })
+    const sendUp = link.send.bind(link)
+    link.send = (message) => {
+      const statement = message.type === 'sync' ? ownerStatement(message.targetId, (message as { documentId?: string }).documentId) : undefined
+      if (statement) link.sendControl(statement)
+      sendUp(message)
+    }
+  }
 
   /** peer id → its credential's expiry, for revalidation. */
   const connectedClaims = new Map<string, CredentialClaims>()
@@ -206,7 +299,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const revalidateTimer = setInterval(revalidate, 60_000)
   revalidateTimer.unref()
 
-  const relayPeerId = formatPeerId({ role: 'relay', site: 'hub', device: deployment.id }) as string as PeerId
+  const relayPeerId = (options.peerId ?? formatPeerId({ role: 'relay', site: 'hub', device: deployment.id })) as string as PeerId
   const shareConfig = {
     announce: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
     access: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
@@ -215,7 +308,15 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   // carry the relay's heads, which is how a peer learns what the relay holds) waits until that
   // document's changes are saved (a flush; a no-op when nothing is pending). Messages to one peer
   // keep their order.
-  const sendNow = adapter.send.bind(adapter)
+  const sendDown = adapter.send.bind(adapter)
+  const sendNow: typeof sendDown = (message) => {
+    const target = message.targetId as string
+    if (message.type === 'sync' && parsePeerId(target)?.role === 'relay') {
+      const statement = ownerStatement(target, (message as { documentId?: string }).documentId)
+      if (statement) adapter.sendControl(target, statement)
+    }
+    sendDown(message)
+  }
   const queues = new Map<string, Promise<void>>()
   let repoRef: Repo | undefined
   adapter.send = (message) => {
@@ -241,7 +342,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     queues.set(target, next)
   }
 
-  const repoConfig = { network: [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
+  const repoConfig = { network: upstream ? [adapter, upstream] : [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
   const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
   repoRef = repo
 
@@ -333,10 +434,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ws.terminate()
       })
       connectedClaims.set(result.peerId, result.claims)
+      if (claims.role === 'relay') access.setServes(peerId, claims.serves ?? [claims.site])
       ws.on('close', () => {
         if (!adapter.isConnected(result.peerId)) {
           connectedClaims.delete(result.peerId)
           denials.delete(result.peerId)
+          stated.delete(result.peerId)
+          if (claims.role === 'relay') access.setServes(peerId, undefined)
         }
         logger.info({ peer: result.peerId }, 'device disconnected')
       })
@@ -363,12 +467,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     access,
     adapter,
     metrics,
-    accessChanged: () => repo.shareConfigChanged(),
+    upstream,
+    accessChanged: () => {
+      repo.shareConfigChanged()
+      for (const peer of relaysBelow()) tellRegister(peer)
+    },
     revalidate,
     close: () =>
       (closing ??= (async () => {
         closed = true
         clearInterval(revalidateTimer)
+        upstream?.disconnect()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           // ws 8 with noServer emits 'close' (on which the adapter lets its peers go) only once

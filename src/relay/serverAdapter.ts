@@ -12,11 +12,18 @@ import { WebSocketServerAdapter } from '@automerge/automerge-repo-network-websoc
 import type { Logger } from 'pino'
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CLOSE_MALFORMED, CLOSE_POLICY, closeReason, type RefusalCode } from '../network/authProtocol.ts'
+import { CONTROL_TYPE, ControlMessage, type ControlFrame } from '../network/control.ts'
+import { parsePeerId } from '../network/peerId.ts'
 
 export interface AdapterHooks {
   /** Every well-formed message from a bound socket, before automerge-repo sees it. */
   onMessage?: (message: { type: string; senderId: string; documentId?: string; data?: Uint8Array }, bytes: number, peerId: string) => void
   onBytesOut?: (bytes: number) => void
+  /**
+   * A control message from a relay chained below this one (src/network/control.ts), parsed; it is
+   * not handed to automerge-repo. Only relay peers may send them.
+   */
+  onControl?: (control: ControlMessage, peerId: string) => void
   /** A socket closed for bad input or by policy (`why`: the refusal code). */
   onRejected?: (why: RefusalCode | 'slow-client', peerId: string) => void
 }
@@ -62,6 +69,15 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
     if (!socket || socket.readyState !== 1) return false
     this.#close(socket, CLOSE_POLICY, code, peerId, reason)
+    return true
+  }
+
+  /** Sends a control message (src/network/control.ts) to a connected relay peer; false when it is not connected. */
+  sendControl(peerId: string, control: ControlMessage): boolean {
+    const socket = this.sockets[peerId as PeerId] as unknown as WebSocket | undefined
+    if (!socket || socket.readyState !== 1 || !this.peerId) return false
+    const frame: ControlFrame = { type: CONTROL_TYPE, senderId: this.peerId, targetId: peerId, control }
+    socket.send(cbor.encode(frame))
     return true
   }
 
@@ -130,6 +146,15 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     }
     if ('data' in msg && msg.data !== undefined && !(msg.data instanceof Uint8Array)) {
       this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the data is not bytes')
+      return
+    }
+    if (msg.type === CONTROL_TYPE && parsePeerId(peerId)?.role === 'relay' && msg.targetId === this.peerId) {
+      const control = ControlMessage.safeParse((msg as { control?: unknown }).control)
+      if (!control.success) {
+        this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, `a control message that is not one: ${control.error.issues[0]?.message}`)
+        return
+      }
+      this.#hooks.onControl?.(control.data, peerId)
       return
     }
     if (!KNOWN_TYPES.has(msg.type)) {

@@ -38,6 +38,11 @@ export const CredentialClaims = z.strictObject({
   /** unix ms */
   issuedAt: z.number().int().positive(),
   expiresAt: z.number().int().positive(),
+  /**
+   * A relay's: the sites whose documents it carries to its upstream (a site gateway serves its own
+   * site, a district relay the sites of its district). Absent: its own site only.
+   */
+  serves: z.array(SiteId).min(1).max(10_000).optional(),
 })
 export type CredentialClaims = z.infer<typeof CredentialClaims>
 

@@ -42,9 +42,12 @@ export interface RelayProcess {
   output(): string
 }
 
-/** `stockmesh relay --data hub --port port` (0: any), ready to serve; stopped after the test. */
-export async function relayProcess(hub: string, port = 0): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [BIN, 'relay', '--data', hub, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * `stockmesh relay --data dir --port port` (0: any), ready to serve; stopped after the test. `extra`:
+ * more arguments (`--upstream URL --enrol FILE` for a relay chained under another).
+ */
+export async function relayProcess(dir: string, port = 0, extra: string[] = []): Promise<RelayProcess> {
+  const child = spawn(process.execPath, [BIN, 'relay', '--data', dir, '--port', String(port), '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   const kill = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -78,6 +81,6 @@ export async function hubDeployment(products: string[] = ['AMOX-500,Amoxicillin 
   const port = await freePort()
   const relayUrl = `ws://127.0.0.1:${port}`
   const files = tempDir('enrol-')
-  const enrol = (device: string, store: string) => ok(['enrol', '--data', hub, '--site', store, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`)])
+  const enrol = (device: string, store: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', store, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`), ...extra])
   return { hub, port, relayUrl, files, enrol, file: (device: string) => path.join(files, `${device}.json`) }
 }

@@ -1,0 +1,175 @@
+/**
+ * `stockmesh relay --data DIR --port N --upstream ws://… --enrol FILE`: a relay chained under
+ * another (site gateway → district → national). Devices connect to it as to the hub relay; it
+ * carries the documents of the sites its credential serves up to its upstream and brings theirs
+ * down, so a site keeps syncing with its neighbours while the link above is down.
+ *
+ * DIR holds:
+ * ```
+ * DIR/enrolment.json, DIR/device-key.pem   the relay's enrolment (src/hub/deviceEnrolment.ts), 0600
+ * DIR/relay.json                            { upstream, catalog }: where it syncs to, the catalog's URL
+ * DIR/automerge/                            its documents and records (DurableFsStorageAdapter)
+ * ```
+ * What it knows of the deployment comes from its upstream (src/network/control.ts): the sites'
+ * roots and the latest revocation list (signed by the deployment, checked, the highest kept), kept
+ * in its storage so it serves the same after a restart with the upstream unreachable.
+ */
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import { parseAutomergeUrl, type AutomergeUrl, type StorageAdapterInterface } from '@automerge/automerge-repo'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import { loadDeviceEnrolment, saveDeviceEnrolment } from '../hub/deviceEnrolment.ts'
+import { writeJsonDurably } from '../hub/durableFile.ts'
+import { readEnrolmentFile } from '../hub/enrol.ts'
+import { peerIdOfCredential } from '../network/authProtocol.ts'
+import { RegisterStatement } from '../network/control.ts'
+import { verifyRevocations } from '../network/credential.ts'
+import { DataFolderLockedError, describeHolder, lockDataFolder } from '../node/dataFolderLock.ts'
+import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter.ts'
+import type { DeploymentPublic } from '../schema/credential.ts'
+import { SiteAccess } from './access.ts'
+import { loadOwners, loadParties } from './owners.ts'
+import { startRelay, type Relay } from './server.ts'
+
+const RelayFile = z.strictObject({
+  upstream: z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' }),
+  catalog: z.string().regex(/^automerge:[1-9A-HJ-NP-Za-km-z]+$/),
+})
+const RELAY_FILE = 'relay.json'
+const REGISTER_KEY = ['stockmesh-relay-register']
+
+export interface ChainedRelayOptions {
+  dir: string
+  port: number
+  host: string
+  logger: Logger
+  /** The upstream relay (required at the first start, kept after; given again it replaces the kept one). */
+  upstream?: string
+  /** The enrolment file (role relay): required at the first start. */
+  enrol?: string
+}
+
+export interface RunningChainedRelay {
+  relay: Relay
+  deployment: DeploymentPublic
+  upstream: string
+  stop(): Promise<void>
+}
+
+export async function runChainedRelay(options: ChainedRelayOptions): Promise<RunningChainedRelay> {
+  const dir = path.resolve(options.dir)
+  const { logger } = options
+  await fsp.mkdir(dir, { recursive: true })
+  const lock = await lockDataFolder(dir, { command: 'stockmesh relay (chained)' }).catch((error: unknown) => {
+    if (!(error instanceof DataFolderLockedError)) throw error
+    throw new Error(`relay folder ${error.dir} is in use by ${describeHolder(error.holder)}: stop it first`, { cause: error })
+  })
+  try {
+    let enrolment = await loadDeviceEnrolment(dir)
+    let file = await readRelayFile(dir)
+    if (options.enrol) {
+      if (enrolment) throw new Error(`${dir} is enrolled already (device ${enrolment.claims.device}): --enrol is for the first start only`)
+      const read = await readEnrolmentFile(options.enrol)
+      if (read.claims.role !== 'relay') throw new Error(`the enrolment file ${options.enrol} is for a ${read.claims.role}, not a relay: enrol it with --role relay`)
+      const upstream = options.upstream ?? read.enrolment.relay
+      if (!upstream) throw new Error('give the upstream relay (--upstream ws://HOST:PORT): the enrolment file names none')
+      file = RelayFile.parse({ upstream, catalog: read.enrolment.documents.catalog.url })
+      await saveDeviceEnrolment(dir, read.enrolment)
+      await writeJsonDurably(path.join(dir, RELAY_FILE), file, { mode: 0o600 })
+      enrolment = await loadDeviceEnrolment(dir)
+    }
+    if (!enrolment || !file) throw new Error(`${dir} is not a relay folder yet: give --enrol FILE (an enrolment made with --role relay) and --upstream at its first start`)
+    if (options.upstream && options.upstream !== file.upstream) {
+      file = RelayFile.parse({ ...file, upstream: options.upstream })
+      await writeJsonDurably(path.join(dir, RELAY_FILE), file, { mode: 0o600 })
+    }
+    const { deployment, claims } = enrolment
+
+    const storage = new DurableFsStorageAdapter(path.join(dir, 'automerge'))
+    let register = await loadRegister(storage)
+    let revoked = revokedBy([enrolment.revocations, register?.revocations], deployment)
+    const access = new SiteAccess({ catalog: parseAutomergeUrl(file.catalog as AutomergeUrl).documentId, roots: register?.roots ?? [], owners: await loadOwners(storage), parties: await loadParties(storage) })
+    let relay: Relay | undefined
+    relay = await startRelay({
+      storage,
+      deployment,
+      isRevoked: (device) => revoked.devices.has(device),
+      host: options.host,
+      port: options.port,
+      logger,
+      access,
+      peerId: peerIdOfCredential(claims),
+      upstream: { url: file.upstream, credential: enrolment.credential, privateKey: enrolment.privateKey },
+      registerStatement: () => (register ? { ...register, revocations: revoked.token } : undefined),
+      onUpstreamRegister: async (statement) => {
+        const next = revokedBy([revoked.token, statement.revocations], deployment)
+        for (const [site, documents, directory] of statement.roots) access.setRoots(site, documents, directory)
+        register = { ...statement, revocations: next.token }
+        await storage.save(REGISTER_KEY, new TextEncoder().encode(JSON.stringify(register)))
+        if (next.seq !== revoked.seq) {
+          revoked = next
+          logger.info({ seq: next.seq, devices: next.devices.size }, 'revocation list from the upstream')
+          relay?.revalidate()
+        }
+      },
+    })
+    logger.info({ upstream: file.upstream, serves: claims.serves ?? [claims.site] }, 'chained relay serving')
+    const upstream = file.upstream
+    let stopping: Promise<void> | undefined
+    return {
+      relay,
+      deployment,
+      upstream,
+      stop: () =>
+        (stopping ??= (async () => {
+          await relay!.close()
+          await lock.release()
+        })()),
+    }
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+}
+
+async function readRelayFile(dir: string): Promise<z.infer<typeof RelayFile> | undefined> {
+  const text = await fsp.readFile(path.join(dir, RELAY_FILE), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined
+    throw error
+  })
+  if (text === undefined) return undefined
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    raw = undefined
+  }
+  const parsed = RelayFile.safeParse(raw)
+  if (!parsed.success) throw new Error(`${path.join(dir, RELAY_FILE)} is damaged: restore the folder from a backup or enrol the relay again`)
+  return parsed.data
+}
+
+async function loadRegister(storage: StorageAdapterInterface): Promise<RegisterStatement | undefined> {
+  const bytes = await storage.load(REGISTER_KEY)
+  if (!bytes) return undefined
+  try {
+    const parsed = RegisterStatement.safeParse(JSON.parse(new TextDecoder().decode(bytes)))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The highest-numbered valid revocation list among `tokens` (signed by the deployment). */
+function revokedBy(tokens: Array<string | undefined>, deployment: DeploymentPublic): { token: string; seq: number; devices: Set<string> } {
+  let best: { token: string; seq: number; devices: Set<string> } | undefined
+  for (const token of tokens) {
+    if (!token) continue
+    const checked = verifyRevocations(token, deployment)
+    if (!checked.ok) continue
+    if (!best || checked.claims.seq > best.seq) best = { token, seq: checked.claims.seq, devices: new Set(checked.claims.devices) }
+  }
+  if (!best) throw new Error('no valid revocation list: enrol the relay again')
+  return best
+}
