@@ -209,8 +209,10 @@ function deploymentCommands(cli: Command): void {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--upstream <url>', 'chain this relay under another (ws://HOST:PORT): DIR is then this relay\'s own folder, not a hub')
     .option('--enrol <file>', 'first start of a chained relay: its enrolment file (stockmesh enrol --role relay --serves …)')
+    .option('--unload-after <duration>', 'documents idle this long are written out and leave memory (e.g. 5m, 1h; never keeps all)', '5m')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; logLevel: string }) => {
+    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; unloadAfter: string; logLevel: string }) => {
+      const idleMs = flags.unloadAfter === 'never' ? 0 : parseDuration(flags.unloadAfter)
       const logger = pino({ level: flags.logLevel })
       process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
       if (flags.upstream !== undefined || flags.enrol !== undefined || (existsSync(path.join(hubDir(flags.data), 'relay.json')) && !isHubFolder(hubDir(flags.data)))) {
@@ -219,12 +221,12 @@ function deploymentCommands(cli: Command): void {
           if (!upstream.success) throw new Error(`--upstream ${JSON.stringify(flags.upstream)}: ${upstream.error.issues[0]?.message}`)
         }
         if (isHubFolder(hubDir(flags.data))) throw new Error(`${hubDir(flags.data)} is a hub folder: the hub relay has no upstream; give a folder of its own to a chained relay`)
-        const chained = await runChainedRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, ...(flags.upstream ? { upstream: flags.upstream } : {}), ...(flags.enrol ? { enrol: flags.enrol } : {}) })
+        const chained = await runChainedRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs, ...(flags.upstream ? { upstream: flags.upstream } : {}), ...(flags.enrol ? { enrol: flags.enrol } : {}) })
         stopOnSignals(logger, () => chained.stop())
         console.log(`stockmesh relay ${chained.deployment.id} ready at ${chained.relay.url}  chained under ${chained.upstream}  data in ${hubDir(flags.data)}`)
         return
       }
-      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger })
+      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs })
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
       console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)

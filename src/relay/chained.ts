@@ -44,6 +44,8 @@ export interface ChainedRelayOptions {
   port: number
   host: string
   logger: Logger
+  /** Documents idle this long leave memory (default 5 minutes; 0 never). */
+  idleMs?: number
   /** The upstream relay (required at the first start, kept after; given again it replaces the kept one). */
   upstream?: string
   /** The enrolment file (role relay): required at the first start. */
@@ -98,6 +100,7 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       host: options.host,
       port: options.port,
       logger,
+      ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
       access,
       peerId: peerIdOfCredential(claims),
       upstream: { url: file.upstream, credential: enrolment.credential, privateKey: enrolment.privateKey },

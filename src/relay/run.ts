@@ -22,6 +22,8 @@ export interface RunRelayOptions {
   port: number
   host: string
   logger: Logger
+  /** Documents idle this long leave memory (default 5 minutes; 0 never). */
+  idleMs?: number
   /** How often the register is checked for changes (ms). */
   registerPollMs?: number
 }
@@ -80,6 +82,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       host: options.host,
       port: options.port,
       logger,
+      ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
       access,
       openRepo: async (config) => {
         hub = await openHub(dir, { logger, lock, network: config.network ?? [], repo: { sharePolicy: undefined, shareConfig: config.shareConfig, peerId: config.peerId } })

@@ -23,6 +23,7 @@ import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts
 import { partiesOf, SiteAccess } from './access.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { listInDirectories } from './directory.ts'
+import { IdleUnloader } from './idle.ts'
 import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
 import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
@@ -57,6 +58,8 @@ export interface RelayOptions {
    * roots connects, and when a document names a party whose directory is not known yet.
    */
   refreshRegister?: () => Promise<void>
+  /** Documents idle this long leave memory (flushed, then unloaded; src/relay/idle.ts); default 5 minutes, 0 keeps everything. */
+  idleMs?: number
   /** This relay's peer id (default `relay/hub/<deployment>`; a chained relay's is its credential's). */
   peerId?: string
   /** The relay this one is chained under, and this relay's credential there. */
@@ -108,6 +111,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const storageLatency = new Histogram({ name: 'stockmesh_relay_storage_flush_seconds', help: 'Time to put a document on disk before a sync message about it leaves', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [metrics] })
   const claims = new Counter({ name: 'stockmesh_relay_documents_claimed_total', help: 'Documents recorded as owned by the site that first brought them', registers: [metrics] })
 
+  /** Unloads idle documents (src/relay/idle.ts); made once the Repo is. */
+  let idle: IdleUnloader | undefined
   /** Owner records being written: a sync message about the document waits for its record too. */
   const ownerSaves = new Map<string, Promise<void>>()
   let closed = false
@@ -171,6 +176,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         if (message.type === 'join' && fromRelay) setImmediate(() => tellRegister(peerId))
         const documentId = message.documentId
         if (!documentId) return
+        idle?.touch(documentId)
         // Rule 3 of src/relay/access.ts: the first site to bring content for an unknown document owns it.
         if (message.type === 'sync' && !fromRelay && access.claimable(documentId) && message.data && bringsContent(message.data)) {
           const site = parsePeerId(peerId)?.site
@@ -322,12 +328,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   adapter.send = (message) => {
     const target = message.targetId as string
     const documentId = message.type === 'sync' && 'documentId' in message ? message.documentId : undefined
+    if (documentId) idle?.touch(documentId)
     const handle = documentId && repoRef ? repoRef.handles[documentId] : undefined
     const queued = queues.get(target)
     if (!queued && !(handle && handle.isReady())) return sendNow(message)
     const next = (queued ?? Promise.resolve())
       .then(async () => {
-        if (handle && handle.isReady() && repoRef) {
+        // (a handle unloaded meanwhile was flushed before it left memory)
+        if (handle && handle.isReady() && repoRef && repoRef.handles[handle.documentId] === handle) {
           await ownerSaves.get(handle.documentId)
           const started = performance.now()
           await repoRef.flush([handle.documentId])
@@ -345,6 +353,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const repoConfig = { network: upstream ? [adapter, upstream] : [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
   const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
   repoRef = repo
+  const idleMs = options.idleMs ?? 5 * 60_000
+  const unloaded = new Counter({ name: 'stockmesh_relay_documents_unloaded_total', help: 'Documents flushed and dropped from memory after being idle', registers: [metrics] })
+  // Documents whose owner or parties record is being written stay until it is on disk.
+  if (idleMs > 0) idle = new IdleUnloader({ repo, idleMs, logger, pinned: (id) => ownerSaves.has(id) || partiesPending.has(id), onUnloaded: () => unloaded.inc() })
+  idle?.start()
 
   if (!options.openRepo) await adapter.connected
 
@@ -477,6 +490,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       (closing ??= (async () => {
         closed = true
         clearInterval(revalidateTimer)
+        idle?.stop()
         upstream?.disconnect()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())

@@ -15,7 +15,7 @@ export interface TestDeployment {
   deployment: DeploymentPublic
   key: KeyPair
   revoked: Set<string>
-  device(site: string, device: string, options?: { role?: CredentialClaims['role']; expiresAt?: number; issuedAt?: number; signWith?: string }): TestDevice
+  device(site: string, device: string, options?: { role?: CredentialClaims['role']; expiresAt?: number; issuedAt?: number; signWith?: string; serves?: string[] }): TestDevice
 }
 
 export interface TestDevice {
@@ -43,6 +43,7 @@ export function testDeployment(): TestDeployment {
         publicKey: keys.publicKey,
         issuedAt: options.issuedAt ?? Date.now() - 1000,
         expiresAt: options.expiresAt ?? Date.now() + 86_400_000,
+        ...(options.serves ? { serves: options.serves } : {}),
       } as CredentialClaims
       return { claims, credential: signCredential(claims, options.signWith ?? key.privateKey), keys, peerId: peerIdOfClaims(claims) }
     },

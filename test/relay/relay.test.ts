@@ -228,6 +228,24 @@ describe('relay sync and access', () => {
     expect(metrics).toMatch(/stockmesh_relay_access_denials_total [1-9]/)
   })
 
+  it('unloads idle documents by itself and still syncs them after (idleMs)', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep, { idleMs: 1000 })
+    const a1 = dep.device('A', 'a1')
+    const first = siteRepo(relay, a1)
+    await connected(relay, a1.peerId)
+    const handles = Array.from({ length: 20 }, (_, i) => first.repo.create<{ n: number }>({ n: i }))
+    await until(() => handles.every((h) => relay.access.siteOf(h.documentId) === 'A' && relay.repo.handles[h.documentId]?.isReady()), 10_000, 'the relay to hold all 20')
+    await until(() => handles.every((h) => !relay.repo.handles[h.documentId]), 20_000, 'the relay to unload them')
+    expect(await relay.metrics.metrics()).toMatch(/stockmesh_relay_documents_unloaded_total (1\d|[2-9]\d)/)
+    handles[3]!.change((d) => (d.n = 333))
+    const a2 = siteRepo(relay, dep.device('A', 'a2'))
+    await connected(relay, `site/A/a2`)
+    const found = await a2.repo.find<{ n: number }>(handles[3]!.url)
+    await until(() => found.doc().n === 333, 10_000, 'the change made after the unload at a2')
+    expect((await a2.repo.find<{ n: number }>(handles[17]!.url)).doc().n).toBe(17)
+  })
+
   it('shares an order with its supplier and a manifest with its carrier and stops, nobody else', async () => {
     const dep = testDeployment()
     const relay = await relayFor(dep)
@@ -445,5 +463,49 @@ describe('relay hostile input and operations', () => {
     expect(text).toMatch(/# TYPE stockmesh_relay_auth_failures_total counter/)
     expect(text).toMatch(/stockmesh_relay_auth_failures_total\{reason="missing-credential"\} 1/)
     for (const name of ['connected_devices', 'documents_loaded', 'access_denials_total', 'messages_in_total', 'bytes_out_total']) expect(text).toContain(`stockmesh_relay_${name}`)
+  })
+})
+
+describe('relays in a chain: control messages', () => {
+  const join = (device: TestDevice) => cbor.encode({ type: 'join', senderId: device.peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] })
+  const control = (device: TestDevice, relay: Relay, body: unknown) => cbor.encode({ type: 'stockmesh-control', senderId: device.peerId, targetId: relay.repo.peerId, control: body })
+  const docId = '2UXkX5k72xnBCnTg6RXPErMAv11y'
+
+  it('closes a device (not a relay) that sends a control message', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep)
+    const device = dep.device('A', 'a1')
+    const result = await upgradeAs(relay.url, device)
+    const closed = new Promise<[number, string]>((resolve) => result.socket!.on('close', (code, reason) => resolve([code, reason.toString()])))
+    result.socket!.send(join(device))
+    result.socket!.send(control(device, relay, { kind: 'owner', documentId: docId, owner: 'A' }))
+    const [code, reason] = await closed
+    expect(code).toBe(1007)
+    expect(reason).toMatch(/^unknown-message: /)
+    expect(relay.access.ownerOf(docId)).toBeUndefined()
+  })
+
+  it('tells a relay below the sites’ roots and revocations; takes its owner statements only for sites it serves; closes it on a malformed one', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep, { roots: [['A', ['A-index-0000000000000000000']]], registerStatement: () => ({ kind: 'register', roots: [['A' as never, ['2j8YfT6KqvHfLjbLZmYUqS3W5LsN']]], revocations: 'aaa.bbb' }) })
+    const district = dep.device('district', 'r1', { role: 'relay', serves: ['A'] })
+    const result = await upgradeAs(relay.url, district)
+    if (!result.socket) throw new Error('not accepted')
+    const frames: unknown[] = []
+    result.socket.on('message', (data: Buffer) => frames.push(cbor.decode(new Uint8Array(data))))
+    result.socket.send(join(district))
+    await until(() => frames.some((f) => (f as { type?: string }).type === 'stockmesh-control'), 5000, 'the register statement')
+    expect(frames.find((f) => (f as { type?: string }).type === 'stockmesh-control')).toMatchObject({ control: { kind: 'register', roots: [['A', ['2j8YfT6KqvHfLjbLZmYUqS3W5LsN']]], revocations: 'aaa.bbb' } })
+
+    result.socket.send(control(district, relay, { kind: 'owner', documentId: docId, owner: 'B' }))
+    result.socket.send(control(district, relay, { kind: 'owner', documentId: '3khAGFFP8eh28q7VstmPzYBGk1yk', owner: 'A' }))
+    await until(() => relay.access.ownerOf('3khAGFFP8eh28q7VstmPzYBGk1yk') === 'A', 5000, 'the statement for a served site')
+    expect(relay.access.ownerOf(docId)).toBeUndefined()
+    expect(relay.access.mayAccess(district.peerId, '3khAGFFP8eh28q7VstmPzYBGk1yk')).toBe(true)
+    expect(relay.access.mayAccess('site/B/b1', '3khAGFFP8eh28q7VstmPzYBGk1yk')).toBe(false)
+
+    const closed = new Promise<number>((resolve) => result.socket!.on('close', (code) => resolve(code)))
+    result.socket.send(control(district, relay, { kind: 'owner', documentId: 'not a document id', owner: 'A' }))
+    expect(await closed).toBe(1007)
   })
 })
