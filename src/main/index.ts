@@ -9,6 +9,7 @@ import pino from 'pino'
 import { DEMO_SITE } from '../node/demo.ts'
 import { SiteId } from '../schema/ids.ts'
 import { startSite, type RunningSite } from './startSite.ts'
+import { readEnrolmentFile } from '../hub/enrol.ts'
 
 const logger = pino({ name: 'stockmesh-desktop' })
 // automerge-repo 2.5.6 turns a failed storage save into an unhandled rejection
@@ -43,12 +44,15 @@ function createWindow(url: string): BrowserWindow {
 }
 
 async function start(): Promise<RunningSite> {
-  const parsed = SiteId.safeParse(process.env.STOCKMESH_SITE || DEMO_SITE)
+  // STOCKMESH_ENROL: an enrolment file (first start of an enrolled device); its site names the folder.
+  const enrolFile = process.env.STOCKMESH_ENROL || undefined
+  const enrolled = enrolFile ? (await readEnrolmentFile(enrolFile)).claims.site : undefined
+  const parsed = SiteId.safeParse(enrolled ?? (process.env.STOCKMESH_SITE || DEMO_SITE))
   if (!parsed.success) throw new Error(`STOCKMESH_SITE: ${parsed.error.issues[0]?.message}`)
   const site = parsed.data
   // encodeURIComponent: a site id may hold ':', which is not a file name character everywhere.
   const dataDir = path.join(app.getPath('userData'), 'sites', encodeURIComponent(site))
-  const started = await startSite({ dataDir, uiDir: UI_DIR, site, logger })
+  const started = await startSite({ dataDir, uiDir: UI_DIR, logger, ...(enrolFile ? { enrolment: enrolFile } : { site }) })
   logger.info({ site: started.site, node: started.node, url: started.url, dataDir }, 'desktop site ready')
   return started
 }

@@ -6,14 +6,23 @@ import pino, { type Logger } from 'pino'
 import { demoCatalog, DEMO_SITE } from '../node/demo.ts'
 import { startApi } from '../node/http/server.ts'
 import { SiteNode } from '../node/siteNode.ts'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { DEVICE_FILES } from '../hub/deviceEnrolment.ts'
+import { readEnrolmentFile } from '../hub/enrol.ts'
 
 export interface StartSiteOptions {
   /** Data folder of this site node. */
   dataDir: string
   /** Folder of the built UI served at `/`. */
   uiDir: string
-  /** Site id; the demo site, provisioned with the demo catalog, when left out. */
+  /** Site id; the demo site, provisioned with the demo catalog, when left out (and no enrolment). */
   site?: string
+  /**
+   * An enrolment file (stockmesh enrol) for the first start of an enrolled device: the site and its
+   * documents come from it. A folder enrolled before syncs through its relay without it.
+   */
+  enrolment?: string
   logger?: Logger
 }
 
@@ -28,13 +37,19 @@ export interface RunningSite {
 
 /** Opens the site node in `dataDir` and serves it on 127.0.0.1 at a port the system picks. */
 export async function startSite(options: StartSiteOptions): Promise<RunningSite> {
-  const site = options.site ?? DEMO_SITE
+  // The enrolment is for the folder's first start; a folder enrolled already keeps its own.
+  const firstStart = options.enrolment !== undefined && !existsSync(path.join(options.dataDir, DEVICE_FILES.enrolment))
+  const enrolment = firstStart ? (await readEnrolmentFile(options.enrolment!)).enrolment : undefined
+  const site = options.site ?? (options.enrolment !== undefined ? undefined : DEMO_SITE)
   const node = await SiteNode.open({
     dataDir: options.dataDir,
-    site,
+    ...(site !== undefined ? { site } : {}),
+    ...(enrolment ? { enrolment } : {}),
     logger: options.logger ?? pino({ name: 'stockmesh' }),
     ...(site === DEMO_SITE ? { provisionCatalog: demoCatalog } : {}),
   })
+  // An enrolled device syncs through its relay (offline until it is reachable; GET /api/sync says).
+  node.connectRelay()
   // Loopback only: the API has no token here, and only this machine's window needs it.
   const api = await startApi(node, { host: '127.0.0.1', port: 0, uiDir: options.uiDir }).catch(async (error: unknown) => {
     await node.close()

@@ -5,6 +5,8 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { startSite, type StartSiteOptions } from '../../src/main/startSite.ts'
 import { api } from '../helpers/api.ts'
 import { tempDir } from '../helpers/tempDir.ts'
+import { hubDeployment, relayProcess } from '../helpers/deployment.ts'
+import { until } from '../helpers/until.ts'
 
 async function started(options: Partial<StartSiteOptions> = {}) {
   const site = await startSite({ dataDir: tempDir(), uiDir: tempDir(), logger: pino({ level: 'silent' }), ...options })
@@ -51,4 +53,22 @@ describe('startSite()', () => {
     expect(second.node).toBe(first.node)
     expect((await api(second.url, 'GET', '/api/stock/ORS-1L')).body.onHand).toBe(12)
   })
+
+  it('an enrolled desktop device syncs through its relay: two storekeepers of one store, and again after a restart', async () => {
+    const { hub, port, enrol, file } = await hubDeployment()
+    await relayProcess(hub, port)
+    await enrol('desk-1', 'store-a')
+    await enrol('desk-2', 'store-a')
+    const dataDir = tempDir()
+    const one = await started({ dataDir, enrolment: file('desk-1') })
+    const two = await started({ enrolment: file('desk-2') })
+    expect((await api(one.url, 'GET', '/api/health')).body.site).toBe('store-a')
+    expect((await api(one.url, 'POST', '/api/movements', { id: 'd1-r', kind: 'receipt', sku: 'AMOX-500', quantity: 9, user: 'amina' })).status).toBe(201)
+    await until('the receipt at the other desk', async () => ((await api(two.url, 'GET', '/api/stock/AMOX-500')).body.onHand === 9 ? true : undefined), 30_000)
+    await one.close()
+    // Same folder, same environment (the enrolment file still named): it starts as enrolled, and syncs.
+    const again = await started({ dataDir, enrolment: file('desk-1') })
+    expect((await api(two.url, 'POST', '/api/movements', { id: 'd2-i', kind: 'issue', sku: 'AMOX-500', quantity: 4, user: 'baraka' })).status).toBe(201)
+    await until('the issue back at the first desk', async () => ((await api(again.url, 'GET', '/api/stock/AMOX-500')).body.onHand === 5 ? true : undefined), 30_000)
+  }, 90_000)
 })
