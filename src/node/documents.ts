@@ -49,12 +49,15 @@ function serialCreate<T>(node: SiteNode, task: () => Promise<T>): Promise<T> {
   return run
 }
 
-/** True when the site's index or this node already holds a document of `kind` with `id`. */
+/**
+ * True when the site's index or this node already holds a document of `kind` with `id` of its own
+ * (a document another site shared under that id does not count: it moves aside, see SiteNode).
+ */
 export function holds(node: SiteNode, kind: IndexedKind, id: string): boolean {
   const index = node.index.doc()
   const listed = kind === 'order' ? index.orders : index.manifests
   // Own keys only: an id like `constructor` must not find Object.prototype's.
-  return (listed !== undefined && Object.hasOwn(listed, id)) || (kind === 'order' ? node.orders : node.manifests).has(id)
+  return (listed !== undefined && Object.hasOwn(listed, id)) || ((kind === 'order' ? node.orders : node.manifests).has(id) && !node.isShared(kind, id))
 }
 
 /**
@@ -76,6 +79,7 @@ export async function createIndexedDocument<T>(node: SiteNode, kind: IndexedKind
     }
     // A crash here leaves a document the index does not list: it is never shown, and creating
     // the same id again makes a new one.
+    node.expectIndexed(kind, id)
     await node.commit(node.index, (d) => (kind === 'order' ? addOrder(d, id, handle.url) : addManifest(d, id, handle.url)), { ...note, op: `siteIndex.add${kind === 'order' ? 'Order' : 'Manifest'}` })
     node.added(kind, id, handle as DocHandle<unknown>)
     return handle

@@ -44,6 +44,7 @@ import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
 import { sharedDocuments } from '../docs/siteDirectory.ts'
+import { hasOwnKey } from '../schema/ownProperty.ts'
 import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
@@ -349,22 +350,27 @@ export class SiteNode {
     await this.#watchDirectory()
   }
 
-  /** Index entries (ids) loaded or being loaded. */
+  /** Index entries (`kind:id`) loaded, being loaded, or being created here. */
   readonly #indexed = new Set<string>()
+
+  /** A node service is about to add `id` to the index itself (it lists the document with `added`). */
+  expectIndexed(kind: 'order' | 'manifest', id: string): void {
+    this.#indexed.add(`${kind}:${id}`)
+  }
 
   /** Loads the orders and manifests the index names that this node does not hold yet. */
   async #loadIndexed(): Promise<void> {
     if (this.#closed) return
     const index = this.index.doc()
-    for (const [kind, ids, into] of [['order', index.orders, this.orders], ['manifest', index.manifests, this.manifests]] as const) {
+    for (const [kind, ids] of [['order', index.orders], ['manifest', index.manifests]] as const) {
       for (const [id, url] of Object.entries(ids ?? {})) {
         const key = `${kind}:${id}`
-        if (this.#indexed.has(key) || into.has(id)) continue
+        if (this.#indexed.has(key)) continue
         this.#indexed.add(key)
         const load = (handle: DocHandle<unknown>) => {
-          if (into.has(id)) return
+          if (this.#listedOwn(kind, id)) return
           this.#upgrade(kind, handle)
-          into.set(id, handle)
+          this.#listOwn(kind, id, handle)
           this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
         }
         await this.#find<unknown>(str(url), load)
@@ -372,6 +378,38 @@ export class SiteNode {
           .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
       }
     }
+  }
+
+  /** Listed ids (`kind:id`) that are another site's shared document, with the site it is from. */
+  readonly #sharedListing = new Map<string, string>()
+
+  /** True when `id` of `kind` is listed and is this site's own document (not one shared with it). */
+  #listedOwn(kind: 'order' | 'manifest', id: string): boolean {
+    return (kind === 'order' ? this.orders : this.manifests).has(id) && !this.#sharedListing.has(`${kind}:${id}`)
+  }
+
+  /** True when `id` names a document another site shared with this one (not this site's own). */
+  isShared(kind: 'order' | 'manifest', id: string): boolean {
+    return this.#sharedListing.has(`${kind}:${id}`)
+  }
+
+  /**
+   * Lists this site's own document under its id. A shared document listed under that id (it came
+   * before the own one loaded) moves to `<id>~<from site>`: an own id always means the own document.
+   */
+  #listOwn(kind: 'order' | 'manifest', id: string, handle: DocHandle<unknown>): void {
+    const into = kind === 'order' ? this.orders : this.manifests
+    const key = `${kind}:${id}`
+    const from = this.#sharedListing.get(key)
+    const shared = into.get(id)
+    if (from !== undefined && shared) {
+      this.#sharedListing.delete(key)
+      const moved = `${id}~${from}`
+      into.set(moved, shared)
+      this.#sharedListing.set(`${kind}:${moved}`, from)
+      this.log.warn({ kind, id, from, listedAs: moved }, 'a shared document had this site\'s own id: listed under another name')
+    }
+    into.set(id, handle)
   }
 
   /**
@@ -408,10 +446,13 @@ export class SiteNode {
       const into = entry.kind === 'order' ? this.orders : this.manifests
       const load = (handle: DocHandle<unknown>) => {
         if ([...into.values()].some((h) => h.documentId === handle.documentId)) return
-        const id = into.has(entry.id) ? `${entry.id}~${entry.from}` : entry.id
+        // The plain id only when neither this site's index nor this node uses it.
+        const own = into.has(entry.id) || hasOwnKey(entry.kind === 'order' ? this.index.doc().orders : this.index.doc().manifests, entry.id) || this.#indexed.has(`${entry.kind}:${entry.id}`)
+        const id = own ? `${entry.id}~${entry.from}` : entry.id
         if (into.has(id)) return
         this.#upgrade(entry.kind, handle)
         into.set(id, handle)
+        this.#sharedListing.set(`${entry.kind}:${id}`, entry.from)
         this.events.emit('document', { kind: entry.kind, id, url: handle.url, how: 'shared' })
         this.log.info({ kind: entry.kind, id, from: entry.from }, 'a document shared with this site is listed')
       }
@@ -483,7 +524,7 @@ export class SiteNode {
 
   /** Registers a document created here (by a node service) and tells listeners. */
   added(kind: Exclude<NodeDocumentKind, 'journal'>, id: string, handle: DocHandle<unknown>): void {
-    ;(kind === 'order' ? this.orders : this.manifests).set(id, handle)
+    this.#listOwn(kind, id, handle)
     this.events.emit('document', { kind, id, url: handle.url, how: 'added' })
   }
 

@@ -54,17 +54,20 @@ describe('sites through the hub relay', () => {
     for (const [name, store] of [['a1', 'store-a'], ['b1', 'store-b'], ['c1', 'store-c']] as const) await enrol(name, store)
     const [a1, b1, c1] = await Promise.all(['a1', 'b1', 'c1'].map((name) => site(file(name))))
 
+    // B numbers its own orders too: its own po-7 keeps its id, A's po-7 is listed beside it.
+    expect((await api(b1!.url, 'POST', '/api/orders', { id: 'po-7', from: 'store-b', to: 'store-d', lines: [{ sku: 'AMOX-500', requested: 3 }], user: 'otieno' })).status).toBe(201)
     const order = { id: 'po-7', from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 12 }], user: 'amina' }
     expect((await api(a1!.url, 'POST', '/api/orders', order)).status).toBe(201)
     expect((await api(a1!.url, 'POST', '/api/orders/po-7/submit', { user: 'amina' })).status).toBe(200)
 
     const listed = await until('the order to be listed at its supplier', async () => {
       const orders = (await api(b1!.url, 'GET', '/api/orders')).body.orders as Array<{ id: string; status: string; from: string }>
-      return orders.find((o) => o.id === 'po-7' && o.status === 'submitted')
+      return orders.find((o) => o.id === 'po-7~store-a' && o.status === 'submitted')
     }, 30_000)
     expect(listed).toMatchObject({ from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 12 }] })
+    expect((await api(b1!.url, 'GET', '/api/orders/po-7')).body).toMatchObject({ from: 'store-b', to: 'store-d' })
 
-    const approved = await api(b1!.url, 'POST', '/api/orders/po-7/approve', { user: 'otieno', lines: [{ sku: 'AMOX-500', approved: 10 }] })
+    const approved = await api(b1!.url, 'POST', '/api/orders/po-7~store-a/approve', { user: 'otieno', lines: [{ sku: 'AMOX-500', approved: 10 }] })
     expect(approved.status).toBe(200)
     await until('B’s approval at A', async () => ((await api(a1!.url, 'GET', '/api/orders/po-7')).body.status === 'approved' ? true : undefined), 30_000)
     expect((await api(a1!.url, 'GET', '/api/orders/po-7')).body.lines).toEqual([expect.objectContaining({ sku: 'AMOX-500', requested: 12, approved: 10 })])
