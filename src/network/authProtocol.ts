@@ -43,6 +43,7 @@ export type RefusalCode =
   | 'wrong-peer-id'
   | 'peer-already-connected'
   | 'busy'
+  | 'not-served'
   // After the upgrade (a websocket close with CLOSE_POLICY / CLOSE_MALFORMED, reason `<code>: <words>`):
   | 'too-many-denials'
   | 'unknown-message'
@@ -57,6 +58,7 @@ export interface RefusalBody {
 export function refusalStatus(code: RefusalCode): number {
   switch (code) {
     case 'revoked':
+    case 'not-served':
       return 403
     case 'peer-already-connected':
       return 409

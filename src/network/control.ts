@@ -5,8 +5,12 @@
  * - `owner`: who owns a document (the site that first brought it to the relay that states it) and,
  *   from an upstream, the sites party to it. Sent before the first sync message about the document
  *   on a connection, so the receiving relay knows whose it is before its content arrives.
- * - `register`: from an upstream to a relay below it: each site's roots (index, ledger, directory)
- *   and the deployment's latest signed revocation list.
+ * - `register`: from an upstream to a relay below it: the roots (index, ledger, directory) of the
+ *   sites that relay serves, and the deployment's latest signed revocation list.
+ * - `ask-owner`: from a relay below that has no record of a document one of its devices asked for
+ *   or brought: the upstream answers with an `owner` statement when a site the asker serves may
+ *   access the document (asking its own upstream first when it has no record either), else nothing.
+ *   An upstream's statement overrides what the relay below recorded by itself.
  *
  * Only relay peers send them; src/relay/access.ts says which statements a relay takes from whom.
  */
@@ -36,7 +40,14 @@ export const RegisterStatement = z.strictObject({
 })
 export type RegisterStatement = z.infer<typeof RegisterStatement>
 
-export const ControlMessage = z.discriminatedUnion('kind', [OwnerStatement, RegisterStatement])
+/** From a relay below: who owns this document? (a device of a site it serves asked for it, and it has no record) */
+export const OwnerQuestion = z.strictObject({
+  kind: z.literal('ask-owner'),
+  documentId: DocumentIdString,
+})
+export type OwnerQuestion = z.infer<typeof OwnerQuestion>
+
+export const ControlMessage = z.discriminatedUnion('kind', [OwnerStatement, RegisterStatement, OwnerQuestion])
 export type ControlMessage = z.infer<typeof ControlMessage>
 
 /** The frame as sent: automerge-repo's message envelope around a control message. */

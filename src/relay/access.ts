@@ -170,6 +170,14 @@ export class SiteAccess {
     return documentId !== this.#catalog && !this.#roots.has(documentId) && !this.#owners.has(documentId)
   }
 
+  /** Sets the owner of a document as an upstream stated it, over a record made here; true when it changed. */
+  setOwner(documentId: string, site: string): boolean {
+    if (this.#roots.has(documentId) || documentId === this.#catalog || this.#owners.get(documentId) === site) return false
+    this.#owners.set(documentId, site)
+    this.#parties.delete(documentId)
+    return true
+  }
+
   /** Records `site` as the owner of a claimable document; false (nothing changes) otherwise. */
   claim(documentId: string, site: string): boolean {
     if (!this.claimable(documentId)) return false

@@ -104,7 +104,8 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       access,
       peerId: peerIdOfCredential(claims),
       upstream: { url: file.upstream, credential: enrolment.credential, privateKey: enrolment.privateKey },
-      registerStatement: () => (register ? { ...register, revocations: revoked.token } : undefined),
+      serves: claims.serves ?? [claims.site],
+      registerStatement: (sites) => (register ? { ...register, roots: register.roots.filter(([site]) => sites.includes(site)), revocations: revoked.token } : undefined),
       onUpstreamRegister: async (statement) => {
         const next = revokedBy([revoked.token, statement.revocations], deployment)
         for (const [site, documents, directory] of statement.roots) access.setRoots(site, documents, directory)

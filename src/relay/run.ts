@@ -71,9 +71,12 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     const refreshRegister = () => (reloading ??= reload().finally(() => (reloading = undefined)))
     const relay = await startRelay({
       storage,
-      registerStatement: () => ({
+      registerStatement: (sites) => ({
         kind: 'register',
-        roots: access.roots().map(([site, documents, directory]) => (directory ? [site as SiteId, documents, directory] : [site as SiteId, documents])),
+        roots: access
+          .roots()
+          .filter(([site]) => sites.includes(site))
+          .map(([site, documents, directory]) => (directory ? [site as SiteId, documents, directory] : [site as SiteId, documents])),
         revocations: register.revocations.token,
       }),
       refreshRegister: () => refreshRegister().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')),

@@ -13,7 +13,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { decodeSyncMessage } from '@automerge/automerge'
-import { Repo, type DocumentId, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
+import { Repo, type DocumentId, type Message, type PeerId, type RepoConfig, type StorageAdapterInterface } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -58,14 +58,16 @@ export interface RelayOptions {
    * roots connects, and when a document names a party whose directory is not known yet.
    */
   refreshRegister?: () => Promise<void>
+  /** A chained relay's: the sites it serves; a device of another site (or a relay serving one) is refused. */
+  serves?: readonly string[]
   /** Documents idle this long leave memory (flushed, then unloaded; src/relay/idle.ts); default 5 minutes, 0 keeps everything. */
   idleMs?: number
   /** This relay's peer id (default `relay/hub/<deployment>`; a chained relay's is its credential's). */
   peerId?: string
   /** The relay this one is chained under, and this relay's credential there. */
   upstream?: { url: string; credential: string; privateKey: string }
-  /** What this relay tells relays chained below it of the sites' roots and revocations (the hub's register, or what its own upstream told it). */
-  registerStatement?: () => RegisterStatement | undefined
+  /** What this relay tells a relay chained below it of the roots of `sites` (those it serves) and revocations (the hub's register, or what its own upstream told it). */
+  registerStatement?: (sites: readonly string[]) => RegisterStatement | undefined
   /** A register statement from the upstream: apply it (roots, revocation list) and keep it. */
   onUpstreamRegister?: (statement: RegisterStatement) => void | Promise<void>
   /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
@@ -138,22 +140,36 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return
     }
     // Listed in each party's directory first, then the record: a relay killed in between has no
-    // record and lists it again (idempotent) when the owner next syncs.
-    const unknownParty = sites.some((site) => !access.directoryOf(site))
-    const saved = (unknownParty && options.refreshRegister ? options.refreshRegister() : Promise.resolve())
-      .then(() => listInDirectories(repoRef!, access, { documentId, url: handle.url, owner, doc, parties: sites }, logger, now))
-      .then((listed) => saveParties(options.storage, documentId, sites).then(() => listed))
-      .then((listed) => {
-        if (sites.length === 0) return
-        logger.info({ documentId, owner, parties: sites, listed }, 'document shared with its parties')
-        repoRef?.shareConfigChanged()
-      })
+    // record and lists it again (idempotent) when the owner next syncs. A party whose directory
+    // could not be reached (a relay down a chain whose upstream is away) is tried again.
+    const list = async (attempt: number): Promise<void> => {
+      if (sites.some((site) => !access.directoryOf(site)) && options.refreshRegister) await options.refreshRegister()
+      const listed = await listInDirectories(repoRef!, access, { documentId, url: handle.url, owner, doc, parties: sites }, logger, now)
+      const missing = sites.filter((site) => access.directoryOf(site) !== undefined && !listed.includes(site))
+      if (missing.length > 0 && attempt < 20 && !closed) {
+        logger.warn({ documentId, missing, attempt }, 'not every party could be told of the document yet: trying again in 30 s')
+        setTimeout(() => holdFor(documentId, list(attempt + 1)), 30_000).unref()
+        return
+      }
+      await saveParties(options.storage, documentId, sites)
+      if (sites.length > 0) logger.info({ documentId, owner, parties: sites, listed }, 'document shared with its parties')
+    }
+    const saved = list(0)
+      .then(() => repoRef?.shareConfigChanged())
       .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document'))
-      .finally(() => {
-        partiesPending.delete(documentId)
-        ownerSaves.delete(documentId)
-      })
-    ownerSaves.set(documentId, Promise.all([ownerSaves.get(documentId), saved]).then(() => undefined))
+      .finally(() => partiesPending.delete(documentId))
+    holdFor(documentId, saved)
+  }
+  /** Sync messages about `documentId` wait for `save` (and for what they waited for already). */
+  const holdFor = (documentId: string, save: Promise<unknown>): void => {
+    const all = Promise.all([ownerSaves.get(documentId), save]).then(
+      () => undefined,
+      () => undefined,
+    )
+    ownerSaves.set(documentId, all)
+    void all.finally(() => {
+      if (ownerSaves.get(documentId) === all) ownerSaves.delete(documentId)
+    })
   }
   /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
   const denials = new Map<string, { since: number; count: number }>()
@@ -178,6 +194,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         if (!documentId) return
         idle?.touch(documentId)
         // Rule 3 of src/relay/access.ts: the first site to bring content for an unknown document owns it.
+        // A device here asks for a document this relay has no record of: ask the upstream whose it is.
+        if (upstream && !fromRelay && (message.type === 'request' || message.type === 'sync') && access.claimable(documentId) && !(message.data && bringsContent(message.data))) askUpstream(documentId, '')
         if (message.type === 'sync' && !fromRelay && access.claimable(documentId) && message.data && bringsContent(message.data)) {
           const site = parsePeerId(peerId)?.site
           if (site) recordOwner(documentId, site, 'document recorded as owned by the site that brought it', peerId)
@@ -193,7 +211,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           if (!window || t - window.since > 60_000) denials.set(peerId, (window = { since: t, count: 0 }))
           window.count++
           if (window.count <= 10) logger.warn({ peer: peerId, documentId, type: message.type }, 'access denied: answered as unavailable')
-          if (window.count > maxDenials) {
+          // A relay below forwards what its devices ask: its denials are counted, never a reason to cut it off.
+          if (window.count > maxDenials && !fromRelay) {
             denials.delete(peerId)
             adapter.closePeer(peerId, 'too-many-denials', `more than ${maxDenials} requests a minute for documents this device may not access`)
           }
@@ -202,29 +221,103 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
   })
 
+  // "The relay has it" means on its disk: every sync message the relay sends about a document (they
+  // carry the relay's heads, which is how a peer learns what the relay holds) waits until that
+  // document's changes and records are saved (a flush; a no-op when nothing is pending). Messages
+  // to one peer keep their order.
+  const queues = new Map<string, Promise<void>>()
+  let repoRef: Repo | undefined
+  function durable(sendNow: (message: Message) => void): (message: Message) => void {
+    return (message) => {
+      const target = message.targetId as string
+      const documentId = message.type === 'sync' && 'documentId' in message ? message.documentId : undefined
+      if (documentId) idle?.touch(documentId)
+      const handle = documentId && repoRef ? repoRef.handles[documentId] : undefined
+      const queued = queues.get(target)
+      if (!queued && !(handle && handle.isReady()) && !(documentId && ownerSaves.has(documentId))) return sendNow(message)
+      const next = (queued ?? Promise.resolve())
+        .then(async () => {
+          if (documentId) await ownerSaves.get(documentId)
+          // (a handle unloaded meanwhile was flushed before it left memory)
+          if (handle && handle.isReady() && repoRef && repoRef.handles[handle.documentId] === handle) {
+            const started = performance.now()
+            await repoRef.flush([handle.documentId])
+            storageLatency.observe((performance.now() - started) / 1000)
+          }
+          sendNow(message)
+        })
+        .catch((error: unknown) => logger.error({ err: error, peer: target, documentId }, 'a sync message was not sent: the document could not be saved'))
+        .finally(() => {
+          if (queues.get(target) === next) queues.delete(target)
+        })
+      queues.set(target, next)
+    }
+  }
+
   // ---- relays in a chain (src/relay/access.ts, src/network/control.ts) ----------------------
 
-  const recordOwner = (documentId: string, site: string, why: string, peer: string) => {
-    if (!access.claim(documentId, site)) return
+  const persistOwner = (documentId: string, site: string) =>
+    holdFor(documentId, saveOwner(options.storage, documentId, site).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner')))
+
+  const recordOwner = (documentId: string, site: string, why: string, peer: string): boolean => {
+    if (!access.claim(documentId, site)) return false
     claims.inc()
     logger.info({ peer, documentId, site }, why)
-    const saved = saveOwner(options.storage, documentId, site)
-      .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store a document owner'))
-      .finally(() => ownerSaves.delete(documentId))
-    ownerSaves.set(documentId, saved)
+    persistOwner(documentId, site)
+    return true
   }
 
-  /** A relay below states the owner it recorded: taken for a site it serves and a document with no record. */
+  /** What this relay knows of a document's owner and parties, as a statement. */
+  const statementOf = (documentId: string): OwnerStatement | undefined => {
+    const owner = access.siteOf(documentId)
+    if (!owner) return undefined
+    const parties = access.partiesOf(documentId) as OwnerStatement['owner'][]
+    return { kind: 'owner', documentId, owner: owner as OwnerStatement['owner'], ...(access.hasParties(documentId) ? { parties } : {}) }
+  }
+
+  /** Tells a relay below what it may know of a document: only when a site it serves may access it. */
+  const answer = (peerId: string, documentId: string): boolean => {
+    const statement = statementOf(documentId)
+    if (!statement || !access.sitesOf(peerId).some((site) => access.siteMayAccess(site, documentId))) return false
+    stated.get(peerId)?.add(documentId)
+    return adapter.sendControl(peerId, statement)
+  }
+
+  /** Questions this relay asked its upstream: document → relays below waiting for the answer ('' for this relay's own devices). */
+  const asked = new Map<string, Set<string>>()
+  const MAX_ASKED = 10_000
+  const askUpstream = (documentId: string, forPeer: string): void => {
+    if (!upstream?.remotePeerId) return
+    const waiting = asked.get(documentId)
+    if (waiting) return void waiting.add(forPeer)
+    if (asked.size >= MAX_ASKED) return
+    asked.set(documentId, new Set([forPeer]))
+    upstream.sendControl({ kind: 'ask-owner', documentId })
+    // Unanswered (the upstream does not know it, or this relay's sites may not see it): forget after a minute.
+    setTimeout(() => asked.delete(documentId), 60_000).unref()
+  }
+
+  /** From a relay below: owner statements (only for sites it serves) and questions. */
   const fromBelow = (control: ControlMessage, peerId: string) => {
-    if (control.kind !== 'owner') return void logger.warn({ peer: peerId, kind: control.kind }, 'a relay below sent a statement only an upstream makes: ignored')
+    if (control.kind === 'register') return void logger.warn({ peer: peerId }, 'a relay below sent a register, which only an upstream sends: ignored')
+    if (control.kind === 'ask-owner') {
+      if (!answer(peerId, control.documentId) && access.claimable(control.documentId)) askUpstream(control.documentId, peerId)
+      return
+    }
     if (!access.sitesOf(peerId).includes(control.owner)) {
-      accessDenials.inc()
       return void logger.warn({ peer: peerId, documentId: control.documentId, owner: control.owner }, 'a relay stated an owner it does not serve: ignored')
     }
-    recordOwner(control.documentId, control.owner, 'document recorded as owned by the site a relay below stated', peerId)
+    if (recordOwner(control.documentId, control.owner, 'document recorded as owned by the site a relay below stated', peerId)) return
+    if (access.siteOf(control.documentId) !== control.owner) {
+      // It recorded another owner than the one here (a device below brought a document it does not
+      // own first): tell it the owner recorded here, which overrides its own record.
+      // (the owner only, and the parties when its sites may see them: it named the id already)
+      logger.warn({ peer: peerId, documentId: control.documentId, stated: control.owner, owner: access.siteOf(control.documentId) }, 'a relay below stated another owner than the one recorded here: told it')
+      if (!answer(peerId, control.documentId)) adapter.sendControl(peerId, { kind: 'owner', documentId: control.documentId, owner: access.siteOf(control.documentId) as OwnerStatement['owner'] })
+    }
   }
 
-  /** The upstream states owners and parties, the sites' roots and the revocation list. */
+  /** From the upstream: owners and parties (they override what this relay recorded by itself), roots and revocations. */
   const fromUpstream = (control: ControlMessage, peerId: string) => {
     if (control.kind === 'register') {
       void Promise.resolve(options.onUpstreamRegister?.(control))
@@ -235,33 +328,41 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         .catch((error: unknown) => logger.error({ err: error }, 'could not apply the register the upstream sent'))
       return
     }
-    recordOwner(control.documentId, control.owner, 'document owner as the upstream stated it', peerId)
-    if (control.parties && access.siteOf(control.documentId) === control.owner && access.setParties(control.documentId, control.parties)) {
-      const saved = saveParties(options.storage, control.documentId, control.parties)
-        .then(() => repoRef?.shareConfigChanged())
-        .catch((error: unknown) => logger.error({ err: error, documentId: control.documentId }, 'could not store the parties of a document'))
-      ownerSaves.set(control.documentId, Promise.all([ownerSaves.get(control.documentId), saved]).then(() => undefined))
+    if (control.kind === 'ask-owner') return void logger.warn({ peer: peerId }, 'the upstream asked a question only a relay below asks: ignored')
+    const { documentId, owner } = control
+    if (!recordOwner(documentId, owner, 'document owner as the upstream stated it', peerId) && access.setOwner(documentId, owner)) {
+      logger.warn({ documentId, owner }, 'the upstream records another owner for a document than this relay did: the upstream’s record holds')
+      persistOwner(documentId, owner)
+    }
+    if (control.parties && access.siteOf(documentId) === owner && access.setParties(documentId, control.parties)) {
+      holdFor(documentId, saveParties(options.storage, documentId, control.parties).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document')))
+    }
+    repoRef?.shareConfigChanged()
+    const waiting = asked.get(documentId)
+    if (!waiting) return
+    asked.delete(documentId)
+    for (const peer of waiting) if (peer !== '') answer(peer, documentId)
+    // A device here asked for it: fetch it from the upstream, and the Repo offers it to the device.
+    if (waiting.has('') && repoRef && !repoRef.handles[documentId as DocumentId]) {
+      void repoRef.find(`automerge:${documentId}` as never).catch((error: unknown) => logger.warn({ err: error, documentId }, 'a document the upstream named could not be fetched'))
     }
   }
 
   const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => parsePeerId(peer)?.role === 'relay')
   const tellRegister = (peerId: string) => {
-    const statement = options.registerStatement?.()
+    const statement = options.registerStatement?.(access.sitesOf(peerId))
     if (statement) adapter.sendControl(peerId, statement)
   }
 
   /** Documents whose owner was stated on each connection (a statement goes once, before the first sync message). */
   const stated = new Map<string, Set<string>>()
   const ownerStatement = (peerId: string, documentId: string | undefined): OwnerStatement | undefined => {
-    if (!documentId) return undefined
-    const owner = access.ownerOf(documentId)
-    if (!owner) return undefined
+    if (!documentId || !access.ownerOf(documentId)) return undefined
     let done = stated.get(peerId)
     if (!done) stated.set(peerId, (done = new Set()))
     if (done.has(documentId)) return undefined
     done.add(documentId)
-    const parties = access.partiesOf(documentId)
-    return { kind: 'owner', documentId, owner: owner as OwnerStatement['owner'], ...(access.hasParties(documentId) ? { parties: parties as OwnerStatement['owner'][] } : {}) }
+    return statementOf(documentId)
   }
 
   let upstream: AuthenticatedWebSocketClientAdapter | undefined
@@ -277,12 +378,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       stated.delete(peerId)
       access.setUpstream(peerId, false)
     })
+    // Up the chain as down it: a sync message leaves once the document and its records are on disk,
+    // after the owner statement.
     const sendUp = link.send.bind(link)
-    link.send = (message) => {
+    link.send = durable((message) => {
       const statement = message.type === 'sync' ? ownerStatement(message.targetId, (message as { documentId?: string }).documentId) : undefined
       if (statement) link.sendControl(statement)
       sendUp(message)
-    }
+    })
   }
 
   /** peer id → its credential's expiry, for revalidation. */
@@ -310,10 +413,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     announce: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
     access: async (peerId: PeerId, documentId?: string) => (documentId ? access.mayAccess(peerId, documentId) : false),
   }
-  // "The relay has it" means on its disk: every sync message the relay sends about a document (they
-  // carry the relay's heads, which is how a peer learns what the relay holds) waits until that
-  // document's changes are saved (a flush; a no-op when nothing is pending). Messages to one peer
-  // keep their order.
   const sendDown = adapter.send.bind(adapter)
   const sendNow: typeof sendDown = (message) => {
     const target = message.targetId as string
@@ -323,32 +422,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
     sendDown(message)
   }
-  const queues = new Map<string, Promise<void>>()
-  let repoRef: Repo | undefined
-  adapter.send = (message) => {
-    const target = message.targetId as string
-    const documentId = message.type === 'sync' && 'documentId' in message ? message.documentId : undefined
-    if (documentId) idle?.touch(documentId)
-    const handle = documentId && repoRef ? repoRef.handles[documentId] : undefined
-    const queued = queues.get(target)
-    if (!queued && !(handle && handle.isReady())) return sendNow(message)
-    const next = (queued ?? Promise.resolve())
-      .then(async () => {
-        // (a handle unloaded meanwhile was flushed before it left memory)
-        if (handle && handle.isReady() && repoRef && repoRef.handles[handle.documentId] === handle) {
-          await ownerSaves.get(handle.documentId)
-          const started = performance.now()
-          await repoRef.flush([handle.documentId])
-          storageLatency.observe((performance.now() - started) / 1000)
-        }
-        sendNow(message)
-      })
-      .catch((error: unknown) => logger.error({ err: error, peer: target, documentId }, 'a sync message was not sent: the document could not be saved'))
-      .finally(() => {
-        if (queues.get(target) === next) queues.delete(target)
-      })
-    queues.set(target, next)
-  }
+  adapter.send = durable(sendNow)
 
   const repoConfig = { network: upstream ? [adapter, upstream] : [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
   const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
@@ -423,6 +497,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
+    if (options.serves) {
+      const sites = result.claims.role === 'relay' ? (result.claims.serves ?? [result.claims.site]) : [result.claims.site]
+      const other = sites.find((site) => !options.serves!.includes(site))
+      if (other !== undefined) return refuse(socket, 'not-served', `this relay carries the documents of ${options.serves.join(', ')}, not of ${other}: connect to the relay of your enrolment`, { remote, device: result.claims.device })
+    }
     if (options.refreshRegister && !access.knowsSite(result.claims.site)) {
       // A site enrolled since the register was last read: read it before the device syncs.
       socket.pause()
