@@ -106,7 +106,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function startRelayChild(hub: string): Promise<{ child: ChildProcess; url: string; port: number }> {
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'relayServer.ts'), hub], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   let err = ''
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString()
+    process.stderr.write(`[relay child] ${d.toString()}`)
+  })
+  child.once('exit', (code, signal) => log(`relay child exited (${code ?? signal})`))
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (d: Buffer) => {

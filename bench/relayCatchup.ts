@@ -48,6 +48,8 @@ export interface CatchupRun {
   recordCpuMsPerMovement: number
   /** stockmesh: ledger consistent on both; pouchdb: same doc count. */
   note?: string
+  /** stockmesh: times a device lost its relay connection during the catch-up (and reconnected). */
+  drops?: number
 }
 
 export interface LinkSpec {
@@ -56,6 +58,7 @@ export interface LinkSpec {
   oneWayMs: number
 }
 
+const fmtS = (ms: number) => `${(ms / 1000).toFixed(0)} s`
 const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> => {
   const t0 = performance.now()
   while (performance.now() - t0 < timeoutMs) {
@@ -108,9 +111,22 @@ export async function stockmeshCatchup(relayPort: number, files: [string, string
   const proxies = await Promise.all(nodes.map(() => startProxy({ host: '127.0.0.1', port: relayPort }, link.bytesPerSecond, link.oneWayMs)))
   log(`  ${link.label}: both devices connect to the relay`)
   const t0 = performance.now()
+  let drops = 0
+  for (const node of nodes) node.events.on('peer', ({ state }) => state === 'disconnected' && drops++)
   nodes.forEach((node, i) => node.connectRelay(proxies[i]!.url))
   const total = 2 * perSide
-  const converged = await until('both devices to hold every movement', () => nodes.every((n) => held(n) === total), 20 * 60_000)
+  let nextLog = performance.now() + 30_000
+  const converged = await until(
+    'both devices to hold every movement',
+    () => {
+      if (performance.now() > nextLog) {
+        nextLog += 30_000
+        log(`    ${fmtS(performance.now() - t0)}: holding ${nodes.map(held).join(' / ')} of ${total}; bytes up ${proxies.map((p) => p.up).join('+')}, down ${proxies.map((p) => p.down).join('+')}; relay links ${nodes.map((n) => (n.relay?.remotePeerId ? 'up' : `down (${n.relay?.lastError ?? n.relay?.lastRefusal?.error ?? '?'})`)).join(', ')}`)
+      }
+      return nodes.every((n) => held(n) === total)
+    },
+    20 * 60_000,
+  )
   const ms = performance.now() - t0
   const mismatches = nodes.map((n) => checkLedger(journals(n)).length)
   const onHand = nodes.map((n) => JSON.stringify([...n.book.onHand()].sort()))
@@ -123,6 +139,7 @@ export async function stockmeshCatchup(relayPort: number, files: [string, string
     down: proxies.reduce((s, p) => s + p.down, 0),
     converged: converged && onHand[0] === onHand[1] && mismatches.every((m) => m === 0),
     recordCpuMsPerMovement,
+    drops,
     note: `ledger check mismatches ${mismatches.join('/')}, same on hand ${onHand[0] === onHand[1]}`,
   }
   for (const node of nodes) {
@@ -137,7 +154,7 @@ export async function stockmeshCatchup(relayPort: number, files: [string, string
 /** The PouchDB server (express-pouchdb, in-memory) in a child process. */
 export async function startPouchServer(): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'relayPouchServer.ts')], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'relayPouchServer.ts')], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   let err = ''
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
   const port = await new Promise<number>((resolve, reject) => {

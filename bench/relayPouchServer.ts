@@ -22,3 +22,4 @@ const server = app.listen(0, '127.0.0.1', () => {
 server.keepAliveTimeout = 10 * 60_000
 server.headersTimeout = 10 * 60_000 + 1000
 process.on('SIGTERM', () => server.close(() => process.exit(0)))
+process.on('disconnect', () => process.exit(0))

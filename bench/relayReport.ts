@@ -34,8 +34,8 @@ const mib = (b: number) => `${fmt(b / 2 ** 20)} MB`
 const kib = (b: number) => `${fmt(b / 1024)} KB`
 const s = (ms: number) => `${fmt(ms / 1000)} s`
 
-/** A stage kept up: ≥ 95% of what was sent arrived inside the window, the rest within 5 s, nothing lost. */
-export const keptUp = (st: RelayStage): boolean => st.arrivals >= st.expected && st.failed === 0 && st.deliveredPerS >= 0.95 * (st.sent / (st.durationMs / 1000)) && st.drainMs <= 5000
+/** A stage kept up: delivered ≥ 95% of the offered rate inside the window, the rest within 5 s, nothing lost or refused. */
+export const keptUp = (st: RelayStage): boolean => st.arrivals >= st.expected && st.failed === 0 && st.deliveredPerS >= 0.95 * st.offeredPerS && st.drainMs <= 5000
 /** Bytes per movement per link crossing: each movement goes up one device's link and down the other's. */
 export const perCrossing = (c: CatchupRun): number => (c.up + c.down) / (2 * c.movements)
 /** Time scaled to 5,000 movements each way per device (each device sent movements/2 and received as many). */
@@ -74,7 +74,7 @@ export function renderRelaySection(relay: RelayResult, m: Machine, durationS: nu
   const rows: string[][] = [
     [`Connections held: every device authenticated and connected at once`, `${r.devices} of ${r.devices}`, `${r.connect.connected} of ${r.devices} in ${s(r.connect.ms)}; measured pair ${r.connect.pairConnected ? 'connected' : 'NOT connected'}`, pass(r.connect.connected === r.devices && r.connect.pairConnected)],
     [`… and syncing: one movement from every device reached every other device of its site`, '100%', `${fmtInt(r.probe.arrivals)} of ${fmtInt(r.probe.expected)} in ${s(r.probe.ms)}`, pass(r.probe.arrivals >= r.probe.expected && r.probe.expected > 0)],
-    [`Throughput with all connected: keeps up (every movement arrives, ≥ 95% within the stage, the rest within 5 s)`, `≥ ${T.throughputPerS} movements/s`, best ? `kept up at ${fmt(best.offeredPerS, 0)}/s${r.stages.some((st) => !keptUp(st)) ? `; not at ${r.stages.filter((st) => !keptUp(st)).map((st) => `${fmt(st.offeredPerS, 0)}/s`).join(', ')}` : ''}` : 'no stage kept up', pass(!!best && best.offeredPerS >= T.throughputPerS * 0.99)],
+    [`Throughput with all connected: keeps up (≥ 95% of the offered rate delivered within the stage, the rest within 5 s)`, `≥ ${T.throughputPerS} movements/s`, best ? `kept up at ${fmt(best.offeredPerS, 0)}/s${r.stages.some((st) => !keptUp(st)) ? `; not at ${r.stages.filter((st) => !keptUp(st)).map((st) => `${fmt(st.offeredPerS, 0)}/s`).join(', ')}` : ''}` : 'no stage kept up', pass(!!best && best.offeredPerS >= T.throughputPerS * 0.99)],
     [`Latency SiteNode → relay → SiteNode of the same site, p50 / p99, at ${judged ? `${fmt(judged.offeredPerS, 0)}` : '–'} movements/s`, `≤ ${T.latencyP50Ms} / ${fmtInt(T.latencyP99Ms)} ms`, judged ? `${fmtInt(judged.pair.p50)} / ${fmtInt(judged.pair.p99)} ms (n=${judged.pair.n})` : '–', pass(judged ? judged.pair.p50 <= T.latencyP50Ms && judged.pair.p99 <= T.latencyP99Ms && judged.pair.missing === 0 : undefined)],
     [`Relay memory per loaded document (RSS; research target ≥ 100k warm documents per GB)`, `≤ ${kib(T.bytesPerDoc)}`, `${kib(d.perDocRss)} (${fmtInt(d.docs)} documents)`, pass(d.perDocRss <= T.bytesPerDoc)],
     [`Relay memory per idle connection (RSS; proposed: ≥ 10k devices per GB)`, `≤ ${kib(T.bytesPerConnection)}`, `${kib(d.perConnRss)}`, pass(d.perConnRss <= T.bytesPerConnection)],
@@ -111,7 +111,7 @@ export function renderRelaySection(relay: RelayResult, m: Machine, durationS: nu
     `${fmtInt(c.up)} / ${fmtInt(c.down)}`,
     fmt(perCrossing(c)),
     fmt(c.recordCpuMsPerMovement, 2),
-    `${c.converged ? 'yes' : '**no**'}${c.note ? ` (${c.note})` : ''}`,
+    `${c.converged ? 'yes' : '**no**'}${c.note ? ` (${c.note}${c.drops ? `; relay connection lost ${c.drops} times` : ''})` : ''}`,
   ])
   const ratioRows = (['loopback', '64kbit'] as const).flatMap((link) => {
     const a = am(link)
@@ -247,6 +247,8 @@ function relayFindings(r: RelayResult): string {
   const p = r.catchup.find((c) => c.system === 'pouchdb' && c.link === '64kbit')
   const al = r.catchup.find((c) => c.system === 'stockmesh' && c.link === 'loopback')
   if (a) out.push(`- **A week apart over 64 kbit/s**: ${fmtInt(a.movements)} movements in ${s(a.ms)} (${fmt(per5000(a) / 1000)} s per 5,000 each way), ${fmt(perCrossing(a))} B per movement per link crossing${al ? `; on loopback ${s(al.ms)} and ${fmt(perCrossing(al))} B` : ''}. At 8,000 B/s the bytes alone need ${fmt((Math.max(a.up, a.down) / 2 / 8000))} s per device link, so the link, not the relay, decides the time.`)
+  const dropped = r.catchup.filter((c) => c.drops)
+  if (dropped.length) out.push(`- **Dropped connections on the slow link**: ${dropped.map((c) => `${c.link}: the devices lost their relay connection ${c.drops} times`).join('; ')}. automerge-repo's server adapter (which the relay's adapter extends) pings every 5 s and terminates a socket that has not answered the previous ping; on 64 kbit/s the device's pong waits behind the journal it is uploading (10 s of backlog is only 80 KB), so the relay drops the device mid-upload and the sync starts over after the reconnect. The keep-alive should tolerate a busy slow link (count any frame received as alive, or a longer timeout).`)
   if (a && p) out.push(`- **Against PouchDB**: PouchDB moved ${fmt((p.up + p.down) / (a.up + a.down), 1)}x the bytes and took ${fmt(p.ms / a.ms, 1)}x the time over 64 kbit/s (${fmt(perCrossing(p))} vs ${fmt(perCrossing(a))} B per movement per crossing): one JSON document per movement with its revision tree, checkpoints and per-batch round trips (\`_revs_diff\`, \`_bulk_get\`, \`_bulk_docs\`), against Automerge's columnar journals sent whole.`)
   return out.join('\n')
 }

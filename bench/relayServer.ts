@@ -30,4 +30,10 @@ process.on('message', (msg: { cmd: string; id: number }) => {
     })
   }
 })
+// The benchmark went away: do not outlive it.
+process.on('disconnect', () => void running.stop().finally(() => process.exit(0)))
+process.on('uncaughtException', (error) => {
+  process.stderr.write(`relay child: uncaught ${String(error?.stack ?? error)}\n`)
+  process.exit(70)
+})
 process.stdout.write(JSON.stringify({ url: relay.url }) + '\n')

@@ -15,7 +15,7 @@
  *          --compare=FILE[:label] (add a table against an earlier run's results JSON; repeatable)
  *          --code=TEXT (what code is measured, when not a git checkout)
  *          relay (bench/relay.ts): --relay-sites=100 --relay-per-site=3 --relay-procs=2 (client processes)
- *          --relay-stages=30000,10000,3000 (ms between one device's movements, one stage each)
+ *          --relay-stages=30000,10000,3000,1000 (ms between one device's movements, one stage each)
  *          --relay-stage-ms=30000 --relay-per-side=5000 (week catch-up, movements per device) --no-pouch
  *          A run of the relay piece alone replaces section 5 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  */
@@ -71,7 +71,7 @@ function parseArgs(argv: string[]) {
     relaySites: Math.max(1, num('relay-sites', 100)),
     relayPerSite: Math.max(2, num('relay-per-site', 3)),
     relayProcs: Math.max(1, num('relay-procs', 2)),
-    relayStages: (flags.get('relay-stages') ?? '30000,10000,3000').split(',').map(Number),
+    relayStages: (flags.get('relay-stages') ?? '30000,10000,3000,1000').split(',').map(Number),
     relayStageMs: Math.max(1000, num('relay-stage-ms', 30000)),
     relayPerSide: Math.max(10, num('relay-per-side', 5000)),
     pouch: !flags.has('no-pouch'),
