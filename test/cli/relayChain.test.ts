@@ -9,19 +9,13 @@
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
-import { freePort, hubDeployment, ok, relayProcess, running, type RelayProcess } from '../helpers/deployment.ts'
-import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
+import { freePort, hubDeployment, ok, relayProcess, running, type RelayProcess, enrolledSite, movementIdsOf, stockOf } from '../helpers/deployment.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
 
-async function site(enrolment: string): Promise<SiteProcess> {
-  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn'])
-  running.push(() => p.kill('SIGTERM'))
-  return p
-}
-
-const stock = async (url: string) => (await api(url, 'GET', '/api/stock/AMOX-500')).body.onHand as number
-const movementIds = async (url: string) => ((await api(url, 'GET', '/api/movements?limit=1000')).body.movements as Array<{ id: string }>).map((m) => m.id).sort()
+const site = enrolledSite
+const stock = stockOf
+const movementIds = movementIdsOf
 const syncState = async (url: string) => (await api(url, 'GET', '/api/sync')).body as { state: string; relay?: { refusal?: { error: string; status: number; reason: string } } }
 
 describe('sites through a chain of two relays', () => {

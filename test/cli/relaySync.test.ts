@@ -6,19 +6,12 @@
  */
 import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
-import { hubDeployment, ok, relayProcess, running } from '../helpers/deployment.ts'
-import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
-import { tempDir } from '../helpers/tempDir.ts'
+import { hubDeployment, ok, relayProcess, running, enrolledSite, movementIdsOf, stockOf } from '../helpers/deployment.ts'
 import { until } from '../helpers/until.ts'
 
-async function site(enrolment: string): Promise<SiteProcess> {
-  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn'])
-  running.push(() => p.kill('SIGTERM'))
-  return p
-}
-
-const stock = async (url: string) => (await api(url, 'GET', '/api/stock/AMOX-500')).body.onHand as number
-const movementIds = async (url: string) => ((await api(url, 'GET', '/api/movements?limit=1000')).body.movements as Array<{ id: string }>).map((m) => m.id).sort()
+const site = enrolledSite
+const stock = stockOf
+const movementIds = movementIdsOf
 
 describe('sites through the hub relay', () => {
   it('two storekeepers of one store see each other’s movements; another store holds none of them', async () => {

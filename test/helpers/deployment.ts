@@ -9,6 +9,8 @@ import { createServer } from 'node:net'
 import path from 'node:path'
 import { afterEach, expect } from 'vitest'
 import { runCli } from '../cli/cliHelpers.ts'
+import { api } from './api.ts'
+import { startSiteProcess, type SiteProcess } from './siteProcess.ts'
 import { tempDir } from './tempDir.ts'
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
@@ -84,3 +86,16 @@ export async function hubDeployment(products: string[] = ['AMOX-500,Amoxicillin 
   const enrol = (device: string, store: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', store, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`), ...extra])
   return { hub, port, relayUrl, files, enrol, file: (device: string) => path.join(files, `${device}.json`) }
 }
+
+/** `stockmesh site --enrol FILE` on a fresh folder, any port; stopped after the test. */
+export async function enrolledSite(enrolment: string): Promise<SiteProcess> {
+  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn'])
+  running.push(() => p.kill('SIGTERM'))
+  return p
+}
+
+/** On hand of AMOX-500 (the fixtures' product) at a site. */
+export const stockOf = async (url: string): Promise<number> => (await api(url, 'GET', '/api/stock/AMOX-500')).body.onHand as number
+
+/** The ids of the movements a site holds, sorted. */
+export const movementIdsOf = async (url: string): Promise<string[]> => ((await api(url, 'GET', '/api/movements?limit=1000')).body.movements as Array<{ id: string }>).map((m) => m.id).sort()
