@@ -70,6 +70,8 @@ export interface RelayResult {
   catchup: CatchupRun[]
   catchupPerSide: number
   links: LinkSpec[]
+  /** The relay's source tree when not this checkout. */
+  relaySrc?: string
 }
 
 export interface RelayOptions {
@@ -81,6 +83,8 @@ export interface RelayOptions {
   stageMs: number
   perSide: number
   pouch: boolean
+  /** Another source tree to run the relay from (default: this checkout); see bench/relayServer.ts. */
+  relaySrc?: string
 }
 
 let nextId = 0
@@ -103,8 +107,8 @@ function ask<T>(child: ChildProcess, msg: object, timeoutMs = 600_000): Promise<
 const stats = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99), max: v.length ? Math.max(...v) : NaN, n: v.length })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function startRelayChild(hub: string): Promise<{ child: ChildProcess; url: string; port: number }> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'relayServer.ts'), hub], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+async function startRelayChild(hub: string, src?: string): Promise<{ child: ChildProcess; url: string; port: number }> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'relayServer.ts'), hub, ...(src ? [src] : [])], { cwd: path.dirname(here), stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   let err = ''
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString()
@@ -135,7 +139,7 @@ export async function relayBench(o: RelayOptions): Promise<RelayResult> {
   ])
   log(`relay: deployment made in ${dep.setupS.toFixed(0)} s`)
   const byName = new Map(dep.devices.map((d) => [d.device, d]))
-  const relay = await startRelayChild(dep.hub)
+  const relay = await startRelayChild(dep.hub, o.relaySrc)
   log(`relay: serving at ${relay.url}`)
   const mem = (): Promise<RelayMem> => ask<RelayMem>(relay.child, { cmd: 'mem' })
   const memStart = await mem()
@@ -316,5 +320,6 @@ export async function relayBench(o: RelayOptions): Promise<RelayResult> {
     catchup,
     catchupPerSide: o.perSide,
     links,
+    ...(o.relaySrc ? { relaySrc: o.relaySrc } : {}),
   }
 }

@@ -59,8 +59,12 @@ class Device {
     for (const { url, node } of journalEntries(this.store.ledger.doc())) {
       if (this.watched.has(url)) continue
       this.watched.add(url)
+      // As SiteNode does (src/node/siteNode.ts #find): a journal asked for before the relay could
+      // answer is unavailable to every later find in automerge-repo 2.5.6, but its handle turns
+      // ready when the relay sends it: wait on the handle.
       void this.repo
         .find<JournalDoc>(url as AutomergeUrl)
+        .catch(() => this.repo.findWithProgress<JournalDoc>(url as AutomergeUrl).handle.whenReady(['ready']).then(() => this.repo.findWithProgress<JournalDoc>(url as AutomergeUrl).handle))
         .then((handle) => {
           this.book.indexJournal(this.store.addJournal(handle))
           if (node === this.device) return
@@ -182,4 +186,5 @@ process.on('message', async (msg: { cmd: string; id: number; [k: string]: unknow
     reply({ error: String((error as Error)?.stack ?? error) })
   }
 })
+process.on('disconnect', () => process.exit(0))
 process.send!({ ready: true })

@@ -61,7 +61,37 @@ export function targetStage(r: RelayResult): RelayStage | undefined {
   return [...r.stages].sort((a, b) => a.offeredPerS - b.offeredPerS).find((st) => st.offeredPerS >= RELAY_TARGET.throughputPerS * 0.99)
 }
 
-export function renderRelaySection(relay: RelayResult, m: Machine, durationS: number): string {
+export interface RelayComparison {
+  label: string
+  relay: RelayResult
+  machine: Machine
+}
+
+/** Key figures of this run next to other runs of the relay piece (--relay-compare=FILE:label). */
+function comparisonSection(r: RelayResult, m: Machine, others: RelayComparison[]): string {
+  if (others.length === 0) return ''
+  const runs = [{ label: `this run (${m.code ?? '?'}${r.relaySrc ? `, relay from ${r.relaySrc}` : ''})`, relay: r, machine: m }, ...others]
+  const rows: string[][] = [
+    ['Date', ...runs.map((x) => x.machine.date)],
+    ['Devices connected', ...runs.map((x) => `${x.relay.connect.connected} of ${x.relay.devices}`)],
+    ['Probe arrivals', ...runs.map((x) => `${fmtInt(x.relay.probe.arrivals)} of ${fmtInt(x.relay.probe.expected)} in ${s(x.relay.probe.ms)}`)],
+  ]
+  const rates = [...new Set(runs.flatMap((x) => x.relay.stages.map((st) => Math.round(st.offeredPerS))))].sort((a, b) => a - b)
+  for (const rate of rates) {
+    const at = (x: RelayResult) => x.stages.find((st) => Math.round(st.offeredPerS) === rate)
+    rows.push([`${rate}/s: delivered /s in the stage, kept up`, ...runs.map((x) => (at(x.relay) ? `${fmt(at(x.relay)!.deliveredPerS)}, ${keptUp(at(x.relay)!) ? 'yes' : 'no'}` : '–'))])
+    rows.push([`${rate}/s: measured pair p50 / p99 ms`, ...runs.map((x) => (at(x.relay) ? `${fmtInt(at(x.relay)!.pair.p50)} / ${fmtInt(at(x.relay)!.pair.p99)}` : '–'))])
+    rows.push([`${rate}/s: relay CPU`, ...runs.map((x) => (at(x.relay) ? `${fmt(at(x.relay)!.relayCpuPct, 0)}%` : '–'))])
+  }
+  rows.push(['Relay RSS per loaded document / per idle connection', ...runs.map((x) => `${kib(relayDerived(x.relay).perDocRss)} / ${kib(relayDerived(x.relay).perConnRss)}`)])
+  return `### Against other runs of this section
+
+${table(['', ...runs.map((x) => x.label)], rows)}
+
+`
+}
+
+export function renderRelaySection(relay: RelayResult, m: Machine, durationS: number, others: RelayComparison[] = []): string {
   const r = relay
   const d = relayDerived(r)
   const T = RELAY_TARGET
@@ -134,7 +164,7 @@ ${table(
       ['Date', m.date],
       ['Load average at start / end (1/5/15 min)', `${m.loadStart.map((l) => l.toFixed(2)).join(' ')} / ${m.loadEnd.map((l) => l.toFixed(2)).join(' ')}`],
       ['Data in', `${m.tmp}; fsync of a 4 KB write ${fmt(m.fsyncMs, 2)} ms`],
-      ['Code measured', m.code ?? 'unknown'],
+      ['Code measured', `${m.code ?? 'unknown'}${r.relaySrc ? `; the relay from ${r.relaySrc}` : ''}`],
     ],
   )}
 
@@ -223,7 +253,7 @@ PouchDB ÷ stockmesh (same movements, same link, same run):
 
 ${table(['Link', 'Bytes', 'Time to catch up', 'CPU to record a movement'], ratioRows)}
 
-### Findings
+${comparisonSection(r, m, others)}### Findings
 
 ${relayFindings(r)}
 ${RELAY_END}

@@ -4,12 +4,18 @@
  * its memory and CPU can be read. Prints `{"url":…}` once serving; answers IPC messages:
  *   {cmd:'mem'}   → memory after two forced GCs, documents loaded, peers connected, CPU so far
  *   {cmd:'stop'}  → stops the relay (flush, shutdown, lock released) and exits
- * Usage: node --expose-gc --import tsx bench/relayServer.ts HUB
+ * Usage: node --expose-gc --import tsx bench/relayServer.ts HUB [SOURCE_ROOT]
+ * SOURCE_ROOT (default: this checkout) is where src/relay/run.ts is loaded from: another copy of the
+ * source (with node_modules linked) measures another version of the relay against the same clients.
  */
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import pino from 'pino'
-import { runRelay } from '../src/relay/run.ts'
+import type { runRelay as RunRelay } from '../src/relay/run.ts'
 
 const hub = process.argv[2]!
+const root = process.argv[3] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const { runRelay } = (await import(pathToFileURL(path.join(root, 'src', 'relay', 'run.ts')).href)) as { runRelay: typeof RunRelay }
 const running = await runRelay({ dir: hub, port: 0, host: '127.0.0.1', logger: pino({ level: 'error' }) })
 const relay = running.relay
 const cpu0 = process.cpuUsage()

@@ -17,6 +17,8 @@
  *          relay (bench/relay.ts): --relay-sites=100 --relay-per-site=3 --relay-procs=2 (client processes)
  *          --relay-stages=30000,10000,3000,1000 (ms between one device's movements, one stage each)
  *          --relay-stage-ms=30000 --relay-per-side=5000 (week catch-up, movements per device) --no-pouch
+ *          --relay-src=DIR (run the relay from another copy of the source, node_modules linked: A/B of a change)
+ *          --relay-compare=FILE:label[,FILE:label] (results JSON of other relay runs: a comparison table in section 5)
  *          A run of the relay piece alone replaces section 5 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -26,7 +28,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderReport, type Machine, type Report } from './report.ts'
 import { relayBench } from './relay.ts'
-import { mergeRelaySection, renderRelaySection } from './relayReport.ts'
+import { mergeRelaySection, renderRelaySection, type RelayComparison } from './relayReport.ts'
 import { shapeBench } from './shape.ts'
 import { siteBench } from './siteBench.ts'
 import { wireScenario, type WireResult } from './wire.ts'
@@ -75,6 +77,8 @@ function parseArgs(argv: string[]) {
     relayStageMs: Math.max(1000, num('relay-stage-ms', 30000)),
     relayPerSide: Math.max(10, num('relay-per-side', 5000)),
     pouch: !flags.has('no-pouch'),
+    relaySrc: flags.get('relay-src'),
+    relayCompare: flags.get('relay-compare'),
     full: only.length === PIECES.length && sizes.includes(10000) && sizes.includes(100000),
   }
 }
@@ -153,6 +157,16 @@ function previous(): Report['previous'] {
   })
 }
 
+/** Other relay runs to compare with: --relay-compare=results.json:label,… */
+function relayComparisons(): RelayComparison[] {
+  if (!args.relayCompare) return []
+  return args.relayCompare.split(',').flatMap((spec) => {
+    const [file, ...label] = spec.split(':')
+    const prev = JSON.parse(readFileSync(file!, 'utf8')) as Report
+    return prev.relay ? [{ label: label.join(':') || prev.machine.date, relay: prev.relay, machine: prev.machine }] : []
+  })
+}
+
 /** Which code was measured: the commit, and whether src/ had uncommitted changes. */
 function codeMeasured(): string {
   if (args.code) return args.code
@@ -170,7 +184,7 @@ if (args.from) {
   if (args.compare.length) report.previous = previous()
   writeFileSync(args.from, JSON.stringify(report))
   const target = args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md')
-  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS)))
+  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons())))
   else writeFileSync(target, renderReport(report))
   process.exit(0)
 }
@@ -208,7 +222,7 @@ if (has('shape')) {
 if (has('relay')) {
   log('== section 5: relay')
   const relayStarted = performance.now()
-  report.relay = await relayBench({ sites: args.relaySites, perSite: args.relayPerSite, clientProcesses: args.relayProcs, stages: args.relayStages, stageMs: args.relayStageMs, perSide: args.relayPerSide, pouch: args.pouch })
+  report.relay = await relayBench({ sites: args.relaySites, perSite: args.relayPerSite, clientProcesses: args.relayProcs, stages: args.relayStages, stageMs: args.relayStageMs, perSide: args.relayPerSide, pouch: args.pouch, ...(args.relaySrc ? { relaySrc: args.relaySrc } : {}) })
   report.relayDurationS = (performance.now() - relayStarted) / 1000
 }
 report.machine.loadEnd = os.loadavg()
@@ -228,7 +242,7 @@ if (out && relayOnly && report.relay) {
   } catch {
     existing = '# Benchmarks\n'
   }
-  writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS)))
+  writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons())))
   log(`merged the relay section into ${out} in ${report.durationS.toFixed(0)} s`)
 } else if (out) {
   writeFileSync(out, markdown)
