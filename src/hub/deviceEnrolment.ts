@@ -12,7 +12,7 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { publicKeyOf, verifyCredential } from '../network/credential.ts'
+import { publicKeyOf, verifyCredential, verifyRevocations } from '../network/credential.ts'
 import { Compact, CredentialClaims, DeploymentPublic, EnrolmentFile } from '../schema/credential.ts'
 import { writeFileDurably, writeJsonDurably } from './durableFile.ts'
 
@@ -95,4 +95,23 @@ export async function loadDeviceEnrolment(dataDir: string): Promise<DeviceEnrolm
 function decodeClaims(token: string): CredentialClaims | undefined {
   const parsed = CredentialClaims.safeParse(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')))
   return parsed.success ? parsed.data : undefined
+}
+
+/**
+ * Keeps `token` as the device's revocation list when it is signed by the deployment and newer (a
+ * higher seq) than the one kept; returns its seq when it was kept, undefined otherwise.
+ */
+export async function keepNewerRevocations(dataDir: string, enrolment: DeviceEnrolment, token: string): Promise<number | undefined> {
+  const offered = verifyRevocations(token, enrolment.deployment)
+  const held = verifyRevocations(enrolment.revocations, enrolment.deployment)
+  if (!offered.ok || (held.ok && offered.claims.seq <= held.claims.seq)) return undefined
+  const stored: z.infer<typeof StoredEnrolment> = {
+    deployment: enrolment.deployment,
+    credential: enrolment.credential,
+    ...(enrolment.relay ? { relay: enrolment.relay } : {}),
+    revocations: token,
+  }
+  await writeJsonDurably(path.join(dataDir, DEVICE_FILES.enrolment), stored, { mode: 0o600 })
+  enrolment.revocations = token
+  return offered.claims.seq
 }

@@ -12,7 +12,11 @@
  *   access the document (asking its own upstream first when it has no record either), else nothing.
  *   An upstream's statement overrides what the relay below recorded by itself.
  *
- * Only relay peers send them; src/relay/access.ts says which statements a relay takes from whom.
+ * - `revocations`: from a relay to every device when it joins and when the list changes: the
+ *   deployment's latest signed revocation list, which the device keeps (its highest seq) for the
+ *   peers it meets without a relay.
+ *
+ * Only relay peers send them to relays; src/relay/access.ts says which statements a relay takes from whom.
  */
 import { z } from 'zod'
 import { Compact } from '../schema/credential.ts'
@@ -47,7 +51,14 @@ export const OwnerQuestion = z.strictObject({
 })
 export type OwnerQuestion = z.infer<typeof OwnerQuestion>
 
-export const ControlMessage = z.discriminatedUnion('kind', [OwnerStatement, RegisterStatement, OwnerQuestion])
+/** From a relay to a device when it joins and whenever it changes: the latest revocation list (signed by the deployment). */
+export const RevocationsStatement = z.strictObject({
+  kind: z.literal('revocations'),
+  revocations: Compact,
+})
+export type RevocationsStatement = z.infer<typeof RevocationsStatement>
+
+export const ControlMessage = z.discriminatedUnion('kind', [OwnerStatement, RegisterStatement, OwnerQuestion, RevocationsStatement])
 export type ControlMessage = z.infer<typeof ControlMessage>
 
 /** The frame as sent: automerge-repo's message envelope around a control message. */

@@ -51,7 +51,7 @@ import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 import { parseAutomergeUrl } from '@automerge/automerge-repo'
 import { verifyCredential } from '../network/credential.ts'
 import type { EnrolmentFile } from '../schema/credential.ts'
-import { loadDeviceEnrolment, saveDeviceEnrolment, type DeviceEnrolment } from '../hub/deviceEnrolment.ts'
+import { keepNewerRevocations, loadDeviceEnrolment, saveDeviceEnrolment, type DeviceEnrolment } from '../hub/deviceEnrolment.ts'
 
 /** `value` checked as an id, with a message a person can act on; undefined stays undefined. */
 function checkedId(schema: typeof SiteId | typeof DeviceId, value: string | undefined, what: string): string | undefined {
@@ -541,12 +541,29 @@ export class SiteNode {
    */
   connectRelay(url = this.enrolment?.relay): AuthenticatedWebSocketClientAdapter | undefined {
     if (!this.enrolment || !url) return undefined
-    const adapter = new AuthenticatedWebSocketClientAdapter({ url, credential: this.enrolment.credential, privateKey: this.enrolment.privateKey, logger: this.log })
+    const enrolment = this.enrolment
+    const adapter = new AuthenticatedWebSocketClientAdapter({
+      url,
+      credential: enrolment.credential,
+      privateKey: enrolment.privateKey,
+      logger: this.log,
+      // The relay tells the latest revocation list: kept (signed, newer only) for peers met without a relay.
+      onControl: (control) => {
+        if (control.kind !== 'revocations' || this.#closed) return
+        this.#revocationsKept = this.#revocationsKept
+          .then(() => keepNewerRevocations(this.options.dataDir, enrolment, control.revocations))
+          .then((seq) => seq !== undefined && this.log.info({ seq }, 'revocation list from the relay kept'))
+          .catch((error: unknown) => this.log.warn({ err: error }, 'could not keep the revocation list the relay sent'))
+      },
+    })
     this.relay = adapter
     this.connect(adapter)
     this.log.info({ relay: url }, 'connecting to the relay')
     return adapter
   }
+
+  /** Revocation lists are kept one at a time, so an older one never overwrites a newer one. */
+  #revocationsKept: Promise<unknown> = Promise.resolve()
 
   /** The relay link, once `connectRelay` made it. */
   relay: AuthenticatedWebSocketClientAdapter | undefined

@@ -17,6 +17,7 @@ import type { DocHandle, PeerId, StorageId } from '@automerge/automerge-repo'
 import { journalEntries } from '../docs/ledger.ts'
 import { parsePeerId } from '../network/peerId.ts'
 import { str } from '../schema/strings.ts'
+import { verifyRevocations } from '../network/credential.ts'
 import type { SiteNode } from './siteNode.ts'
 
 export type SyncState = 'offline' | 'syncing' | 'up-to-date'
@@ -25,7 +26,7 @@ export type SyncDocumentKind = 'index' | 'ledger' | 'journal' | 'order' | 'manif
 export interface SyncStatus {
   /** offline: no relay link up (or not enrolled); up-to-date: the relay holds every change of every document below; else syncing. */
   state: SyncState
-  relay: { url: string; connected: boolean; lastSyncAt: string | null; refusal?: { error: string; reason: string; status: number; at: string } } | null
+  relay: { url: string; connected: boolean; lastSyncAt: string | null; refusal?: { error: string; reason: string; status: number; at: string }; revocations: { seq: number; devices: number } | null } | null
   peers: Array<{ peerId: string; role: string | null; site: string | null; device: string | null; connected: boolean; lastSyncAt: string | null }>
   /** Documents with changes the relay does not hold, and how many changes. */
   pending: { documents: number; changes: number }
@@ -148,6 +149,7 @@ export function syncStatus(node: SiteNode): SyncStatus {
         connected: relayConnected,
         lastSyncAt: state.relayPeer ? iso(lastSync.get(state.relayPeer)) : null,
         ...(refusal ? { refusal: { error: refusal.error, reason: refusal.reason, status: refusal.status, at: new Date(refusal.at).toISOString() } } : {}),
+        revocations: revocationsOf(node),
       }
     : null
   const peers: SyncStatus['peers'] = [...peerIds].sort().map((peerId) => {
@@ -162,4 +164,11 @@ export function syncStatus(node: SiteNode): SyncStatus {
     pending: { documents: withPending.length, changes: withPending.reduce((n, d) => n + d.pending, 0) },
     documents,
   }
+}
+
+/** The revocation list this device holds (from its enrolment, then the newest its relay told it). */
+function revocationsOf(node: SiteNode): { seq: number; devices: number } | null {
+  if (!node.enrolment) return null
+  const checked = verifyRevocations(node.enrolment.revocations, node.enrolment.deployment)
+  return checked.ok ? { seq: checked.claims.seq, devices: checked.claims.devices.length } : null
 }

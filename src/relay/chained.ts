@@ -105,6 +105,7 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       peerId: peerIdOfCredential(claims),
       upstream: { url: file.upstream, credential: enrolment.credential, privateKey: enrolment.privateKey },
       serves: claims.serves ?? [claims.site],
+      revocations: () => revoked.token,
       registerStatement: (sites) => (register ? { ...register, roots: register.roots.filter(([site]) => sites.includes(site)), revocations: revoked.token } : undefined),
       onUpstreamRegister: async (statement) => {
         const next = revokedBy([revoked.token, statement.revocations], deployment)

@@ -71,6 +71,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     const refreshRegister = () => (reloading ??= reload().finally(() => (reloading = undefined)))
     const relay = await startRelay({
       storage,
+      revocations: () => register.revocations.token,
       registerStatement: (sites) => ({
         kind: 'register',
         roots: access

@@ -68,6 +68,8 @@ export interface RelayOptions {
   upstream?: { url: string; credential: string; privateKey: string }
   /** What this relay tells a relay chained below it of the roots of `sites` (those it serves) and revocations (the hub's register, or what its own upstream told it). */
   registerStatement?: (sites: readonly string[]) => RegisterStatement | undefined
+  /** The latest signed revocation list this relay holds, told to every device. */
+  revocations?: () => string | undefined
   /** A register statement from the upstream: apply it (roots, revocation list) and keep it. */
   onUpstreamRegister?: (statement: RegisterStatement) => void | Promise<void>
   /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
@@ -189,7 +191,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         bytesIn.inc(bytes)
         const fromRelay = parsePeerId(peerId)?.role === 'relay'
         // A relay chained below joins: tell it the sites' roots and the revocation list.
-        if (message.type === 'join' && fromRelay) setImmediate(() => tellRegister(peerId))
+        if (message.type === 'join') setImmediate(() => (fromRelay ? tellRegister(peerId) : tellRevocations(peerId)))
         const documentId = message.documentId
         if (!documentId) return
         idle?.touch(documentId)
@@ -299,7 +301,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   /** From a relay below: owner statements (only for sites it serves) and questions. */
   const fromBelow = (control: ControlMessage, peerId: string) => {
-    if (control.kind === 'register') return void logger.warn({ peer: peerId }, 'a relay below sent a register, which only an upstream sends: ignored')
+    if (control.kind === 'register' || control.kind === 'revocations') return void logger.warn({ peer: peerId, kind: control.kind }, 'a relay below sent what only an upstream sends: ignored')
     if (control.kind === 'ask-owner') {
       if (!answer(peerId, control.documentId) && access.claimable(control.documentId)) askUpstream(control.documentId, peerId)
       return
@@ -324,11 +326,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         .then(() => {
           repoRef?.shareConfigChanged()
           for (const peer of relaysBelow()) tellRegister(peer)
+          tellDevicesRevocations()
         })
         .catch((error: unknown) => logger.error({ err: error }, 'could not apply the register the upstream sent'))
       return
     }
-    if (control.kind === 'ask-owner') return void logger.warn({ peer: peerId }, 'the upstream asked a question only a relay below asks: ignored')
+    if (control.kind === 'ask-owner' || control.kind === 'revocations') return void logger.warn({ peer: peerId, kind: control.kind }, 'the upstream sent what it does not send to relays: ignored')
     const { documentId, owner } = control
     if (!recordOwner(documentId, owner, 'document owner as the upstream stated it', peerId) && access.setOwner(documentId, owner)) {
       logger.warn({ documentId, owner }, 'the upstream records another owner for a document than this relay did: the upstream’s record holds')
@@ -349,6 +352,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 
   const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => parsePeerId(peer)?.role === 'relay')
+  /** The devices connected get the latest revocation list when it changes (and each when it joins). */
+  let toldRevocations: string | undefined
+  const tellRevocations = (peerId: string) => {
+    const token = options.revocations?.()
+    if (token) adapter.sendControl(peerId, { kind: 'revocations', revocations: token })
+  }
+  const tellDevicesRevocations = () => {
+    const token = options.revocations?.()
+    if (!token || token === toldRevocations) return
+    toldRevocations = token
+    for (const peer of Object.keys(adapter.sockets)) if (parsePeerId(peer)?.role !== 'relay') tellRevocations(peer)
+  }
   const tellRegister = (peerId: string) => {
     const statement = options.registerStatement?.(access.sitesOf(peerId))
     if (statement) adapter.sendControl(peerId, statement)
@@ -563,6 +578,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     accessChanged: () => {
       repo.shareConfigChanged()
       for (const peer of relaysBelow()) tellRegister(peer)
+      tellDevicesRevocations()
     },
     revalidate,
     close: () =>

@@ -74,6 +74,10 @@ describe('sites through a chain of two relays', () => {
     }, 60_000)
     expect(refused.relay!.refusal).toMatchObject({ error: 'revoked', status: 403 })
     expect(refused.state).toBe('offline')
+    // The list reached the devices too, through both relays: b1 at the district holds it.
+    await until('b1 to hold the new revocation list', async () => ((await api(b1!.url, 'GET', '/api/sync')).body.relay?.revocations?.seq === 1 ? true : undefined), 30_000)
+    expect((await api(b1!.url, 'GET', '/api/sync')).body.relay.revocations).toEqual({ seq: 1, devices: 1 })
+    expect((await api(a2!.url, 'GET', '/api/sync')).body.relay.revocations).toEqual({ seq: 1, devices: 1 })
     expect(districtRelay.output()).not.toMatch(/"level":50/)
   }, 240_000)
 })

@@ -24,7 +24,11 @@ afterEach(async () => {
 
 const folder = () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'stockmesh-chain-'))
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  // (after a moment: automerge-repo may still save a peer's sync state just after shutdown)
+  cleanups.push(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    rmSync(dir, { recursive: true, force: true })
+  })
   return dir
 }
 
