@@ -91,7 +91,11 @@ ${table(['', ...runs.map((x) => x.label)], rows)}
 `
 }
 
-export function renderRelaySection(relay: RelayResult, m: Machine, durationS: number, others: RelayComparison[] = []): string {
+/**
+ * `notes`: bench/relayNotes.md when present — what the numbers alone do not say about the latest
+ * run (a diagnosis, an A/B), written by hand; update or delete it when rerunning.
+ */
+export function renderRelaySection(relay: RelayResult, m: Machine, durationS: number, others: RelayComparison[] = [], notes?: string): string {
   const r = relay
   const d = relayDerived(r)
   const T = RELAY_TARGET
@@ -256,6 +260,7 @@ ${table(['Link', 'Bytes', 'Time to catch up', 'CPU to record a movement'], ratio
 ${comparisonSection(r, m, others)}### Findings
 
 ${relayFindings(r)}
+${notes ? `\n### Notes on this run (written by hand: bench/relayNotes.md)\n\n${notes.trim()}\n` : ''}
 ${RELAY_END}
 `
 }

@@ -157,6 +157,15 @@ function previous(): Report['previous'] {
   })
 }
 
+/** bench/relayNotes.md: hand-written notes on the latest relay run, rendered into section 5. */
+function relayNotes(): string | undefined {
+  try {
+    return readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'relayNotes.md'), 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
 /** Other relay runs to compare with: --relay-compare=results.json:label,… */
 function relayComparisons(): RelayComparison[] {
   if (!args.relayCompare) return []
@@ -184,7 +193,7 @@ if (args.from) {
   if (args.compare.length) report.previous = previous()
   writeFileSync(args.from, JSON.stringify(report))
   const target = args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md')
-  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons())))
+  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons(), relayNotes())))
   else writeFileSync(target, renderReport(report))
   process.exit(0)
 }
@@ -242,7 +251,7 @@ if (out && relayOnly && report.relay) {
   } catch {
     existing = '# Benchmarks\n'
   }
-  writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons())))
+  writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons(), relayNotes())))
   log(`merged the relay section into ${out} in ${report.durationS.toFixed(0)} s`)
 } else if (out) {
   writeFileSync(out, markdown)
