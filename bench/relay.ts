@@ -33,6 +33,9 @@ export interface RelayMem {
   ready: number
   peers: number
   cpuMs: number
+  /** Unhandled rejections in the relay so far (logged, as the CLI does), and the first. */
+  unhandled?: number
+  firstUnhandled?: string
 }
 
 export interface RelayStage {

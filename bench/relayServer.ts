@@ -28,7 +28,7 @@ process.on('message', (msg: { cmd: string; id: number }) => {
     const m = process.memoryUsage()
     const handles = Object.values(relay.repo.handles)
     const cpu = process.cpuUsage(cpu0)
-    process.send!({ id: msg.id, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, handles: handles.length, ready: handles.filter((h) => h.isReady()).length, peers: Object.keys(relay.adapter.sockets).length, cpuMs: (cpu.user + cpu.system) / 1000 })
+    process.send!({ id: msg.id, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, handles: handles.length, ready: handles.filter((h) => h.isReady()).length, peers: Object.keys(relay.adapter.sockets).length, cpuMs: (cpu.user + cpu.system) / 1000, unhandled, firstUnhandled })
   } else if (msg.cmd === 'stop') {
     void running.stop().finally(() => {
       process.send!({ id: msg.id, stopped: true })
@@ -38,6 +38,14 @@ process.on('message', (msg: { cmd: string; id: number }) => {
 })
 // The benchmark went away: do not outlive it.
 process.on('disconnect', () => void running.stop().finally(() => process.exit(0)))
+// As `stockmesh relay` does (src/cli.ts): an unhandled rejection is logged, not fatal. Counted here.
+let unhandled = 0
+let firstUnhandled: string | undefined
+process.on('unhandledRejection', (reason) => {
+  unhandled++
+  firstUnhandled ??= String((reason as Error)?.stack ?? reason).split('\n').slice(0, 3).join(' | ')
+  if (unhandled <= 3) process.stderr.write(`relay child: unhandled rejection (logged, as the CLI does): ${String(reason)}\n`)
+})
 process.on('uncaughtException', (error) => {
   process.stderr.write(`relay child: uncaught ${String(error?.stack ?? error)}\n`)
   process.exit(70)
