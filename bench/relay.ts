@@ -131,6 +131,9 @@ async function startRelayChild(hub: string, src?: string): Promise<{ child: Chil
 }
 
 export async function relayBench(o: RelayOptions): Promise<RelayResult> {
+  // As the site and relay commands do (src/cli.ts): automerge-repo's own timeouts can reject with
+  // nobody listening (withTimeout in find); log them instead of dying with the measured SiteNodes.
+  process.on('unhandledRejection', (reason) => log(`unhandled rejection in the bench process (SiteNodes): ${String(reason)}`))
   const pairSite = 'site-pair'
   const weekSite = 'site-week'
   log(`relay: deployment of ${o.sites} sites × ${o.perSite} devices (+ 2 measured, + 2 for the catch-up)`)

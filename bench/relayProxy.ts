@@ -7,21 +7,63 @@
  */
 import net from 'node:net'
 
+/**
+ * One direction of the link: chunks are serialised onto it one after another at `rate` bytes/s, in
+ * arrival order across the device's connections, and delivered `delay` ms after they were sent.
+ * A connection that closes loses what it still had queued (as TCP does), which frees the link.
+ */
 class Direction {
   bytes = 0
-  #free = 0
+  readonly #queue: Array<{ to: net.Socket; chunk: Buffer }> = []
+  /** Chunks per socket not yet written (queued, on the link, or in flight). */
+  readonly #pending = new Map<net.Socket, number>()
+  #busy = false
   constructor(
     readonly rate: number,
     readonly delay: number,
   ) {}
-  /** When a chunk arriving now may be delivered: after the link is free and the latency has passed. */
-  departure(size: number): number {
-    this.bytes += size
-    const now = performance.now()
-    if (!Number.isFinite(this.rate)) return now + this.delay
-    const start = Math.max(now, this.#free)
-    this.#free = start + (size / this.rate) * 1000
-    return this.#free + this.delay
+  push(to: net.Socket, chunk: Buffer): void {
+    if (!Number.isFinite(this.rate) && this.delay === 0) {
+      this.bytes += chunk.length
+      to.write(chunk)
+      return
+    }
+    this.#pending.set(to, (this.#pending.get(to) ?? 0) + 1)
+    this.#queue.push({ to, chunk })
+    this.#pump()
+  }
+  #done(to: net.Socket): void {
+    const n = (this.#pending.get(to) ?? 1) - 1
+    if (n > 0) this.#pending.set(to, n)
+    else this.#pending.delete(to)
+  }
+  /** Resolves once everything queued for `to` has been sent and delivered. */
+  drained(to: net.Socket): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => (this.#pending.has(to) ? setTimeout(check, 10) : resolve())
+      check()
+    })
+  }
+  #pump(): void {
+    if (this.#busy) return
+    let next = this.#queue.shift()
+    while (next && next.to.destroyed) {
+      this.#done(next.to)
+      next = this.#queue.shift()
+    }
+    if (!next) return
+    const { to, chunk } = next
+    this.#busy = true
+    this.bytes += chunk.length
+    const txMs = Number.isFinite(this.rate) ? (chunk.length / this.rate) * 1000 : 0
+    setTimeout(() => {
+      this.#busy = false
+      setTimeout(() => {
+        if (!to.destroyed) to.write(chunk)
+        this.#done(to)
+      }, this.delay)
+      this.#pump()
+    }, txMs)
   }
 }
 
@@ -39,18 +81,10 @@ export async function startProxy(target: { host: string; port: number }, bytesPe
   const down = new Direction(bytesPerSecond, oneWayMs)
   const sockets = new Set<net.Socket>()
   const pipe = (from: net.Socket, to: net.Socket, dir: Direction) => {
-    // Chunks leave in order: each is written at its departure time, after the one before it.
-    let last = 0
-    from.on('data', (chunk: Buffer) => {
-      const at = Math.max(dir.departure(chunk.length), last)
-      last = at
-      const wait = at - performance.now()
-      if (wait <= 0 && Number.isFinite(dir.rate) === false && dir.delay === 0) to.write(chunk)
-      else setTimeout(() => to.destroyed || to.write(chunk), Math.max(0, wait))
-    })
-    from.on('end', () => setTimeout(() => to.end(), Math.max(0, last - performance.now()) + 1))
+    from.on('data', (chunk: Buffer) => dir.push(to, chunk))
+    from.on('end', () => void dir.drained(to).then(() => to.end()))
     from.on('error', () => to.destroy())
-    from.on('close', () => setTimeout(() => to.destroy(), Math.max(0, last - performance.now()) + 5))
+    from.on('close', () => void dir.drained(to).then(() => to.destroy()))
   }
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host)
