@@ -42,13 +42,14 @@ function refuseReservedIds(inputs: unknown[]): void {
 
 /**
  * Records movements (validated by the ledger's rules; a batch is all or nothing) and returns once
- * they are durable; listeners then hear of the ones recorded. Waits for the background load: the
- * duplicate-id check needs every journal indexed. Movements from outside (`origin: 'client'`, the
- * default) may not use the ids the node makes itself.
+ * they are durable; listeners then hear of the ones recorded. Waits until every movement id is
+ * indexed (from the journal cache after a restart: src/node/journalCache.ts), not for the whole
+ * background load. Movements from outside (`origin: 'client'`, the default) may not use the ids
+ * the node makes itself.
  */
 export async function recordMovements(node: SiteNode, inputs: unknown[], origin: 'client' | 'node' = 'client'): Promise<RecordResult[]> {
   if (origin === 'client') refuseReservedIds(inputs)
-  await node.fullyLoaded
+  await node.indexed
   const results = await node.book.record(inputs)
   announce(node, results)
   return results

@@ -44,6 +44,7 @@ import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
 import { sharedDocuments } from '../docs/siteDirectory.ts'
+import { JournalCache } from './journalCache.ts'
 import { hasOwnKey } from '../schema/ownProperty.ts'
 import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
@@ -80,6 +81,8 @@ export interface SiteNodeOptions {
   logger: Logger
   /** Clock, unix ms (tests pass their own). */
   now?: () => number
+  /** Tests: the background load (every journal, order and manifest) starts only once this resolves. */
+  backgroundLoadAfter?: Promise<unknown>
   /** Fills the catalog of a newly provisioned site. */
   provisionCatalog?: (catalog: CatalogDoc) => void
   /**
@@ -130,6 +133,56 @@ export class SiteNode {
       knownReasons: () => reasonCodes(catalog.doc()),
       now: () => this.now(),
     })
+  }
+
+  #cache: JournalCache | undefined
+  #idsIndexed: Promise<void> = Promise.resolve()
+
+  /**
+   * Resolves when every movement of every journal the ledger named at start is indexed (from the
+   * journal cache, or by loading the journal): enough to check movement ids and so to record.
+   */
+  get indexed(): Promise<void> {
+    return this.#idsIndexed
+  }
+
+  /** Indexes the journals not loaded yet: from the cache when their content is unchanged, else by loading them. */
+  async #indexJournals(): Promise<void> {
+    const started = performance.now()
+    let cached = 0
+    let loaded = 0
+    for (const { url } of journalEntries(this.store.ledger.doc()).reverse()) {
+      if (this.#closed) return
+      if (this.store.journal(url)) continue
+      const postings = await this.#cache?.postings(url).catch(() => undefined)
+      if (postings) {
+        this.book.indexPostings(url, postings)
+        cached++
+        continue
+      }
+      await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+      loaded++
+    }
+    this.log.info({ cached, loaded, ms: Math.round(performance.now() - started) }, 'movement ids indexed')
+  }
+
+  /**
+   * Writes the journal cache: every journal held except this node's current one, each flushed,
+   * then its token read, then its postings taken (so they hold at least what the token names).
+   */
+  async #saveCache(): Promise<void> {
+    const cache = this.#cache
+    if (!cache) return
+    const entries = journalEntries(this.store.ledger.doc())
+    const mine = entries.filter((e) => e.node === this.identity.node).at(-1)?.url
+    for (const { url } of entries) {
+      const ref = this.store.journal(url)
+      if (!ref || url === mine) continue
+      await this.repo.flush([ref.handle.documentId])
+      const token = await cache.token(url)
+      cache.put(url, token, journalPostings(ref.doc()))
+    }
+    await cache.save(new Set(entries.map((e) => e.url)))
   }
 
   /** Resolves when every journal, order and manifest named by the index is loaded and indexed. */
@@ -224,8 +277,12 @@ export class SiteNode {
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
+    siteNode.#cache = await JournalCache.open(options.dataDir, storage, options.logger)
     await siteNode.#loadLatestJournals()
-    siteNode.#fullyLoaded = siteNode.#loadRest()
+    siteNode.#idsIndexed = siteNode.#indexJournals()
+    siteNode.#fullyLoaded = Promise.all([siteNode.#idsIndexed, options.backgroundLoadAfter])
+      .then(() => siteNode.#loadRest())
+      .then(() => siteNode.#saveCache())
     siteNode.fullyLoaded.catch((error: unknown) => options.logger.error({ err: error }, 'loading the rest of the site failed'))
     ledger.on('change', () => void siteNode.#loadNewJournals())
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
@@ -579,6 +636,7 @@ export class SiteNode {
     this.#closed = true
     try {
       await this.fullyLoaded.catch(() => undefined)
+      await this.#saveCache().catch((error: unknown) => this.log.warn({ err: error }, 'the journal cache was not written: the next start loads the journals'))
       const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
       // Flush only ready handles: https://github.com/automerge/automerge-repo/issues/740
       await this.repo.flush(ready)

@@ -131,6 +131,20 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
     })
   }
 
+  /**
+   * The keys stored under `keyPrefix`, without reading the data (a directory listing): e.g. the
+   * chunk names of a document, which change whenever its content does (src/node/journalCache.ts).
+   */
+  async listKeys(keyPrefix: StorageKey): Promise<StorageKey[]> {
+    return this.#op("listKeys", keyPrefix, async () => {
+      const files = await walk(this.#path(keyPrefix), true)
+      return files.flatMap((file) => {
+        const [a, b, ...rest] = path.relative(this.#base, file).split(path.sep)
+        return a === undefined || b === undefined ? [] : [[a + b, ...rest]]
+      })
+    })
+  }
+
   async removeRange(keyPrefix: StorageKey): Promise<void> {
     return this.#op("removeRange", keyPrefix, async () => {
       // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure:

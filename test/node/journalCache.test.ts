@@ -1,0 +1,108 @@
+/**
+ * A restarted site records at once: movement ids of journals whose content has not changed since
+ * the last run come from the journal cache (src/node/journalCache.ts), without loading them; a
+ * journal changed meanwhile, or a damaged cache, is loaded instead. The background load is held
+ * back (`backgroundLoadAfter`) so that what is checked cannot have come from it.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { Repo, type AutomergeUrl } from '@automerge/automerge-repo'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { journalEntries, journalPostings, writeJournal } from '../../src/docs/ledger.ts'
+import { JOURNAL_CACHE_FILE } from '../../src/node/journalCache.ts'
+import { DurableFsStorageAdapter } from '../../src/node/storage/DurableFsStorageAdapter.ts'
+import type { JournalDoc, LedgerDoc } from '../../src/schema/ledger.ts'
+import { api } from '../helpers/api.ts'
+import { startSite } from '../helpers/site.ts'
+import { tempDir } from '../helpers/tempDir.ts'
+
+const WEEK = 7 * 24 * 60 * 60 * 1000
+const START = Date.UTC(2026, 10, 2, 9) // a Monday
+
+/** A site with movements in three weeks (three journals of this node), closed. */
+async function siteWithThreeWeeks(dataDir: string) {
+  let now = START
+  const site = await startSite(dataDir, { now: () => now })
+  for (let week = 0; week < 3; week++) {
+    now = START + week * WEEK
+    const res = await api(site.url, 'POST', '/api/movements', { movements: [{ id: `w${week}-r`, kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' }] })
+    expect(res.status).toBe(201)
+  }
+  const journals = journalEntries(site.node.store.ledger.doc())
+  expect(journals).toHaveLength(3)
+  await site.close()
+  return { journals, now: () => now }
+}
+
+/** Reopened with the background load held; `release` lets it run. */
+async function reopened(dataDir: string, now: () => number) {
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  const site = await startSite(dataDir, { now, backgroundLoadAfter: held })
+  return { ...site, release }
+}
+
+describe('the journal cache', () => {
+  it('answers a re-sent movement of an old week as a duplicate before any old journal is loaded, and records new ones', async () => {
+    const dataDir = tempDir()
+    const { journals, now } = await siteWithThreeWeeks(dataDir)
+    const site = await reopened(dataDir, now)
+    onTestFinished(site.release)
+    await site.node.indexed
+    // Only this node's current journal is loaded: the two older weeks came from the cache.
+    expect(journals.filter((j) => site.node.store.journal(j.url)).map((j) => j.n)).toEqual([3])
+
+    const again = await api(site.url, 'POST', '/api/movements', { id: 'w0-r', kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' })
+    expect(again).toMatchObject({ status: 200, body: { status: 'duplicate' } })
+    const clash = await api(site.url, 'POST', '/api/movements', { id: 'w1-r', kind: 'issue', sku: 'AMOX-500', quantity: 1, user: 'amina' })
+    expect(clash.status).toBe(409)
+    expect((await api(site.url, 'POST', '/api/movements', { id: 'new-1', kind: 'issue', sku: 'AMOX-500', quantity: 4, user: 'amina' })).status).toBe(201)
+    expect((await api(site.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(26)
+    expect(journals.filter((j) => site.node.store.journal(j.url)).map((j) => j.n)).toEqual([3])
+
+    site.release()
+    await site.node.fullyLoaded
+    expect((await api(site.url, 'GET', '/api/ledger/check')).body.consistent).toBe(true)
+    const ids = ((await api(site.url, 'GET', '/api/movements')).body.movements as Array<{ id: string }>).map((m) => m.id).sort()
+    expect(ids).toEqual(['new-1', 'w0-r', 'w1-r', 'w2-r'])
+  })
+
+  it('loads a journal whose content changed since the cache was written (a change it does not list)', async () => {
+    const dataDir = tempDir()
+    const { journals, now } = await siteWithThreeWeeks(dataDir)
+    // While the node is down its oldest journal changes on disk (as a synced change would): a movement added.
+    const repo = new Repo({ storage: new DurableFsStorageAdapter(path.join(dataDir, 'automerge')), network: [] })
+    const oldest = await repo.find<JournalDoc>(journals[0]!.url as AutomergeUrl)
+    const first = journalPostings(oldest.doc())[0]!
+    oldest.change((d) => writeJournal(d, { ...first, seq: 500, id: 'late-arrival' }))
+    await repo.flush()
+    await repo.shutdown()
+
+    const site = await reopened(dataDir, now)
+    try {
+      await site.node.indexed
+      expect(site.node.store.journal(journals[0]!.url)).toBeDefined() // loaded, not taken from the cache
+      expect(site.node.store.journal(journals[1]!.url)).toBeUndefined()
+      expect(site.node.book.postingsOf('late-arrival')).toHaveLength(1)
+      expect((await api(site.url, 'POST', '/api/movements', { id: 'late-arrival', kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' })).body.status).toBe('duplicate')
+    } finally {
+      site.release()
+    }
+  })
+
+  it('starts from the journals when the cache file is damaged, and writes it again', async () => {
+    const dataDir = tempDir()
+    const { journals, now } = await siteWithThreeWeeks(dataDir)
+    const file = path.join(dataDir, JOURNAL_CACHE_FILE)
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).journals).sort()).toEqual([journals[0]!.url, journals[1]!.url].sort())
+    writeFileSync(file, '{"v":1,"journals":{"x":')
+    const site = await reopened(dataDir, now)
+    onTestFinished(site.release)
+    await site.node.indexed
+    expect(journals.every((j) => site.node.store.journal(j.url))).toBe(true)
+    expect((await api(site.url, 'POST', '/api/movements', { id: 'w0-r', kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' })).body.status).toBe('duplicate')
+    site.release()
+    await site.node.fullyLoaded
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).journals)).toHaveLength(2)
+  })
+})
