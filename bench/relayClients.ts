@@ -167,7 +167,7 @@ process.on('message', async (msg: { cmd: string; id: number; [k: string]: unknow
       await recording
       reply({ sent, failed })
     } else if (msg.cmd === 'stats') {
-      reply({ sent, failed, firstError, arrivals, latencies, connected: devices.filter((d) => d.connected).length, devices: devices.length })
+      reply({ sent, failed, firstError, unhandled, arrivals, latencies, connected: devices.filter((d) => d.connected).length, devices: devices.length })
       if (msg.reset) {
         latencies = []
         arrivals = 0
@@ -187,4 +187,8 @@ process.on('message', async (msg: { cmd: string; id: number; [k: string]: unknow
   }
 })
 process.on('disconnect', () => process.exit(0))
+// As the site command does (src/cli.ts): automerge-repo's find timeouts can reject with nobody
+// listening; count them instead of dying.
+let unhandled = 0
+process.on('unhandledRejection', () => void unhandled++)
 process.send!({ ready: true })
