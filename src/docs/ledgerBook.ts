@@ -105,6 +105,11 @@ export class LedgerBook {
   readonly #byMovementId = new Map<string, Posting[]>()
   /** Per journal URL, the sequence numbers already indexed. */
   readonly #indexed = new Map<string, Set<number>>()
+  /** Every posting indexed, and per SKU: sorted newest first when asked for (`#order`), lazily. */
+  readonly #all: Posting[] = []
+  readonly #bySku = new Map<string, Posting[]>()
+  /** Lists with postings added since they were last sorted ('' for `#all`). */
+  readonly #unsorted = new Set<string>()
   /** Latest stock count per SKU among the postings indexed. */
   readonly #lastCount = new Map<string, Posting>()
   #queue: Promise<unknown> = Promise.resolve()
@@ -146,6 +151,11 @@ export class LedgerBook {
       const list = this.#byMovementId.get(p.id)
       if (list) list.push(p)
       else this.#byMovementId.set(p.id, [p])
+      this.#all.push(p)
+      const ofSku = this.#bySku.get(p.sku)
+      if (ofSku) ofSku.push(p)
+      else this.#bySku.set(p.sku, [p])
+      this.#unsorted.add('').add(p.sku)
       if (p.kind === 'count') {
         const last = this.#lastCount.get(p.sku)
         if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
@@ -153,6 +163,22 @@ export class LedgerBook {
       added++
     }
     return added
+  }
+
+  /**
+   * Every posting indexed (of one SKU when given), newest first: by time, then node, then the
+   * node's sequence, newest first. Kept, not rebuilt per call: a list is sorted again only after
+   * postings were added to it. Do not change the array returned.
+   */
+  postings(sku?: string): readonly Posting[] {
+    const key = sku ?? ''
+    const list = sku === undefined ? this.#all : this.#bySku.get(sku)
+    if (!list) return []
+    if (this.#unsorted.has(key)) {
+      list.sort(newestFirst)
+      this.#unsorted.delete(key)
+    }
+    return list
   }
 
   /** Postings already recorded under a movement id (any node). */
@@ -371,4 +397,9 @@ export class LedgerBook {
     const results = await this.record(missing)
     return results.filter((r) => r.status === 'recorded')
   }
+}
+
+/** Newest first: time, then node (ascending), then the node's sequence. */
+function newestFirst(a: Posting, b: Posting): number {
+  return b.at - a.at || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || b.seq - a.seq
 }

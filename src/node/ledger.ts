@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { checkLedgerDecisionAgainstCatalog } from '../docs/catalogRules.ts'
-import { checkLedger, journalPostings, type Posting } from '../docs/ledger.ts'
+import { checkLedger, type Posting } from '../docs/ledger.ts'
 import type { RecordResult } from '../docs/ledgerBook.ts'
 import { manifestReviewItems } from '../docs/manifest.ts'
 import { orderReviewItems } from '../docs/order.ts'
@@ -61,13 +61,13 @@ function announce(node: SiteNode, results: RecordResult[]): void {
   if (postings.length > 0) node.events.emit('movements', { postings, source: 'local' })
 }
 
-/** Every posting of this site's ledger, newest first (optionally of one SKU). */
-export async function postings(node: SiteNode, sku?: string): Promise<Posting[]> {
-  await node.fullyLoaded
-  return journalDocs(node)
-    .flatMap(journalPostings)
-    .filter((p) => sku === undefined || p.sku === sku)
-    .sort((a, b) => b.at - a.at || (a.node < b.node ? -1 : 1) || b.seq - a.seq)
+/**
+ * Every posting of this site's ledger, newest first (optionally of one SKU), from the ledger
+ * book's maintained index: answered as soon as the movement ids are indexed after a start.
+ */
+export async function postings(node: SiteNode, sku?: string): Promise<readonly Posting[]> {
+  await node.indexed
+  return node.book.postings(sku)
 }
 
 /** On hand = Σ movements, journal by journal: the mismatches, none when consistent. */

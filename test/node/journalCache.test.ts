@@ -58,6 +58,9 @@ describe('the journal cache', () => {
     expect(clash.status).toBe(409)
     expect((await api(site.url, 'POST', '/api/movements', { id: 'new-1', kind: 'issue', sku: 'AMOX-500', quantity: 4, user: 'amina' })).status).toBe(201)
     expect((await api(site.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(26)
+    // The movement list (every week, and of one SKU) comes from the maintained index: no old journal loads for it.
+    const listed = (await api(site.url, 'GET', '/api/movements?sku=AMOX-500')).body as { movements: Array<{ id: string }>; total: number }
+    expect(listed.movements.map((m) => m.id)).toEqual(['new-1', 'w2-r', 'w1-r', 'w0-r'])
     expect(journals.filter((j) => site.node.store.journal(j.url)).map((j) => j.n)).toEqual([3])
 
     site.release()
