@@ -157,10 +157,25 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (sites.length > 0) logger.info({ documentId, owner, parties: sites, listed }, 'document shared with its parties')
     }
     const saved = list(0)
-      .then(() => repoRef?.shareConfigChanged())
+      // Only a document shared with other sites changes who may see it (for the others, the owner's
+      // devices may already): re-checking every document for every peer costs O(documents × peers).
+      .then(() => sites.length > 0 && accessChangedSoon())
       .catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document'))
       .finally(() => partiesPending.delete(documentId))
     holdFor(documentId, saved)
+  }
+  /**
+   * automerge-repo re-checks every loaded document for every peer on shareConfigChanged: many
+   * statements or shares in a burst are coalesced into one re-check.
+   */
+  let recheck: NodeJS.Timeout | undefined
+  const accessChangedSoon = () => {
+    if (recheck || closed) return
+    recheck = setTimeout(() => {
+      recheck = undefined
+      if (!closed) repoRef?.shareConfigChanged()
+    }, 200)
+    recheck.unref()
   }
   /** Sync messages about `documentId` wait for `save` (and for what they waited for already). */
   const holdFor = (documentId: string, save: Promise<unknown>): void => {
@@ -340,7 +355,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     if (control.parties && access.siteOf(documentId) === owner && access.setParties(documentId, control.parties)) {
       holdFor(documentId, saveParties(options.storage, documentId, control.parties).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document')))
     }
-    repoRef?.shareConfigChanged()
+    accessChangedSoon()
     const waiting = asked.get(documentId)
     if (!waiting) return
     asked.delete(documentId)
