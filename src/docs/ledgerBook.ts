@@ -133,6 +133,9 @@ export class LedgerBook {
 
   /** Indexes a journal's movements not seen before (journals only grow). Returns how many were new. */
   indexJournal(ref: DocRef<JournalDoc>): number {
+    // A journal newly here may change which journal of its node counts for on hand, even when its
+    // movements were indexed before (from the journal cache).
+    if (ref.url !== this.#own?.ref.url) this.#onHand = undefined
     const journal = ref.doc()
     const seen = this.#indexed.get(ref.url)
     if (seen && seen.size === journalSize(journal)) return 0

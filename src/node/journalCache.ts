@@ -21,32 +21,29 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { Posting } from '../docs/ledger.ts'
 import { writeFileDurably } from '../hub/durableFile.ts'
-import { MovementKind, type MovementKindName } from '../schema/ledger.ts'
 import type { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 
 export const JOURNAL_CACHE_FILE = 'journal-index.json'
 
-const CachedPosting = z.object({
-  node: z.string(),
-  seq: z.number().int(),
-  id: z.string(),
-  kind: z.enum(Object.keys(MovementKind) as [MovementKindName, ...MovementKindName[]]),
-  sku: z.string(),
-  delta: z.number(),
-  counted: z.number().optional(),
-  at: z.number(),
-  by: z.string(),
-  device: z.string().optional(),
-  reason: z.string().optional(),
-  reference: z.string().optional(),
-  prev: z.string().optional(),
-})
+/**
+ * The file's version: bump it whenever `Posting` or how a journal is read into postings
+ * (src/docs/ledger.ts fromStored) changes, so that an older file is not served.
+ */
+const CACHE_VERSION = 2
+
+interface CacheEntry {
+  token: string
+  /** The journal's heads the postings were read at (joined). */
+  heads: string
+  postings: Posting[]
+}
 
 const CacheFile = z.object({
-  v: z.literal(1),
-  journals: z.record(z.string(), z.object({ token: z.string(), postings: z.array(CachedPosting) })),
+  v: z.literal(CACHE_VERSION),
+  // The entries are this node's own writing (crash-safe, whole file): checked for shape only.
+  journals: z.record(z.string(), z.object({ token: z.string(), heads: z.string(), postings: z.array(z.looseObject({ id: z.string(), seq: z.number() })) })),
 })
-type CacheFile = z.infer<typeof CacheFile>
+type CacheFile = { v: typeof CACHE_VERSION; journals: Record<string, CacheEntry> }
 
 export class JournalCache {
   readonly #file: string
@@ -83,7 +80,7 @@ export class JournalCache {
       logger.warn({ file }, 'the journal index is damaged or of another version: journals are loaded instead (it is made again)')
       return new JournalCache(dataDir, storage, {})
     }
-    return new JournalCache(dataDir, storage, parsed.data.journals)
+    return new JournalCache(dataDir, storage, parsed.data.journals as unknown as CacheFile['journals'])
   }
 
   /** The token of the journal at `url` as stored now. */
@@ -102,11 +99,14 @@ export class JournalCache {
     return entry.postings as Posting[]
   }
 
-  /** Records `postings` as the content of the journal whose storage `token` names (read the token first). */
-  put(url: string, token: string, postings: Posting[]): void {
-    const entry = Object.hasOwn(this.#entries, url) ? this.#entries[url] : undefined
-    if (entry && entry.token === token && entry.postings.length === postings.length) return
-    this.#entries[url] = { token, postings }
+  /** True when the cache holds the journal at `url` as read at `heads`. */
+  has(url: string, heads: string): boolean {
+    return Object.hasOwn(this.#entries, url) && this.#entries[url]!.heads === heads
+  }
+
+  /** Records `postings`, read at `heads`, as the content of the journal whose storage `token` names. */
+  put(url: string, token: string, heads: string, postings: Posting[]): void {
+    this.#entries[url] = { token, heads, postings }
     this.#dirty = true
   }
 
@@ -120,6 +120,6 @@ export class JournalCache {
     }
     if (!this.#dirty) return
     this.#dirty = false
-    await writeFileDurably(this.#file, JSON.stringify({ v: 1, journals: this.#entries } satisfies CacheFile))
+    await writeFileDurably(this.#file, JSON.stringify({ v: CACHE_VERSION, journals: this.#entries } satisfies CacheFile))
   }
 }

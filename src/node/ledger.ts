@@ -50,6 +50,9 @@ function refuseReservedIds(inputs: unknown[]): void {
 export async function recordMovements(node: SiteNode, inputs: unknown[], origin: 'client' | 'node' = 'client'): Promise<RecordResult[]> {
   if (origin === 'client') refuseReservedIds(inputs)
   await node.indexed
+  // A count sets on hand to what was counted: it waits until every receipt a crash left unposted
+  // (a delivered stop) is posted, or the count would absorb it and the receipt count twice.
+  if (inputs.some((i) => i !== null && typeof i === 'object' && (i as { kind?: unknown }).kind === 'count')) await node.fullyLoaded
   const results = await node.book.record(inputs)
   announce(node, results)
   return results

@@ -43,6 +43,7 @@ import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFol
 import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
+import * as A from '@automerge/automerge'
 import { sharedDocuments } from '../docs/siteDirectory.ts'
 import { JournalCache } from './journalCache.ts'
 import { hasOwnKey } from '../schema/ownProperty.ts'
@@ -146,8 +147,30 @@ export class SiteNode {
     return this.#idsIndexed
   }
 
+  /**
+   * Compensating adjustments of a decision a crash left unposted (the decision is recorded first).
+   * Needs only the ledger and the movement ids: run before recording opens, and again (idempotent)
+   * after the background load.
+   */
+  async #reconcileDecisions(): Promise<void> {
+    const compensated = await reconcileDecisions(this).catch((error: unknown) => {
+      this.log.error({ err: error }, 'posting the compensations of recorded decisions failed')
+      return []
+    })
+    if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
+  }
+
+  /** Journals indexed from the cache and not loaded (yet). */
+  readonly #fromCache = new Set<string>()
+
   /** Indexes the journals not loaded yet: from the cache when their content is unchanged, else by loading them. */
   async #indexJournals(): Promise<void> {
+    // A peer syncing a journal indexed from the cache opens it in the Repo: load it then, so its
+    // new movements are indexed (and announced) as they arrive.
+    this.repo.on('document', ({ handle }) => {
+      if (!this.#fromCache.delete(handle.url)) return
+      void this.#loadJournal(handle.url).catch((error: unknown) => this.log.warn({ err: error, url: handle.url }, 'loading a journal a peer opened failed'))
+    })
     const started = performance.now()
     let cached = 0
     let loaded = 0
@@ -157,6 +180,7 @@ export class SiteNode {
       const postings = await this.#cache?.postings(url).catch(() => undefined)
       if (postings) {
         this.book.indexPostings(url, postings)
+        this.#fromCache.add(url)
         cached++
         continue
       }
@@ -178,9 +202,15 @@ export class SiteNode {
     for (const { url } of entries) {
       const ref = this.store.journal(url)
       if (!ref || url === mine) continue
+      // The content as it is now; kept only if nothing changed it while it was flushed and its
+      // token read (then the disk holds exactly this content).
+      const doc = ref.doc()
+      const heads = A.getHeads(doc as A.Doc<JournalDoc>).join()
+      if (cache.has(url, heads)) continue
       await this.repo.flush([ref.handle.documentId])
       const token = await cache.token(url)
-      cache.put(url, token, journalPostings(ref.doc()))
+      if (A.getHeads(ref.doc() as A.Doc<JournalDoc>).join() !== heads) continue
+      cache.put(url, token, heads, journalPostings(doc))
     }
     await cache.save(new Set(entries.map((e) => e.url)))
   }
@@ -277,9 +307,9 @@ export class SiteNode {
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
-    siteNode.#cache = await JournalCache.open(options.dataDir, storage, options.logger)
-    await siteNode.#loadLatestJournals()
-    siteNode.#idsIndexed = siteNode.#indexJournals()
+    const [cache] = await Promise.all([JournalCache.open(options.dataDir, storage, options.logger), siteNode.#loadLatestJournals()])
+    siteNode.#cache = cache
+    siteNode.#idsIndexed = siteNode.#indexJournals().then(() => siteNode.#reconcileDecisions())
     siteNode.#fullyLoaded = Promise.all([siteNode.#idsIndexed, options.backgroundLoadAfter])
       .then(() => siteNode.#loadRest())
       .then(() => siteNode.#saveCache())
@@ -342,6 +372,7 @@ export class SiteNode {
     if (this.store.journal(url)) return
     const handle = await this.#find<JournalDoc>(url, () => void this.#loadJournal(url, true).catch((error: unknown) => this.log.error({ err: error, url }, 'loading an arrived journal failed')))
     if (this.store.journal(url)) return
+    this.#fromCache.delete(url)
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
     const ours = str(handle.doc().node) === this.identity.node
@@ -370,13 +401,24 @@ export class SiteNode {
    * this disk); another device's may not have arrived yet and then counts with its previous one.
    */
   async #loadLatestJournals(): Promise<void> {
+    const entries = journalEntries(this.store.ledger.doc())
     await Promise.all(
-      latestJournals(this.store.ledger.doc()).map(({ node, url }) =>
-        this.#loadJournal(url).catch((error: unknown) => {
+      latestJournals(this.store.ledger.doc()).map(async ({ node, url }) => {
+        try {
+          await this.#loadJournal(url)
+        } catch (error) {
           if (node === this.identity.node) throw error
           this.log.warn({ err: error, url }, 'latest journal of another device not available yet')
-        }),
-      ),
+          // On hand counts that device with its newest journal that is here: load it (never from the cache).
+          for (const older of entries.filter((e) => e.node === node && e.url !== url).reverse()) {
+            const loaded = await this.#loadJournal(older.url).then(
+              () => true,
+              () => false,
+            )
+            if (loaded) break
+          }
+        }
+      }),
     )
   }
 
@@ -398,12 +440,7 @@ export class SiteNode {
       return []
     })
     if (reconciled.length > 0) this.log.warn({ movements: reconciled.map((r) => r.id) }, 'posted manifest receipts missing from the ledger')
-    // Compensating adjustments of a decision a crash left unposted (the decision is recorded first).
-    const compensated = await reconcileDecisions(this).catch((error: unknown) => {
-      this.log.error({ err: error }, 'posting the compensations of recorded decisions failed')
-      return []
-    })
-    if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
+    await this.#reconcileDecisions()
     await this.#watchDirectory()
   }
 
