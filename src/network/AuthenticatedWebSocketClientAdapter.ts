@@ -217,7 +217,11 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
       alive()
       socket.send(cbor.encode({ type: 'join', senderId: peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
     })
-    socket.on('message', (data: Buffer) => this.#receive(socket, data))
+    // Any frame from the relay shows it is there (its ping may wait behind a download on a slow link).
+    socket.on('message', (data: Buffer) => {
+      alive()
+      this.#receive(socket, data)
+    })
     socket.on('error', (error) => {
       this.lastError = error.message
     })

@@ -97,6 +97,12 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
       count?.((data as ArrayBuffer | Uint8Array).byteLength ?? 0)
       send(data, ...rest)
     }
+    // automerge-repo's keep-alive drops a socket whose pong has not come by the next ping (5 s);
+    // on a slow link the pong waits behind the device's upload. Any frame received shows the device
+    // is there: count it as alive too (a half-open connection still sends nothing and is dropped).
+    socket.on('message', () => {
+      ;(socket as WebSocket & { isAlive?: boolean }).isAlive = true
+    })
     // Before the Repo connected the adapter nobody listens for connections yet: hold the socket's
     // frames until it has (the stream is paused, so nothing is read and lost meanwhile).
     socket.pause()
