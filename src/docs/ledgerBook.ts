@@ -227,9 +227,16 @@ export class LedgerBook {
     return this.#own
   }
 
+  /** Resolves once no posting is queued or being written (background work waits for it: recording comes first). */
+  async settled(): Promise<void> {
+    while (this.#waiting.length > 0 || this.#busy > 0) await this.#queue
+  }
+  #busy = 0
+
   /** Runs `task` after every task queued before it: postings of one node are strictly ordered. */
   #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task)
+    this.#busy++
+    const run = this.#queue.then(task, task).finally(() => this.#busy--)
     this.#queue = run.catch(() => undefined)
     return run
   }

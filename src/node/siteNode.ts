@@ -429,7 +429,14 @@ export class SiteNode {
    */
   async #loadRest(): Promise<void> {
     const all = journalEntries(this.store.ledger.doc()).reverse()
-    for (const { url } of all) await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+    for (const { url } of all) {
+      if (this.store.journal(url)) continue
+      // Recording comes first: a journal loads (hundreds of ms of CPU at 2,000 movements) only
+      // while no movement is being recorded, and requests waiting meanwhile are served in between.
+      await this.book.settled()
+      await new Promise((resolve) => setImmediate(resolve))
+      await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+    }
     await this.#loadIndexed()
     // Orders and manifests another device of this site adds to the index are loaded as they arrive.
     this.index.on('change', () => void this.#loadIndexed().catch((error: unknown) => this.log.warn({ err: error }, 'loading documents new in the index failed')))
