@@ -14,7 +14,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { publicKeyOf, verifyCredential, verifyRevocations } from '../network/credential.ts'
 import { Compact, CredentialClaims, DeploymentPublic, EnrolmentFile } from '../schema/credential.ts'
-import { writeFileDurably, writeJsonDurably } from './durableFile.ts'
+import { readJsonFile, writeFileDurably, writeJsonDurably } from './durableFile.ts'
 
 export const DEVICE_FILES = { enrolment: 'enrolment.json', key: 'device-key.pem' } as const
 
@@ -57,23 +57,11 @@ export async function saveDeviceEnrolment(dataDir: string, enrolment: EnrolmentF
  */
 export async function loadDeviceEnrolment(dataDir: string): Promise<DeviceEnrolment | undefined> {
   const file = path.join(dataDir, DEVICE_FILES.enrolment)
-  let text: string
-  try {
-    text = await fsp.readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
   const damaged = (why: string) => new Error(`${file} is damaged (${why}); restore the folder from a backup or enrol the device again`)
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch {
-    throw damaged('not JSON')
-  }
-  const parsed = StoredEnrolment.safeParse(raw)
-  if (!parsed.success) throw damaged(parsed.error.issues[0]?.message ?? 'invalid')
-  const stored = parsed.data
+  const read = await readJsonFile(file, StoredEnrolment)
+  if (read.state === 'missing') return undefined
+  if (read.state === 'damaged') throw damaged(read.why)
+  const stored = read.value
   // Any time inside the credential's validity: the signature and deployment are what is checked here.
   const opened = verifyCredential(stored.credential, stored.deployment, 0)
   const claims = opened.ok ? opened.claims : opened.reason === 'not-yet-valid' ? decodeClaims(stored.credential) : undefined

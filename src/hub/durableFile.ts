@@ -63,3 +63,31 @@ export async function writeFileDurably(file: string, data: string | Uint8Array, 
 export function writeJsonDurably(file: string, value: unknown, options: { mode?: number; exclusive?: boolean } = {}): Promise<void> {
   return writeFileDurably(file, `${JSON.stringify(value, null, 2)}\n`, options)
 }
+
+/** What reading a JSON file against a schema found: the value, no file, or why it is damaged. */
+export type JsonFileRead<T> = { state: 'ok'; value: T } | { state: 'missing' } | { state: 'damaged'; why: string }
+
+/**
+ * Reads `file` as JSON checked by `schema` (zod). A missing file and a damaged one (not JSON, or
+ * not the schema: `why` names the first issue) are answered, not thrown: each caller says what
+ * they mean to the user. Other read errors (permissions, I/O) are thrown.
+ */
+export async function readJsonFile<T>(file: string, schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): Promise<JsonFileRead<T>> {
+  let text: string
+  try {
+    text = await fsp.readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' }
+    throw error
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return { state: 'damaged', why: 'not JSON' }
+  }
+  const parsed = schema.safeParse(raw)
+  if (parsed.success) return { state: 'ok', value: parsed.data }
+  const issue = parsed.error.issues[0]
+  return { state: 'damaged', why: `${issue?.path.join('.') || 'the file'}: ${issue?.message ?? 'invalid'}` }
+}

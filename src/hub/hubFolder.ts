@@ -39,7 +39,7 @@ import { DeploymentPublic, DeviceRole, type DeploymentId, PublicKey, type Revoca
 import { DeviceId, SiteId } from '../schema/ids.ts'
 import { DataFolderLockedError, describeHolder, lockDataFolder, type DataFolderLock } from '../node/dataFolderLock.ts'
 import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter.ts'
-import { writeFileDurably, writeJsonDurably } from './durableFile.ts'
+import { readJsonFile, writeFileDurably, writeJsonDurably, type JsonFileRead } from './durableFile.ts'
 
 export const HUB_FILES = {
   deployment: 'deployment.json',
@@ -143,24 +143,15 @@ export function isSiteFolder(dir: string): boolean {
 }
 
 async function readJson<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T> {
-  let text: string
+  let read: JsonFileRead<T>
   try {
-    text = await fsp.readFile(file, 'utf8')
+    read = await readJsonFile(file, schema)
   } catch (error) {
-    throw new Error(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, { cause: error })
+    throw new Error(`cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error })
   }
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch {
-    throw new Error(`${file} is damaged: not JSON; restore the hub folder from a backup`)
-  }
-  const parsed = schema.safeParse(raw)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new Error(`${file} is damaged: ${issue?.path.join('.') || 'the file'}: ${issue?.message}; restore the hub folder from a backup`)
-  }
-  return parsed.data
+  if (read.state === 'missing') throw new Error(`cannot read ${what} ${file}: no such file`)
+  if (read.state === 'damaged') throw new Error(`${file} is damaged: ${read.why}; restore the hub folder from a backup`)
+  return read.value
 }
 
 /** HUB/deployment.json, checked. Throws a clear error when `dir` is not a hub. */

@@ -14,13 +14,12 @@
  * token names. This node's own current journal is never cached (it is always loaded to write).
  */
 import { createHash } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { parseAutomergeUrl, type AutomergeUrl } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { Posting } from '../docs/ledger.ts'
-import { writeFileDurably } from '../hub/durableFile.ts'
+import { readJsonFile, writeFileDurably } from '../hub/durableFile.ts'
 import type { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 
 export const JOURNAL_CACHE_FILE = 'journal-index.json'
@@ -62,25 +61,13 @@ export class JournalCache {
   /** The cache of `dataDir`; empty when there is none or it cannot be read (logged). */
   static async open(dataDir: string, storage: DurableFsStorageAdapter, logger: Logger): Promise<JournalCache> {
     const file = path.join(dataDir, JOURNAL_CACHE_FILE)
-    let text: string | undefined
-    try {
-      text = await fsp.readFile(file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: error, file }, 'the journal index cannot be read: journals are loaded instead')
-    }
-    if (text === undefined) return new JournalCache(dataDir, storage, {})
-    let raw: unknown
-    try {
-      raw = JSON.parse(text)
-    } catch {
-      raw = undefined
-    }
-    const parsed = CacheFile.safeParse(raw)
-    if (!parsed.success) {
-      logger.warn({ file }, 'the journal index is damaged or of another version: journals are loaded instead (it is made again)')
-      return new JournalCache(dataDir, storage, {})
-    }
-    return new JournalCache(dataDir, storage, parsed.data.journals as unknown as CacheFile['journals'])
+    const read = await readJsonFile(file, CacheFile).catch((error: unknown) => {
+      logger.warn({ err: error, file }, 'the journal index cannot be read: journals are loaded instead')
+      return { state: 'missing' as const }
+    })
+    if (read.state === 'damaged') logger.warn({ file, why: read.why }, 'the journal index is damaged or of another version: journals are loaded instead (it is made again)')
+    if (read.state !== 'ok') return new JournalCache(dataDir, storage, {})
+    return new JournalCache(dataDir, storage, read.value.journals as unknown as CacheFile['journals'])
   }
 
   /** The token of the journal at `url` as stored now. */

@@ -219,10 +219,6 @@ export class SiteAccess {
     else this.#upstream.delete(peerId)
   }
 
-  isUpstream(peerId: string): boolean {
-    return this.#upstream.has(peerId)
-  }
-
   /** The site recorded as the owner (first bringer) of a document, if any (not roots). */
   ownerOf(documentId: string): string | undefined {
     return this.#owners.get(documentId)

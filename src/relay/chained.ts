@@ -20,7 +20,7 @@ import { parseAutomergeUrl, type AutomergeUrl, type StorageAdapterInterface } fr
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { loadDeviceEnrolment, saveDeviceEnrolment } from '../hub/deviceEnrolment.ts'
-import { writeJsonDurably } from '../hub/durableFile.ts'
+import { readJsonFile, writeJsonDurably } from '../hub/durableFile.ts'
 import { readEnrolmentFile } from '../hub/enrol.ts'
 import { peerIdOfCredential } from '../network/authProtocol.ts'
 import { RegisterStatement } from '../network/control.ts'
@@ -139,20 +139,9 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
 }
 
 async function readRelayFile(dir: string): Promise<z.infer<typeof RelayFile> | undefined> {
-  const text = await fsp.readFile(path.join(dir, RELAY_FILE), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined
-    throw error
-  })
-  if (text === undefined) return undefined
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch {
-    raw = undefined
-  }
-  const parsed = RelayFile.safeParse(raw)
-  if (!parsed.success) throw new Error(`${path.join(dir, RELAY_FILE)} is damaged: restore the folder from a backup or enrol the relay again`)
-  return parsed.data
+  const read = await readJsonFile(path.join(dir, RELAY_FILE), RelayFile)
+  if (read.state === 'damaged') throw new Error(`${path.join(dir, RELAY_FILE)} is damaged (${read.why}): restore the folder from a backup or enrol the relay again`)
+  return read.state === 'ok' ? read.value : undefined
 }
 
 async function loadRegister(storage: StorageAdapterInterface): Promise<RegisterStatement | undefined> {
