@@ -4,6 +4,7 @@
  *   npm run bench                                  everything (~10 min on 2 cores)
  *   npm run bench -- --only=commit --sizes=10000   one piece, one size (about a minute)
  *   npm run bench -- --only=relay                  the relay piece alone (~15 min): merged into BENCHMARKS.md
+ *   npm run bench -- --only=local                  the local piece alone (stockmesh vs PouchDB): merged into BENCHMARKS.md
  *
  * Options: --only=commit,load,wire,shape,relay   --sizes=10000,100000   --runs=3 (restarts per size)
  *          --measured=1000 (single movements per size)   --wire-per-side=5000   --wire-prior=20000
@@ -20,6 +21,13 @@
  *          --relay-src=DIR (run the relay from another copy of the source, node_modules linked: A/B of a change)
  *          --relay-compare=FILE:label[,FILE:label] (results JSON of other relay runs: a comparison table in section 5)
  *          A run of the relay piece alone replaces section 5 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
+ *          local (bench/local.ts: the site's HTTP API against a durable PouchDB server; needs `npm run build:node`):
+ *          --local-history=24000 (total movements at which restarts and disk are measured; 24000,100000 for the
+ *          issue's 100k target, ~10 more minutes) --local-scanned=1000 (movements per side per scanner count)
+ *          --local-scanners=1,8 --local-import=20000 --local-import-batch=500 --local-restarts=3
+ *          --local-src=head (run the committed tree, exported and compiled in the temp folder: while src/ is being
+ *          edited) or --local-src=DIR (another built copy); default: this checkout's bin/ and dist/ as built
+ *          A run of the local piece alone replaces section 6 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
@@ -28,13 +36,15 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderReport, type Machine, type Report } from './report.ts'
 import { relayBench } from './relay.ts'
+import { localBench, type LocalResult } from './local.ts'
+import { mergeLocalSection, renderLocalSection } from './localReport.ts'
 import { mergeRelaySection, renderRelaySection, type RelayComparison } from './relayReport.ts'
 import { shapeBench } from './shape.ts'
 import { siteBench } from './siteBench.ts'
 import { wireScenario, type WireResult } from './wire.ts'
 import { log, median } from './workload.ts'
 
-const PIECES = ['commit', 'load', 'wire', 'shape', 'relay'] as const
+const PIECES = ['commit', 'load', 'wire', 'shape', 'relay', 'local'] as const
 type Piece = (typeof PIECES)[number]
 
 function parseArgs(argv: string[]) {
@@ -52,6 +62,10 @@ function parseArgs(argv: string[]) {
     const v = Number(flags.get(name) ?? dflt)
     if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a whole number`)
     return v
+  }
+  for (const name of ['local-history', 'local-scanners']) {
+    const list = flags.get(name)?.split(',').map(Number)
+    if (list?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${name}: comma-separated whole numbers`)
   }
   const sizes = (flags.get('sizes') ?? '10000,100000').split(',').map(Number)
   if (sizes.some((n) => !Number.isInteger(n) || n < 1000)) throw new Error('--sizes: whole numbers of at least 1000')
@@ -79,6 +93,13 @@ function parseArgs(argv: string[]) {
     pouch: !flags.has('no-pouch'),
     relaySrc: flags.get('relay-src'),
     relayCompare: flags.get('relay-compare'),
+    localHistory: (flags.get('local-history') ?? '24000').split(',').map(Number),
+    localScanned: Math.max(10, num('local-scanned', 1000)),
+    localScanners: (flags.get('local-scanners') ?? '1,8').split(',').map(Number),
+    localImport: Math.max(1, num('local-import', 20000)),
+    localImportBatch: Math.max(1, num('local-import-batch', 500)),
+    localRestarts: Math.max(1, num('local-restarts', 3)),
+    localSrc: flags.get('local-src'),
     full: only.length === PIECES.length && sizes.includes(10000) && sizes.includes(100000),
   }
 }
@@ -144,6 +165,12 @@ function machine(): Machine {
 }
 
 const args = parseArgs(process.argv.slice(2))
+/** The results JSON: bench/report.ts's Report plus section 6 (bench/local.ts). */
+type LocalReport = Report & { local?: LocalResult; localDurationS?: number }
+/** Section 6 (rendered by bench/localReport.ts) appended to a rendered report, when the run has it. */
+function withLocal(markdown: string, r: LocalReport): string {
+  return r.local ? mergeLocalSection(markdown, renderLocalSection(r.local, r.machine, r.localDurationS ?? r.durationS)) : markdown
+}
 const started = performance.now()
 const saved = path.join(os.tmpdir(), 'stockmesh-bench-results.json')
 /** Earlier runs to compare against: --compare=results.json[:label], repeatable. */
@@ -189,15 +216,16 @@ function codeMeasured(): string {
 }
 if (args.from) {
   // Re-render a saved run (after changing the report's text) without measuring again.
-  const report = JSON.parse(readFileSync(args.from, 'utf8')) as Report
+  const report = JSON.parse(readFileSync(args.from, 'utf8')) as LocalReport
   if (args.compare.length) report.previous = previous()
   writeFileSync(args.from, JSON.stringify(report))
   const target = args.out ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'BENCHMARKS.md')
-  if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons(), relayNotes())))
-  else writeFileSync(target, renderReport(report))
+  if (report.local && !report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeLocalSection(readFileSync(target, 'utf8'), renderLocalSection(report.local, report.machine, report.localDurationS ?? report.durationS)))
+  else if (report.relay && !report.site && !report.wire && !report.shape) writeFileSync(target, mergeRelaySection(readFileSync(target, 'utf8'), renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons(), relayNotes())))
+  else writeFileSync(target, withLocal(renderReport(report), report))
   process.exit(0)
 }
-const report: Report = { machine: machine(), args: { ...args }, durationS: 0, previous: previous() }
+const report: LocalReport = { machine: machine(), args: { ...args }, durationS: 0, previous: previous() }
 log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores, load ${report.machine.loadStart.map((l) => l.toFixed(2)).join(' ')}, fsync ${report.machine.fsyncMs.toFixed(2)} ms`)
 
 const has = (p: Piece) => args.only.includes(p)
@@ -234,6 +262,12 @@ if (has('relay')) {
   report.relay = await relayBench({ sites: args.relaySites, perSite: args.relayPerSite, clientProcesses: args.relayProcs, stages: args.relayStages, stageMs: args.relayStageMs, perSide: args.relayPerSide, pouch: args.pouch, ...(args.relaySrc ? { relaySrc: args.relaySrc } : {}) })
   report.relayDurationS = (performance.now() - relayStarted) / 1000
 }
+if (has('local')) {
+  log('== section 6: local API against a durable PouchDB server')
+  const localStarted = performance.now()
+  report.local = await localBench({ scanners: args.localScanners, scanned: args.localScanned, importSize: args.localImport, importBatch: args.localImportBatch, histories: args.localHistory, restarts: args.localRestarts, ...(args.localSrc ? { src: args.localSrc } : {}) })
+  report.localDurationS = (performance.now() - localStarted) / 1000
+}
 report.machine.loadEnd = os.loadavg()
 report.durationS = (performance.now() - started) / 1000
 
@@ -242,8 +276,19 @@ log(`raw results in ${saved} (re-render with --from=${saved})`)
 const markdown = renderReport(report)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const relayOnly = args.only.length === 1 && args.only[0] === 'relay'
-const out = args.out ?? (args.full || relayOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
-if (out && relayOnly && report.relay) {
+const localOnly = args.only.length === 1 && args.only[0] === 'local'
+const out = args.out ?? (args.full || relayOnly || localOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
+if (out && localOnly && report.local) {
+  // The local piece alone: its section replaces the one in the file; the rest stays.
+  let existing = ''
+  try {
+    existing = readFileSync(out, 'utf8')
+  } catch {
+    existing = '# Benchmarks\n'
+  }
+  writeFileSync(out, mergeLocalSection(existing, renderLocalSection(report.local, report.machine, report.localDurationS ?? report.durationS)))
+  log(`merged the local section into ${out} in ${report.durationS.toFixed(0)} s`)
+} else if (out && relayOnly && report.relay) {
   // The relay piece alone: its section replaces the one in the file; the ledger figures stay.
   let existing = ''
   try {
@@ -254,9 +299,9 @@ if (out && relayOnly && report.relay) {
   writeFileSync(out, mergeRelaySection(existing, renderRelaySection(report.relay, report.machine, report.relayDurationS ?? report.durationS, relayComparisons(), relayNotes())))
   log(`merged the relay section into ${out} in ${report.durationS.toFixed(0)} s`)
 } else if (out) {
-  writeFileSync(out, markdown)
+  writeFileSync(out, withLocal(markdown, report))
   log(`wrote ${out} in ${report.durationS.toFixed(0)} s`)
 } else {
-  process.stdout.write(markdown)
+  process.stdout.write(withLocal(markdown, report))
   log(`partial run (${report.durationS.toFixed(0)} s): printed above; BENCHMARKS.md left as it was (pass --out=FILE to write)`)
 }
