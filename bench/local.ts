@@ -110,22 +110,28 @@ export interface RestartRun {
   rss: number
   /** answers other than 201 (and refused connections) before the first 201 */
   refused: number
+  /** SIGTERM → exit, right after the first accepted write (a clean stop) */
+  stopMs?: number
 }
 
 export interface HistoryResult {
   movements: number
   /** time to top up from the previous size through the batch APIs (1,000 a request) */
   fill: { stockmesh: number; pouchdb: number }
+  /** movements added by the top-up */
+  filled?: { stockmesh: number; pouchdb: number }
   disk: { stockmesh: number; pouchdb: number }
   restarts: { stockmesh: RestartRun[]; pouchdb: RestartRun[] }
   pouchSyncWritesFirstPut: number
+  /** SIGTERM → exit after the top-up (the server had been running since the scanners) */
+  stopAfterFill?: { stockmesh: number; pouchdb: number }
 }
 
 export interface LocalResult {
   options: LocalOptions
   versions: Record<string, string>
   /** how fsync was forced on the PouchDB side, and the check at the start of the run */
-  fsyncCheck: { method: string; strace?: string; syncWritesPerPut: number }
+  fsyncCheck: { method: string; strace?: string; syncWritesPerPut: number; stockmeshStrace?: string }
   scan: ScanResult[]
   import: ImportResult
   history: HistoryResult[]
@@ -282,8 +288,10 @@ function vmRss(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN
 }
 
-async function stop(r: Running): Promise<void> {
-  if (r.proc.exitCode !== null || r.proc.signalCode !== null) return
+/** SIGTERM, and waits for the exit (SIGKILL after 60 s); the ms it took. */
+async function stop(r: Running): Promise<number> {
+  if (r.proc.exitCode !== null || r.proc.signalCode !== null) return 0
+  const t0 = performance.now()
   r.proc.removeAllListeners('exit')
   const exited = new Promise<void>((resolve) =>
     r.proc.once('exit', () => {
@@ -292,9 +300,10 @@ async function stop(r: Running): Promise<void> {
     }),
   )
   r.proc.kill('SIGTERM')
-  const timer = setTimeout(() => r.proc.kill('SIGKILL'), 30_000)
+  const timer = setTimeout(() => r.proc.kill('SIGKILL'), 60_000)
   await exited
   clearTimeout(timer)
+  return performance.now() - t0
 }
 
 function du(dir: string): number {
@@ -316,7 +325,7 @@ function version(pkg: string): string {
 }
 
 /** strace on the PouchDB server while it takes 20 PUTs: fdatasync calls counted (if strace is here). */
-async function straceCheck(pid: number, port: number, gen: () => Input): Promise<string | undefined> {
+async function straceCheck(side: Side['name'], pid: number, port: number, gen: () => Input): Promise<string | undefined> {
   try {
     execFileSync('strace', ['-V'], { stdio: 'ignore' })
   } catch {
@@ -339,7 +348,7 @@ async function straceCheck(pid: number, port: number, gen: () => Input): Promise
   try {
     if (!/attached/.test(attached)) return `strace could not attach (${attached.trim().split('\n')[0] ?? 'no output'})`
     const agent = newAgent()
-    for (let i = 0; i < 20; i++) await writeOne('pouchdb', agent, port, gen())
+    for (let i = 0; i < 20; i++) await writeOne(side, agent, port, gen())
     agent.destroy()
     await sleep(300)
     tracer.kill('SIGINT')
@@ -347,7 +356,7 @@ async function straceCheck(pid: number, port: number, gen: () => Input): Promise
     const lines = readFileSync(outFile, 'utf8').split('\n')
     const fdatasync = lines.filter((l) => /fdatasync\(/.test(l)).length
     const fsync = lines.filter((l) => /\bfsync\(/.test(l)).length
-    return `strace -f -e trace=fsync,fdatasync on the server during 20 PUTs: ${fdatasync} fdatasync, ${fsync} fsync`
+    return `strace -f -e trace=fsync,fdatasync on the server during 20 ${side === 'pouchdb' ? 'PUTs' : 'single POSTs'}: ${fdatasync} fdatasync, ${fsync} fsync`
   } finally {
     if (tracer.exitCode === null) tracer.kill('SIGKILL')
     children.delete(tracer)
@@ -425,14 +434,17 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
     const w0 = await pouchWrites(ctl, pd.port)
     for (let i = 0; i < 20; i++) await writeOne('pouchdb', ctl, pd.port, fresh())
     const w1 = await pouchWrites(ctl, pd.port)
-    const strace = await straceCheck(pd.proc.pid!, pd.port, fresh)
+    const strace = await straceCheck('pouchdb', pd.proc.pid!, pd.port, fresh)
+    const stockmeshStrace = await straceCheck('stockmesh', sm.proc.pid!, sm.port, fresh)
     const fsyncCheck = {
       method: 'leveldown wrapped so that put, del, batch and chained batch pass {sync:true} (leveldb fdatasyncs its log before answering)',
       ...(strace ? { strace } : {}),
       syncWritesPerPut: (w1.syncWrites - w0.syncWrites) / 20,
+      ...(stockmeshStrace ? { stockmeshStrace } : {}),
     }
     log(`local: pouchdb fsync check: ${fsyncCheck.syncWritesPerPut} synced leveldb writes per PUT; ${strace ?? 'no strace'}`)
-    const count = { stockmesh: 0, pouchdb: 20 + (strace ? 20 : 0) }
+    if (stockmeshStrace) log(`local: stockmesh: ${stockmeshStrace}`)
+    const count = { stockmesh: stockmeshStrace ? 20 : 0, pouchdb: 20 + (strace ? 20 : 0) }
 
     // Scanners.
     const scan: ScanResult[] = []
@@ -485,9 +497,11 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
     const history: HistoryResult[] = []
     for (const size of [...o.histories].sort((a, b) => a - b)) {
       const fill = { stockmesh: 0, pouchdb: 0 }
+      const filled = { stockmesh: 0, pouchdb: 0 }
       for (const side of ['stockmesh', 'pouchdb'] as const) {
         const r = running[side] ?? (running[side] = await start(side, side === 'stockmesh' ? smDir : pdDir))
         const agent = newAgent()
+        filled[side] = Math.max(0, size - count[side])
         const t0 = performance.now()
         while (count[side] < size) {
           const n = Math.min(1000, size - count[side])
@@ -499,8 +513,9 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
         agent.destroy()
       }
       log(`local: history ${size}: filled in ${(fill.stockmesh / 1000).toFixed(1)} s (stockmesh), ${(fill.pouchdb / 1000).toFixed(1)} s (pouchdb)`)
+      const stopAfterFill = { stockmesh: 0, pouchdb: 0 }
       for (const side of ['stockmesh', 'pouchdb'] as const) {
-        await stop(running[side]!)
+        stopAfterFill[side] = await stop(running[side]!)
         delete running[side]
       }
       const disk = { stockmesh: du(smDir), pouchdb: du(pdDir) }
@@ -513,13 +528,13 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
           const { running: r, ...run } = await restart(side, side === 'stockmesh' ? smDir : pdDir, fresh())
           count[side]++
           if (side === 'pouchdb') pouchSyncWritesFirstPut = (await pouchWrites(ctl, r.port)).syncWrites
-          restarts[side].push(run)
-          log(`local: restart at ${size} (${side}): ready ${run.readyMs.toFixed(0)} ms, first write ${run.firstWriteMs.toFixed(0)} ms, RSS ${(run.rss / 2 ** 20).toFixed(0)} MB, ${run.refused} refused`)
           if (side === 'stockmesh') for (const line of r.stderr) stderrSeen.add(line.slice(0, 300))
-          await stop(r)
+          const stopMs = await stop(r)
+          restarts[side].push({ ...run, stopMs })
+          log(`local: restart at ${size} (${side}): ready ${run.readyMs.toFixed(0)} ms, first write ${run.firstWriteMs.toFixed(0)} ms, RSS ${(run.rss / 2 ** 20).toFixed(0)} MB, ${run.refused} tries before the 201; clean stop right after took ${stopMs.toFixed(0)} ms`)
         }
       }
-      history.push({ movements: size, fill, disk, restarts, pouchSyncWritesFirstPut })
+      history.push({ movements: size, fill, filled, disk, restarts, pouchSyncWritesFirstPut, stopAfterFill })
     }
     ctl.destroy()
     for (const r of Object.values(running)) if (r) await stop(r)

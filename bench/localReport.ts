@@ -58,7 +58,8 @@ export function renderLocalSection(r: LocalResult, m: Machine, durationS: number
       h.restarts[side].map((x) => fmtInt(x.firstWriteMs)).join(' / '),
       h.restarts[side].map((x) => fmt(x.rss / 2 ** 20, 0)).join(' / '),
       h.restarts[side].map((x) => x.refused).join(' / '),
-      `${fmt(h.fill[side] / 1000, 1)} s`,
+      h.restarts[side].map((x) => (x.stopMs === undefined ? '–' : fmtInt(x.stopMs))).join(' / '),
+      `${fmt(h.fill[side] / 1000, 1)} s${h.stopAfterFill ? `; stop ${fmtInt(h.stopAfterFill[side])} ms` : ''}`,
     ]),
   )
   const at100k = r.history.find((h) => h.movements >= 100_000)
@@ -95,16 +96,21 @@ ${target}
 
 Errors: stockmesh refused ${r.scan.reduce((a, s) => a + s.stockmesh.errors, 0) + r.import.stockmesh.errors} movements, PouchDB ${r.scan.reduce((a, s) => a + s.pouchdb.errors, 0) + r.import.pouchdb.errors} (scanners and import).
 
+### Observations (computed from this run)
+
+${observations(r)}
+
 ### Restarts, every run (ms from spawn; RSS in MB at the first accepted write)
 
-${table(['Movements', 'Side', 'Ready line / listening', 'First accepted write', 'RSS', 'Tries before the 201', 'Topping up to this size (batch API)'], restartRows)}
+${table(['Movements', 'Side', 'Ready line / listening', 'First accepted write', 'RSS', 'Tries before the 201', 'Clean stop right after (SIGTERM → exit)', 'Topping up to this size (batch API); clean stop after it'], restartRows)}
 
 ### Method
 
-- **stockmesh** as a user runs it: \`npm run build:node\`, then \`node bin/stockmesh.mjs site --data DIR --port 0\` (a
-  first start with \`--site BENCH\` provisions the folder; it is stopped and \`stockmesh catalog import\` loads the
-  benchmark's ${fmtInt(2000)} products from CSV). Movements go to \`POST /api/movements\` (201 once fsync'd); the import and
-  the history top-up go as \`{movements: [...]}\` batches.
+- **stockmesh** as a user runs it: compiled (${r.cli.from === 'head' ? 'the committed tree exported with \`git archive HEAD\` and compiled with tsconfig.build.json, as \`npm run build:node\` does, in the temp folder of the run' : '\`npm run build:node\`'}), then
+  \`node bin/stockmesh.mjs site --data DIR --port N --log-level warn\` (a first start with \`--site BENCH\` provisions the
+  folder; it is stopped and \`stockmesh catalog import\` loads the benchmark's ${fmtInt(2000)} products and 4 reason codes
+  from CSV). Movements go to \`POST /api/movements\` (201 once durable); the import and the history top-up go as
+  \`{movements: [...]}\` batches.${r.fsyncCheck.stockmeshStrace ? ` Checked in this run: ${r.fsyncCheck.stockmeshStrace}.` : ''}
 - **PouchDB**: bench/localPouchServer.ts in its own process, run as plain JavaScript (transpiled at the start of the
   run, no TypeScript loader in its start-up): express-pouchdb with \`mode: 'minimumForPouchDB'\` over PouchDB on the
   leveldb adapter, one document per movement (\`PUT /bench/<movement id>\` with the movement's fields), the import as
@@ -115,15 +121,41 @@ ${table(['Movements', 'Side', 'Ready line / listening', 'First accepted write', 
   posts one movement and waits for the answer before the next; latency is request to answer as the scanner sees it;
   throughput is movements ÷ wall time. ${fmtInt(r.options.scanned)} movements a side per scanner count, in 2 rounds of the same
   movements (generated with \`at\` = now: bench/workload.ts \`Movements\`), the side going first alternating.
-- **Restart**: the server is stopped (SIGTERM, clean stop), its folder measured (\`du -sb\`), then spawned again and a
-  new movement posted every 5 ms from the moment its port is announced until one is accepted (201). First accepted
-  write = spawn → that 201; ready = spawn → the ready line (\`stockmesh site … ready at …\`, PouchDB's \`{"port":…}\`);
-  RSS = VmRSS of the server process right then. ${r.options.restarts} restarts per side per size, alternating sides.
+- **Restart**: the server is stopped (SIGTERM, clean stop), its folder measured (\`du -sb\`), then spawned again on a
+  free port chosen beforehand, and a new movement posted every 5 ms from the spawn on (refused connections and
+  answers other than 201 retried) until one is accepted. First accepted write = spawn → that 201; ready = spawn → the
+  ready line (\`stockmesh site … ready at …\`, PouchDB's \`{"port":…}\`); RSS = VmRSS of the server process right then;
+  then it is stopped again (SIGTERM → exit, timed). ${r.options.restarts} restarts per side per size, alternating sides.
   History is built through the batch APIs, 1,000 movements a request.
 - Both servers and the client share ${m.cores} cores of a shared machine; see the load average above.
 ${r.stockmeshStderr.length ? `\nstockmesh wrote to stderr (log level warn) during the run, first lines:\n\n\`\`\`\n${r.stockmeshStderr.slice(0, 10).join('\n')}\n\`\`\`\n` : ''}
 ${LOCAL_END}
 `
+}
+
+/** Plain statements the figures support, so that a reader need not work them out from the tables. */
+function observations(r: LocalResult): string {
+  const out: string[] = []
+  const fsyncs = (t: string | undefined) => {
+    const m = t ? /(\d+) fdatasync, (\d+) fsync/.exec(t) : null
+    return m ? (Number(m[1]) + Number(m[2])) / 20 : undefined
+  }
+  const sm = fsyncs(r.fsyncCheck.stockmeshStrace)
+  const pd = fsyncs(r.fsyncCheck.strace)
+  if (sm !== undefined && pd !== undefined) out.push(`- Syncs per single write (strace): stockmesh ${fmt(sm, 2)} (fsync) per movement, PouchDB ${fmt(pd, 2)} (fdatasync) per PUT.`)
+  for (const h of r.history) {
+    const runs = h.restarts.stockmesh
+    if (runs.length > 1) {
+      const rest = median(runs.slice(1).map((x) => x.firstWriteMs))
+      if (runs[0]!.firstWriteMs > 1.5 * rest) out.push(`- At ${k(h.movements)}, stockmesh's first restart after the history was built took ${fmtInt(runs[0]!.firstWriteMs)} ms to its first accepted write, the later ones ${fmtInt(rest)} ms (median).`)
+    }
+    const slow = runs.filter((x) => (x.stopMs ?? 0) > 5000)
+    if (slow.length) out.push(`- At ${k(h.movements)}, a clean stop (SIGTERM) of stockmesh right after its first accepted write took ${slow.map((x) => `${fmt(x.stopMs! / 1000, 1)} s`).join(', ')} (PouchDB: ${h.restarts.pouchdb.map((x) => fmtInt(x.stopMs ?? NaN)).join(', ')} ms).`)
+    const gap = median(runs.map((x) => x.firstWriteMs - x.readyMs))
+    out.push(`- At ${k(h.movements)}: stockmesh's first accepted write came ${fmtInt(gap)} ms (median) after its ready line; PouchDB's ${fmtInt(median(h.restarts.pouchdb.map((x) => x.firstWriteMs - x.readyMs)))} ms.`)
+    if (h.filled && h.filled.stockmesh >= 10_000) out.push(`- Topping up ${fmtInt(h.filled.stockmesh)} movements to ${k(h.movements)} through the batch API (1,000 a request): stockmesh ${fmtInt((h.filled.stockmesh / h.fill.stockmesh) * 1000)} movements/s, PouchDB (\`_bulk_docs\`) ${fmtInt((h.filled.pouchdb / h.fill.pouchdb) * 1000)}/s.`)
+  }
+  return out.join('\n') || '- –'
 }
 
 export function mergeLocalSection(markdown: string, section: string): string {
