@@ -25,7 +25,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
-import { CATALOG_SIZE, Movements, log, percentile, skuOf, type Input } from './workload.ts'
+import { CATALOG_SIZE, Movements, log, median, percentile, skuOf, type Input } from './workload.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.join(here, '..')
@@ -136,6 +136,8 @@ export interface LocalResult {
   import: ImportResult
   history: HistoryResult[]
   stockmeshStderr: string[]
+  /** Start-up floors, median of 3 spawns to exit: \`node -e 0\`, and \`node bin/stockmesh.mjs --help\` (loading the CLI's modules). */
+  floors?: { nodeMs: number; cliHelpMs: number }
   /** What the stockmesh side ran: the folder, its commit, and when its dist/cli.js was built. */
   cli: { from: string; commit: string; builtAt: string; srcNewerThanDist: string[] }
 }
@@ -304,6 +306,17 @@ async function stop(r: Running): Promise<number> {
   await exited
   clearTimeout(timer)
   return performance.now() - t0
+}
+
+/** Median ms of 3 spawns of node with these arguments, to exit. */
+function spawnMs(argv: string[]): number {
+  const v: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now()
+    execFileSync(process.execPath, argv, { cwd: cliRoot, stdio: 'ignore' })
+    v.push(performance.now() - t)
+  }
+  return median(v)
 }
 
 function du(dir: string): number {
@@ -538,6 +551,8 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
     }
     ctl.destroy()
     for (const r of Object.values(running)) if (r) await stop(r)
+    const floors = { nodeMs: spawnMs(['-e', '0']), cliHelpMs: spawnMs([path.join(cliRoot, 'bin', 'stockmesh.mjs'), '--help']) }
+    log(`local: start-up floors: node -e 0 ${floors.nodeMs.toFixed(0)} ms, stockmesh --help ${floors.cliHelpMs.toFixed(0)} ms`)
     return {
       options: o,
       versions: { 'express-pouchdb': version('express-pouchdb'), 'pouchdb-core': version('pouchdb-core'), 'pouchdb-adapter-leveldb': version('pouchdb-adapter-leveldb'), leveldown: version('leveldown') },
@@ -547,6 +562,7 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
       history,
       stockmeshStderr: [...new Set([...sm.stderr, ...stderrSeen])].slice(0, 30),
       cli,
+      floors,
     }
   } finally {
     for (const r of Object.values(running)) if (r) await stop(r).catch(() => undefined)

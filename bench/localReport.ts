@@ -143,6 +143,7 @@ function observations(r: LocalResult): string {
   const sm = fsyncs(r.fsyncCheck.stockmeshStrace)
   const pd = fsyncs(r.fsyncCheck.strace)
   if (sm !== undefined && pd !== undefined) out.push(`- Syncs per single write (strace): stockmesh ${fmt(sm, 2)} (fsync) per movement, PouchDB ${fmt(pd, 2)} (fdatasync) per PUT.`)
+  if (r.floors) out.push(`- Start-up floors (median of 3 spawns to exit): \`node -e 0\` ${fmtInt(r.floors.nodeMs)} ms; \`node bin/stockmesh.mjs --help\` (loading the CLI's modules, nothing opened) ${fmtInt(r.floors.cliHelpMs)} ms.`)
   for (const h of r.history) {
     const runs = h.restarts.stockmesh
     if (runs.length > 1) {
