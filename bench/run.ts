@@ -4,7 +4,8 @@
  *   npm run bench                                  everything (~10 min on 2 cores)
  *   npm run bench -- --only=commit --sizes=10000   one piece, one size (about a minute)
  *   npm run bench -- --only=relay                  the relay piece alone (~15 min): merged into BENCHMARKS.md
- *   npm run bench -- --only=local                  the local piece alone (stockmesh vs PouchDB): merged into BENCHMARKS.md
+ *   npm run bench -- --only=local                  the local piece alone (stockmesh vs PouchDB, ~1 min): merged into BENCHMARKS.md
+ *   npm run bench -- --only=local --local-src=head --local-history=24000,100000   with the 100k restart (~4 min)
  *
  * Options: --only=commit,load,wire,shape,relay   --sizes=10000,100000   --runs=3 (restarts per size)
  *          --measured=1000 (single movements per size)   --wire-per-side=5000   --wire-prior=20000
@@ -23,7 +24,7 @@
  *          A run of the relay piece alone replaces section 5 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  *          local (bench/local.ts: the site's HTTP API against a durable PouchDB server; needs `npm run build:node`):
  *          --local-history=24000 (total movements at which restarts and disk are measured; 24000,100000 for the
- *          issue's 100k target, ~10 more minutes) --local-scanned=1000 (movements per side per scanner count)
+ *          issue's 100k target, ~3 more minutes) --local-scanned=1000 (movements per side per scanner count)
  *          --local-scanners=1,8 --local-import=20000 --local-import-batch=500 --local-restarts=3
  *          --local-src=head (run the committed tree, exported and compiled in the temp folder: while src/ is being
  *          edited) or --local-src=DIR (another built copy); default: this checkout's bin/ and dist/ as built
