@@ -302,24 +302,56 @@ export interface LedgerMismatch {
  * journal opens with its predecessor's opening + totals. Journals not given are not checked.
  */
 export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
-  const mismatches: LedgerMismatch[] = []
-  const byKey = new Map<string, JournalDoc>()
-  for (const journal of journals) byKey.set(journalKey(str(journal.node), journal.n), journal)
-  for (const [key, journal] of [...byKey].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  return checkJournalFacts([...journals].map((journal) => {
     const sums = new Map<string, number>()
     for (const p of journalPostings(journal)) sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
-    for (const sku of new Set([...sums.keys(), ...Object.keys(journal.tot ?? {})])) {
-      const total = own(journal.tot, sku)
-      const recorded = total === undefined ? 0 : Number(total)
-      const expected = sums.get(sku) ?? 0
+    return { ...journalFacts(journal), sums }
+  }))
+}
+
+/** What the ledger check needs of a journal besides its movements: who, which, and its stored balances. */
+export interface JournalFacts {
+  node: string
+  n: number
+  /** Opening balance as stored (SKUs carried at 0 are absent). */
+  open: Record<string, number>
+  /** Totals as stored, per SKU. */
+  tot: Record<string, number>
+}
+
+/** A journal's facts as plain values (copies: they outlive the document). */
+export function journalFacts(journal: JournalDoc): JournalFacts {
+  const tot: Record<string, number> = {}
+  for (const [sku, counter] of Object.entries(journal.tot ?? {})) tot[sku] = Number(counter)
+  return { node: str(journal.node), n: journal.n, open: { ...(journal.open ?? {}) }, tot }
+}
+
+/**
+ * The ledger check over journal facts and the sums of their movements per SKU (`sums`, which a
+ * site node maintains as it indexes postings): each journal's totals against its movements, each
+ * opening balance against its predecessor's closing one.
+ */
+export function checkJournalFacts(journals: Iterable<JournalFacts & { sums: ReadonlyMap<string, number> }>): LedgerMismatch[] {
+  const mismatches: LedgerMismatch[] = []
+  const byKey = new Map<string, JournalFacts & { sums: ReadonlyMap<string, number> }>()
+  for (const journal of journals) byKey.set(journalKey(journal.node, journal.n), journal)
+  const closing = (j: JournalFacts) => {
+    const balance = new Map<string, number>(Object.entries(j.open))
+    for (const [sku, quantity] of Object.entries(j.tot)) balance.set(sku, (balance.get(sku) ?? 0) + quantity)
+    return balance
+  }
+  for (const [key, journal] of [...byKey].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const sku of new Set([...journal.sums.keys(), ...Object.keys(journal.tot)])) {
+      const recorded = hasOwnKey(journal.tot, sku) ? journal.tot[sku]! : 0
+      const expected = journal.sums.get(sku) ?? 0
       if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'total' })
     }
-    const previous = byKey.get(journalKey(str(journal.node), journal.n - 1))
+    const previous = byKey.get(journalKey(journal.node, journal.n - 1))
     if (!previous) continue
-    const carried = journalBalance(previous)
-    for (const sku of new Set([...carried.keys(), ...Object.keys(journal.open ?? {})])) {
+    const carried = closing(previous)
+    for (const sku of new Set([...carried.keys(), ...Object.keys(journal.open)])) {
       // A SKU carried at 0 has no opening entry: `open.constructor` must read 0, not Object's.
-      const recorded = own(journal.open, sku) ?? 0
+      const recorded = hasOwnKey(journal.open, sku) ? journal.open[sku]! : 0
       const expected = carried.get(sku) ?? 0
       if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'opening' })
     }

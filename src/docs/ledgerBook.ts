@@ -33,9 +33,13 @@ import {
   type Posting,
   describeMovement,
   sameMovement,
+  checkJournalFacts,
+  journalFacts,
+  type JournalFacts,
+  type LedgerMismatch,
 } from './ledger.ts'
 import { periodOf } from './period.ts'
-import { type CompensationInput, compensationsOf, decideLedgerItem } from './review.ts'
+import { type CompensationInput, compensationsOf, countGroupKey, decideLedgerItem, type LedgerReviewFacts } from './review.ts'
 
 /** The little a LedgerBook needs of a document: read it, change it. */
 export interface DocRef<T> {
@@ -112,6 +116,15 @@ export class LedgerBook {
   readonly #unsorted = new Set<string>()
   /** Latest stock count per SKU among the postings indexed. */
   readonly #lastCount = new Map<string, Posting>()
+  /** Per journal URL, the sum of its indexed movements per SKU (the ledger check). */
+  readonly #sums = new Map<string, Map<string, number>>()
+  /** Movement ids posted more than once (review: duplicate-movement). */
+  readonly #duplicateIds = new Set<string>()
+  /** Stock counts by SKU and `prev`; the keys of groups of two or more (review: concurrent-counts). */
+  readonly #countGroups = new Map<string, Posting[]>()
+  readonly #concurrentCounts = new Set<string>()
+  /** Stored balances of journals known only from the journal cache (not loaded). */
+  readonly #factsOf = new Map<string, JournalFacts>()
   #queue: Promise<unknown> = Promise.resolve()
   /** Requests waiting for the next group commit. */
   #waiting: WaitingRecord[] = []
@@ -152,14 +165,25 @@ export class LedgerBook {
       if (seen.has(p.seq)) continue
       seen.add(p.seq)
       const list = this.#byMovementId.get(p.id)
-      if (list) list.push(p)
-      else this.#byMovementId.set(p.id, [p])
+      if (list) {
+        list.push(p)
+        this.#duplicateIds.add(p.id)
+      } else this.#byMovementId.set(p.id, [p])
+      let sums = this.#sums.get(url)
+      if (!sums) this.#sums.set(url, (sums = new Map()))
+      sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
       this.#all.push(p)
       const ofSku = this.#bySku.get(p.sku)
       if (ofSku) ofSku.push(p)
       else this.#bySku.set(p.sku, [p])
       this.#unsorted.add('').add(p.sku)
       if (p.kind === 'count') {
+        const key = countGroupKey(p)
+        const group = this.#countGroups.get(key)
+        if (group) {
+          group.push(p)
+          this.#concurrentCounts.add(key)
+        } else this.#countGroups.set(key, [p])
         const last = this.#lastCount.get(p.sku)
         if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
       }
@@ -182,6 +206,40 @@ export class LedgerBook {
       this.#unsorted.delete(key)
     }
     return list
+  }
+
+  /**
+   * Indexes a journal known from the journal cache without loading it: its postings and its
+   * stored balances (for the ledger check). Once the journal is loaded its document is read instead.
+   */
+  indexFacts(url: string, facts: JournalFacts, postings: Iterable<Posting>): number {
+    this.#factsOf.set(url, facts)
+    return this.indexPostings(url, postings)
+  }
+
+  /** The journal at `url` leaves memory: its movements stay indexed, its stored balances are kept for the check. */
+  forgetDocument(url: string, facts: JournalFacts): void {
+    this.#factsOf.set(url, facts)
+  }
+
+  /** The ledger check over every journal indexed: loaded ones read from their document, others from their stored facts. */
+  check(): LedgerMismatch[] {
+    const journals: Array<JournalFacts & { sums: ReadonlyMap<string, number> }> = []
+    for (const { url } of journalEntries(this.ledger)) {
+      const ref = this.store.journal(url)
+      const facts = ref ? journalFacts(ref.doc()) : this.#factsOf.get(url)
+      if (facts) journals.push({ ...facts, sums: this.#sums.get(url) ?? new Map() })
+    }
+    return checkJournalFacts(journals)
+  }
+
+  /** What the ledger's review items derive from, as maintained here (src/docs/review.ts ledgerReviewItemsOf). */
+  reviewFacts(): LedgerReviewFacts {
+    return {
+      onHand: this.onHand(),
+      duplicates: [...this.#duplicateIds].map((id) => this.#byMovementId.get(id)!),
+      countGroups: [...this.#concurrentCounts].map((key) => this.#countGroups.get(key)!),
+    }
   }
 
   /** Postings already recorded under a movement id (any node). */

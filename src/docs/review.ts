@@ -32,10 +32,48 @@ function negativeStockItemId(sku: string, decided: ReturnType<typeof indexDecisi
  * decided items whose cause has cleared since (listed as resolved).
  */
 export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalDoc>): ReviewItem[] {
+  const all = [...journals]
+  const byId = new Map<string, Posting[]>()
+  const counts = new Map<string, Posting[]>()
+  for (const journal of all) {
+    for (const p of journalPostings(journal)) {
+      const same = byId.get(p.id)
+      if (same) same.push(p)
+      else byId.set(p.id, [p])
+      if (p.kind === 'count') {
+        const key = countGroupKey(p)
+        const group = counts.get(key)
+        if (group) group.push(p)
+        else counts.set(key, [p])
+      }
+    }
+  }
+  return ledgerReviewItemsOf(ledger, {
+    onHand: onHand(latestPerNode(all)),
+    duplicates: [...byId.values()].filter((list) => list.length > 1),
+    countGroups: [...counts.values()].filter((list) => list.length > 1),
+  })
+}
+
+/** Stock counts of one SKU that saw the same latest count (`prev`) belong together. */
+export function countGroupKey(p: Posting): string {
+  return `${p.sku}\u0000${p.prev ?? ''}`
+}
+
+/** What the ledger's review items are derived from (a site node keeps these as indexes: src/docs/ledgerBook.ts). */
+export interface LedgerReviewFacts {
+  onHand: ReadonlyMap<string, number>
+  /** Postings sharing a movement id, each list of two or more. */
+  duplicates: Iterable<readonly Posting[]>
+  /** Stock counts of one SKU with the same `prev`, each list of two or more. */
+  countGroups: Iterable<readonly Posting[]>
+}
+
+/** The ledger's review items from maintained facts, without reading any journal. */
+export function ledgerReviewItemsOf(ledger: LedgerDoc, facts: LedgerReviewFacts): ReviewItem[] {
   const decided = indexDecisions(ledger.decisions)
   const items: ReviewItem[] = []
-  const all = [...journals]
-  for (const [sku, quantity] of onHand(latestPerNode(all))) {
+  for (const [sku, quantity] of [...facts.onHand].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (quantity >= 0) continue
     const id = negativeStockItemId(sku, decided)
     items.push(
@@ -46,26 +84,12 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
     )
   }
 
-  const byId = new Map<string, Posting[]>()
-  const counts = new Map<string, Posting[]>()
-  for (const journal of all) {
-    for (const p of journalPostings(journal)) {
-      const same = byId.get(p.id)
-      if (same) same.push(p)
-      else byId.set(p.id, [p])
-      if (p.kind === 'count') {
-        const key = `${p.sku}\u0000${p.prev ?? ''}`
-        const group = counts.get(key)
-        if (group) group.push(p)
-        else counts.set(key, [p])
-      }
-    }
-  }
   const byPosting = (a: Posting, b: Posting) => (postingKey(a.node, a.seq) < postingKey(b.node, b.seq) ? -1 : 1)
 
-  for (const [movementId, postings] of byId) {
-    if (postings.length < 2) continue
-    postings.sort(byPosting)
+  for (const list of facts.duplicates) {
+    if (list.length < 2) continue
+    const postings = [...list].sort(byPosting)
+    const movementId = postings[0]!.id
     // A delivery line received on two devices shows here for its stock effect; the manifest's own
     // 'stop-received-twice' item shows the deliveries themselves.
     const receivedTwice = movementId.startsWith('rcv:')
@@ -83,9 +107,9 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
     }, decided))
   }
 
-  for (const group of counts.values()) {
-    if (group.length < 2) continue
-    group.sort(byPosting)
+  for (const list of facts.countGroups) {
+    if (list.length < 2) continue
+    const group = [...list].sort(byPosting)
     const first = group[0]!
     const id = `concurrent-counts:${first.sku}:${first.prev || 'first'}`
     items.push(withDecision({

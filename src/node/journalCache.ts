@@ -18,7 +18,8 @@ import path from 'node:path'
 import { parseAutomergeUrl, type AutomergeUrl } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import type { Posting } from '../docs/ledger.ts'
+import type { JournalFacts, Posting } from '../docs/ledger.ts'
+import { MovementKind, movementKindName, type MovementKindCode } from '../schema/ledger.ts'
 import { readJsonFile, writeFileDurably } from '../hub/durableFile.ts'
 import type { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
 
@@ -28,21 +29,53 @@ export const JOURNAL_CACHE_FILE = 'journal-index.json'
  * The file's version: bump it whenever `Posting` or how a journal is read into postings
  * (src/docs/ledger.ts fromStored) changes, so that an older file is not served.
  */
-const CACHE_VERSION = 2
+const CACHE_VERSION = 3
+
+/**
+ * One posting as a row, in this order; absent optional fields are null, trailing nulls dropped
+ * (the node is the journal's). Rows parse several times faster than objects and take a third of the space.
+ */
+type Row = [seq: number, id: string, kind: number, sku: string, delta: number, at: number, by: string, device?: string | null, reason?: string | null, reference?: string | null, counted?: number | null, prev?: string | null]
 
 interface CacheEntry {
   token: string
   /** The journal's heads the postings were read at (joined). */
   heads: string
-  postings: Posting[]
+  facts: JournalFacts
+  rows: Row[]
 }
 
 const CacheFile = z.object({
   v: z.literal(CACHE_VERSION),
   // The entries are this node's own writing (crash-safe, whole file): checked for shape only.
-  journals: z.record(z.string(), z.object({ token: z.string(), heads: z.string(), postings: z.array(z.looseObject({ id: z.string(), seq: z.number() })) })),
+  journals: z.record(
+    z.string(),
+    z.object({
+      token: z.string(),
+      heads: z.string(),
+      facts: z.object({ node: z.string(), n: z.number(), open: z.record(z.string(), z.number()), tot: z.record(z.string(), z.number()) }),
+      rows: z.array(z.array(z.unknown())),
+    }),
+  ),
 })
 type CacheFile = { v: typeof CACHE_VERSION; journals: Record<string, CacheEntry> }
+
+function toRow(p: Posting): Row {
+  const row: Row = [p.seq, p.id, MovementKind[p.kind], p.sku, p.delta, p.at, p.by, p.device ?? null, p.reason ?? null, p.reference ?? null, p.counted ?? null, p.prev ?? null]
+  while (row.length > 7 && row[row.length - 1] === null) row.pop()
+  return row
+}
+
+function fromRow(node: string, row: Row): Posting {
+  const [seq, id, kind, sku, delta, at, by, device, reason, reference, counted, prev] = row
+  const p: Posting = { node, seq, id, kind: movementKindName[kind as MovementKindCode], sku, delta, at, by }
+  if (device != null) p.device = device
+  if (reason != null) p.reason = reason
+  if (reference != null) p.reference = reference
+  if (counted != null) p.counted = counted
+  if (prev != null) p.prev = prev
+  return p
+}
 
 export class JournalCache {
   readonly #file: string
@@ -78,12 +111,15 @@ export class JournalCache {
     return createHash('sha256').update(names.join('\n')).digest('base64url')
   }
 
-  /** The cached postings of the journal at `url`, when its content has not changed since; else undefined. */
-  async postings(url: string): Promise<Posting[] | undefined> {
+  /**
+   * What the cache holds of the journal at `url` (its postings, stored balances and heads), when
+   * its content has not changed since; else undefined.
+   */
+  async read(url: string): Promise<{ postings: Posting[]; facts: JournalFacts; heads: string } | undefined> {
     const entry = Object.hasOwn(this.#entries, url) ? this.#entries[url] : undefined
     if (!entry) return undefined
     if ((await this.token(url)) !== entry.token) return undefined
-    return entry.postings as Posting[]
+    return { postings: entry.rows.map((row) => fromRow(entry.facts.node, row)), facts: entry.facts, heads: entry.heads }
   }
 
   /** True when the cache holds the journal at `url` as read at `heads`. */
@@ -91,9 +127,9 @@ export class JournalCache {
     return Object.hasOwn(this.#entries, url) && this.#entries[url]!.heads === heads
   }
 
-  /** Records `postings`, read at `heads`, as the content of the journal whose storage `token` names. */
-  put(url: string, token: string, heads: string, postings: Posting[]): void {
-    this.#entries[url] = { token, heads, postings }
+  /** Records `postings` and `facts`, read at `heads`, as the content of the journal whose storage `token` names. */
+  put(url: string, token: string, heads: string, facts: JournalFacts, postings: Posting[]): void {
+    this.#entries[url] = { token, heads, facts, rows: postings.map(toRow) }
     this.#dirty = true
   }
 

@@ -9,7 +9,7 @@ import { checkLedger, type Posting } from '../docs/ledger.ts'
 import type { RecordResult } from '../docs/ledgerBook.ts'
 import { manifestReviewItems } from '../docs/manifest.ts'
 import { orderReviewItems } from '../docs/order.ts'
-import { ledgerReviewItems, reviewQueue } from '../docs/review.ts'
+import { ledgerReviewItemsOf, reviewQueue } from '../docs/review.ts'
 import { documentHistory, type HistoryEntry } from '../docs/history.ts'
 import { ConflictError, InputError, NotFoundError, parseInput } from '../schema/errors.ts'
 import { isId } from '../schema/ids.ts'
@@ -75,15 +75,15 @@ export async function postings(node: SiteNode, sku?: string): Promise<readonly P
 
 /** On hand = Σ movements, journal by journal: the mismatches, none when consistent. */
 export async function ledgerCheck(node: SiteNode) {
-  await node.fullyLoaded
-  return checkLedger(journalDocs(node))
+  await node.indexed
+  return node.book.check()
 }
 
 /** The review queue of every document the node holds, the same on every replica holding them. */
 export async function reviewItems(node: SiteNode): Promise<ReviewItem[]> {
   await node.fullyLoaded
   return reviewQueue(
-    ledgerReviewItems(node.store.ledger.doc(), journalDocs(node)),
+    ledgerReviewItemsOf(node.store.ledger.doc(), node.book.reviewFacts()),
     ...[...node.orders.values()].map((h) => orderReviewItems(h.doc() as OrderDoc)),
     ...[...node.manifests.values()].map((h) => manifestReviewItems(h.doc() as ManifestDoc)),
   )

@@ -62,6 +62,11 @@ export class RepoLedgerStore implements LedgerStore {
     return ref
   }
 
+  /** Drops a journal that is being unloaded from the Repo. */
+  removeJournal(url: string): void {
+    this.#journals.delete(url)
+  }
+
   journal(url: string): HandleRef<JournalDoc> | undefined {
     return this.#journals.get(url)
   }

@@ -24,7 +24,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku, reasonCodes } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
-import { createLedger, journalEntries, journalPosting, journalPostings, latestJournals } from '../docs/ledger.ts'
+import { createLedger, journalEntries, journalFacts, journalPosting, journalPostings, latestJournals } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
@@ -46,10 +46,12 @@ import { reconcileReceipts } from './manifests.ts'
 import * as A from '@automerge/automerge'
 import { sharedDocuments } from '../docs/siteDirectory.ts'
 import { JournalCache } from './journalCache.ts'
+import { sameHeads } from './syncStatus.ts'
 import { hasOwnKey } from '../schema/ownProperty.ts'
 import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
 import { RepoLedgerStore } from './repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
+import { DocumentStorage } from './storage/documentStorage.ts'
 import { parseAutomergeUrl } from '@automerge/automerge-repo'
 import { verifyCredential } from '../network/credential.ts'
 import type { EnrolmentFile } from '../schema/credential.ts'
@@ -72,6 +74,12 @@ const Identity = z.strictObject({
 type Identity = z.infer<typeof Identity>
 const IDENTITY_KEY = ['stockmesh-identity']
 
+/**
+ * Journals a peer opened (or a start loaded) leave memory again once quiet for this long and held
+ * by every connected peer: a site's memory does not grow with its history (issue 7).
+ */
+export const UNLOAD_SWEEP_MS = 60_000
+
 export interface SiteNodeOptions {
   /** Data folder; documents live in `<dataDir>/automerge`. */
   dataDir: string
@@ -82,7 +90,9 @@ export interface SiteNodeOptions {
   logger: Logger
   /** Clock, unix ms (tests pass their own). */
   now?: () => number
-  /** Tests: the background load (every journal, order and manifest) starts only once this resolves. */
+  /** How often quiet journals are unloaded (ms); default `UNLOAD_SWEEP_MS`. */
+  unloadSweepMs?: number
+  /** Tests: the background load (orders, manifests, shared documents) starts only once this resolves. */
   backgroundLoadAfter?: Promise<unknown>
   /** Fills the catalog of a newly provisioned site. */
   provisionCatalog?: (catalog: CatalogDoc) => void
@@ -137,6 +147,37 @@ export class SiteNode {
   }
 
   #cache: JournalCache | undefined
+  #sweeper: ReturnType<typeof setInterval> | undefined
+  #sweeping: Promise<void> | undefined
+  /** How the Repo loads and saves documents (src/node/storage/documentStorage.ts). */
+  documents!: DocumentStorage
+  #compacting: Promise<void> | undefined
+
+  /**
+   * Compacts the documents whose incremental chunks outgrew their snapshot, one at a time and only
+   * while no movement is being recorded (never inside a user's save).
+   */
+  #compactSoon(): void {
+    if (this.#compacting || this.#closed) return
+    this.#compacting = (async () => {
+      for (;;) {
+        await this.book.settled()
+        await new Promise((resolve) => setImmediate(resolve))
+        if (this.#closed) return
+        const next = this.documents.compactable()[0]
+        if (next === undefined) return
+        const handle = this.repo.handles[next]
+        if (!handle?.isReady()) {
+          this.documents.forget(next)
+          continue
+        }
+        await this.documents.compact(next, handle.doc()).catch((error: unknown) => this.log.warn({ err: error, documentId: next }, 'compacting a document failed (its chunks stay as they are)'))
+      }
+    })().finally(() => {
+      this.#compacting = undefined
+    })
+  }
+
   #idsIndexed: Promise<void> = Promise.resolve()
 
   /**
@@ -160,45 +201,140 @@ export class SiteNode {
     if (compensated.length > 0) this.log.warn({ movements: compensated.map((r) => r.posting.id) }, 'posted compensating adjustments missing from the ledger')
   }
 
-  /** Journals indexed from the cache and not loaded (yet). */
-  readonly #fromCache = new Set<string>()
+  /**
+   * Journals indexed but not loaded (from the journal cache, or loaded once and unloaded since),
+   * with the heads they were indexed at. A peer opening one in the Repo, or a peer that lacks it
+   * connecting, loads it again.
+   */
+  readonly #unloaded = new Map<string, string>()
 
   /** Indexes the journals not loaded yet: from the cache when their content is unchanged, else by loading them. */
   async #indexJournals(): Promise<void> {
-    // A peer syncing a journal indexed from the cache opens it in the Repo: load it then, so its
-    // new movements are indexed (and announced) as they arrive.
+    // A peer syncing a journal that is not loaded opens it in the Repo: load it then, so its new
+    // movements are indexed (and announced) as they arrive.
     this.repo.on('document', ({ handle }) => {
-      if (!this.#fromCache.delete(handle.url)) return
+      if (!this.#unloaded.delete(handle.url)) return
       void this.#loadJournal(handle.url).catch((error: unknown) => this.log.warn({ err: error, url: handle.url }, 'loading a journal a peer opened failed'))
     })
     const started = performance.now()
     let cached = 0
     let loaded = 0
-    for (const { url } of journalEntries(this.store.ledger.doc()).reverse()) {
+    const entries = journalEntries(this.store.ledger.doc()).reverse().filter((e) => !this.store.journal(e.url))
+    // Each read lists the journal's chunks (its token): all at once, the file system queues them.
+    const reads = await Promise.all(entries.map((e) => this.#cache?.read(e.url).catch(() => undefined)))
+    for (const [i, { url }] of entries.entries()) {
       if (this.#closed) return
-      if (this.store.journal(url)) continue
-      const postings = await this.#cache?.postings(url).catch(() => undefined)
-      if (postings) {
-        this.book.indexPostings(url, postings)
-        this.#fromCache.add(url)
+      const hit = reads[i]
+      if (hit && !this.store.journal(url)) {
+        this.book.indexFacts(url, hit.facts, hit.postings)
+        this.#unloaded.set(url, hit.heads)
         cached++
         continue
       }
       await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+      await this.#unloadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'unloading an indexed journal failed'))
       loaded++
     }
+    if (loaded > 0) await this.#cache?.save(new Set(journalEntries(this.store.ledger.doc()).map((e) => e.url))).catch((error: unknown) => this.log.warn({ err: error }, 'the journal cache was not written'))
     this.log.info({ cached, loaded, ms: Math.round(performance.now() - started) }, 'movement ids indexed')
   }
 
+  /** This node's current journal (the one it writes). */
+  #ownCurrent(): string | undefined {
+    return journalEntries(this.store.ledger.doc()).filter((e) => e.node === this.identity.node).at(-1)?.url
+  }
+
   /**
-   * Writes the journal cache: every journal held except this node's current one, each flushed,
+   * Whether the loaded journal at `url` may leave memory: not this node's current journal, and a
+   * newer journal of its device is loaded (on hand counts each device's newest loaded journal).
+   */
+  #unloadable(url: string): boolean {
+    if (url === this.#ownCurrent()) return false
+    const entries = journalEntries(this.store.ledger.doc())
+    const entry = entries.find((e) => e.url === url)
+    return entry !== undefined && entries.some((e) => e.node === entry.node && e.n > entry.n && this.store.journal(e.url) !== undefined)
+  }
+
+  /**
+   * Unloads an indexed journal: flushed, its entry written into the journal cache (postings and
+   * stored balances, read at the heads that are on disk), then dropped from the Repo. Only when
+   * nothing changed it meanwhile and no change of it waits for the disk. Returns whether it did.
+   * The Repo's save of the emptied document that `removeFromCache` triggers (automerge-repo #435)
+   * is ignored by DocumentStorage, which never saves an empty document.
+   */
+  async #unloadJournal(url: string): Promise<boolean> {
+    const ref = this.store.journal(url)
+    if (!ref || ref.holds > 0 || !this.#unloadable(url)) return false
+    const doc = ref.doc()
+    const heads = A.getHeads(doc as A.Doc<JournalDoc>).join()
+    await this.repo.flush([ref.handle.documentId])
+    const cache = this.#cache
+    const token = cache && !cache.has(url, heads) ? await cache.token(url) : undefined
+    if (this.#closed || this.store.journal(url) !== ref || ref.holds > 0 || A.getHeads(ref.doc() as A.Doc<JournalDoc>).join() !== heads) return false
+    const facts = journalFacts(doc)
+    if (cache && token !== undefined) cache.put(url, token, heads, facts, journalPostings(doc))
+    this.book.forgetDocument(url, facts)
+    this.store.removeJournal(url)
+    this.#unloaded.set(url, heads)
+    await this.repo.removeFromCache(ref.handle.documentId)
+    this.documents.forget(ref.handle.documentId)
+    return true
+  }
+
+  /** Heads of each loaded journal at the previous sweep: a journal unloads only once it is quiet. */
+  #lastSeen = new Map<string, string>()
+
+  /**
+   * Unloads the journals that are quiet (heads unchanged since the previous sweep), unloadable, and
+   * held by every connected peer that keeps what it syncs (its remote heads equal ours). Runs
+   * every `UNLOAD_SWEEP_MS` and never while a movement is being recorded.
+   */
+  async #sweepJournals(): Promise<void> {
+    await this.book.settled()
+    const seen = new Map<string, string>()
+    let unloaded = 0
+    const peers = this.repo.peers.map((peerId) => this.repo.peerMetadataByPeerId[peerId]?.storageId)
+    for (const ref of [...this.store.journals()]) {
+      if (this.#closed) return
+      const heads = A.getHeads(ref.doc() as A.Doc<JournalDoc>)
+      const joined = heads.join()
+      seen.set(ref.url, joined)
+      if (this.#lastSeen.get(ref.url) !== joined || !this.#unloadable(ref.url)) continue
+      const held = peers.every((storageId) => storageId === undefined || sameHeads(ref.handle.getSyncInfo(storageId)?.lastHeads ?? [], ref.handle.heads()))
+      if (held && (await this.#unloadJournal(ref.url))) unloaded++
+    }
+    this.#lastSeen = seen
+    if (unloaded > 0) {
+      await this.#cache?.save(new Set(journalEntries(this.store.ledger.doc()).map((e) => e.url)))
+      this.log.debug({ unloaded }, 'quiet journals unloaded')
+    }
+  }
+
+  /**
+   * A peer connected: the journals that are not loaded and that it may lack (its stored sync state
+   * does not show our heads as shared) are loaded, so that the Repo offers them to it.
+   */
+  async #offerUnloaded(peerId: PeerId): Promise<void> {
+    const storageId = this.repo.peerMetadataByPeerId[peerId]?.storageId
+    for (const [url, heads] of [...this.#unloaded]) {
+      if (this.#closed) return
+      const { documentId } = parseAutomergeUrl(url as AutomergeUrl)
+      const state = storageId ? await this.repo.storageSubsystem?.loadSyncState(documentId, storageId).catch(() => undefined) : undefined
+      if (state && heads.split(',').every((h) => state.sharedHeads.includes(h))) continue
+      await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'loading a journal to offer a peer failed'))
+    }
+  }
+
+  /**
+   * Writes the journal cache: every journal loaded except this node's current one, each flushed,
    * then its token read, then its postings taken (so they hold at least what the token names).
+   * Entries of journals not loaded stay as they are.
    */
   async #saveCache(): Promise<void> {
     const cache = this.#cache
     if (!cache) return
     const entries = journalEntries(this.store.ledger.doc())
-    const mine = entries.filter((e) => e.node === this.identity.node).at(-1)?.url
+    const mine = this.#ownCurrent()
     for (const { url } of entries) {
       const ref = this.store.journal(url)
       if (!ref || url === mine) continue
@@ -210,7 +346,7 @@ export class SiteNode {
       await this.repo.flush([ref.handle.documentId])
       const token = await cache.token(url)
       if (A.getHeads(ref.doc() as A.Doc<JournalDoc>).join() !== heads) continue
-      cache.put(url, token, heads, journalPostings(doc))
+      cache.put(url, token, heads, journalFacts(doc), journalPostings(doc))
     }
     await cache.save(new Set(entries.map((e) => e.url)))
   }
@@ -288,6 +424,7 @@ export class SiteNode {
     const claims = checked?.ok ? checked.claims : (await loadDeviceEnrolment(options.dataDir))?.claims
     const peerId = claims ? peerIdOfCredential(claims) : formatPeerId({ role: 'site', site, device: node })
     const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, sharePolicy: async () => true })
+    const documents = new DocumentStorage(storage).install(repo)
 
     if (!identity && options.enrolment) {
       identity = await SiteNode.#provisionFromEnrolment(repo, storage, { site, node }, options.enrolment, options.dataDir)
@@ -303,6 +440,8 @@ export class SiteNode {
       repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
     ])
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
+    siteNode.documents = documents
+    documents.onCompactable = () => siteNode.#compactSoon()
     siteNode.enrolment = enrolment
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
@@ -314,6 +453,13 @@ export class SiteNode {
       .then(() => siteNode.#loadRest())
       .then(() => siteNode.#saveCache())
     siteNode.fullyLoaded.catch((error: unknown) => options.logger.error({ err: error }, 'loading the rest of the site failed'))
+    siteNode.#sweeper = setInterval(() => {
+      if (siteNode.#sweeping) return
+      siteNode.#sweeping = siteNode.#sweepJournals()
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'unloading quiet journals failed'))
+        .finally(() => (siteNode.#sweeping = undefined))
+    }, options.unloadSweepMs ?? UNLOAD_SWEEP_MS)
+    siteNode.#sweeper.unref()
     ledger.on('change', () => void siteNode.#loadNewJournals())
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
     return siteNode
@@ -372,7 +518,7 @@ export class SiteNode {
     if (this.store.journal(url)) return
     const handle = await this.#find<JournalDoc>(url, () => void this.#loadJournal(url, true).catch((error: unknown) => this.log.error({ err: error, url }, 'loading an arrived journal failed')))
     if (this.store.journal(url)) return
-    this.#fromCache.delete(url)
+    this.#unloaded.delete(url)
     const ref = this.store.addJournal(handle)
     this.book.indexJournal(ref)
     const ours = str(handle.doc().node) === this.identity.node
@@ -423,20 +569,12 @@ export class SiteNode {
   }
 
   /**
-   * Newest first: the journals a user is most likely to look at load first. A document named but
-   * not here yet (another device's journal whose ledger entry synced before the journal itself)
-   * is skipped and loaded when it arrives.
+   * The orders and manifests the index names, then what a crash may have left undone (receipts of
+   * delivered stops, compensations of decisions), then the documents other sites share. Journals
+   * are not loaded here: every one is indexed already (`indexed`), and one named but not here yet
+   * (another device's, whose ledger entry synced before the journal itself) loads when it arrives.
    */
   async #loadRest(): Promise<void> {
-    const all = journalEntries(this.store.ledger.doc()).reverse()
-    for (const { url } of all) {
-      if (this.store.journal(url)) continue
-      // Recording comes first: a journal loads (hundreds of ms of CPU at 2,000 movements) only
-      // while no movement is being recorded, and requests waiting meanwhile are served in between.
-      await this.book.settled()
-      await new Promise((resolve) => setImmediate(resolve))
-      await this.#loadJournal(url).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
-    }
     await this.#loadIndexed()
     // Orders and manifests another device of this site adds to the index are loaded as they arrive.
     this.index.on('change', () => void this.#loadIndexed().catch((error: unknown) => this.log.warn({ err: error }, 'loading documents new in the index failed')))
@@ -631,7 +769,10 @@ export class SiteNode {
 
   #watchPeers(): void {
     const network = this.repo.networkSubsystem
-    network.on('peer', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' }))
+    network.on('peer', ({ peerId }) => {
+      this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' })
+      void this.indexed.then(() => this.#offerUnloaded(peerId)).catch((error: unknown) => this.log.warn({ err: error, peerId }, 'offering unloaded journals to a peer failed'))
+    })
     network.on('peer-disconnected', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'disconnected' }))
   }
 
@@ -678,8 +819,11 @@ export class SiteNode {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#sweeper)
     try {
+      await this.#sweeping
       await this.fullyLoaded.catch(() => undefined)
+      await this.#compacting
       await this.#saveCache().catch((error: unknown) => this.log.warn({ err: error }, 'the journal cache was not written: the next start loads the journals'))
       const ready = Object.values(this.repo.handles).filter((h) => h.isReady()).map((h) => h.documentId)
       // Flush only ready handles: https://github.com/automerge/automerge-repo/issues/740

@@ -52,7 +52,8 @@ function stateOf(node: SiteNode): NodeState {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined || ms === 0 ? null : new Date(ms).toISOString())
 
-function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+/** Same heads, in any order. */
+export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   const set = new Set(a)
   return b.every((h) => set.has(h))

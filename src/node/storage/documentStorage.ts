@@ -1,0 +1,185 @@
+/**
+ * How a site node's Repo loads and saves documents: automerge-repo 2.5.6's own StorageSubsystem
+ * `loadDoc` / `saveDoc` replaced on the Repo's instance, over the same storage adapter and the same
+ * key layout (`[id, 'snapshot', headsHash]`, `[id, 'incremental', sha256]`), so a data folder
+ * written either way loads either way.
+ *
+ * Why (BENCHMARKS.md sections 1, 2; issue 7):
+ * - Loading: automerge-repo loads with `A.loadIncremental(A.init(), chunks)`, 2–3x the CPU of
+ *   `A.load(chunks)` (which takes the same concatenated snapshot + incremental chunks, in any order).
+ *   A restarted site loads its catalog and latest journals before it can record.
+ * - Saving: automerge-repo compacts a document (rewrites it as one snapshot, then removes every
+ *   superseded chunk) inside the save that finds its incrementals outgrew its snapshot, so the
+ *   movement whose flush triggers it waits for `A.save` of the whole journal and hundreds of file
+ *   removals. Here a save only ever appends an incremental chunk; compaction is a separate step
+ *   ({@link DocumentStorage.compact}) the node runs when no movement is being recorded.
+ * - Unloading: `repo.removeFromCache` swaps the document for an empty one and that empty document
+ *   reaches `saveDoc` (automerge-repo #435: the stock rule then writes an empty snapshot and deletes
+ *   every chunk). Here a save never removes anything, and an empty document is never saved over a
+ *   document with content, so unloading a flushed journal and loading it again loses nothing.
+ *
+ * A save appends `A.saveSince(doc, heads saved before)`: changes already saved may be saved again
+ * (harmless: a chunk is named by its content, and loading skips changes it has). Saves of one
+ * document run one at a time. Nothing is cached but each document's saved heads and chunk list.
+ */
+import { createHash } from 'node:crypto'
+import * as A from '@automerge/automerge'
+import type { DocumentId, Repo, StorageAdapterInterface, StorageKey } from '@automerge/automerge-repo'
+
+interface ChunkInfo {
+  key: StorageKey
+  type: 'snapshot' | 'incremental'
+  size: number
+}
+
+interface DocState {
+  /** Heads of what is on disk (at least). */
+  heads: A.Heads
+  chunks: ChunkInfo[]
+  /** The tail of this document's saves and compactions, run one at a time. */
+  queue: Promise<unknown>
+}
+
+const sha256hex = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
+/** automerge-repo's `headsHash`: sha256 of the concatenated hex heads. */
+const headsHash = (heads: A.Heads) => sha256hex(heads.join(''))
+const sameHeads = (a: A.Heads, b: A.Heads) => a.length === b.length && [...a].sort().join() === [...b].sort().join()
+
+export class DocumentStorage {
+  readonly #docs = new Map<DocumentId, DocState>()
+  /** Set on documents whose incrementals outgrew their snapshot (compact them when idle). */
+  readonly #toCompact = new Set<DocumentId>()
+  /** Called after a save leaves a document worth compacting. */
+  onCompactable: ((documentId: DocumentId) => void) | undefined
+
+  constructor(readonly adapter: StorageAdapterInterface) {}
+
+  /** Replaces the Repo's document load and save with this one's (see the file comment). */
+  install(repo: Repo): this {
+    const subsystem = repo.storageSubsystem
+    if (!subsystem) throw new Error('internal: the Repo has no storage')
+    subsystem.loadDoc = (documentId) => this.load(documentId)
+    subsystem.saveDoc = (documentId, doc) => this.save(documentId, doc)
+    const removeDoc = subsystem.removeDoc.bind(subsystem)
+    subsystem.removeDoc = async (documentId) => {
+      this.#docs.delete(documentId)
+      this.#toCompact.delete(documentId)
+      await removeDoc(documentId)
+    }
+    return this
+  }
+
+  #state(documentId: DocumentId): DocState {
+    let state = this.#docs.get(documentId)
+    if (!state) this.#docs.set(documentId, (state = { heads: [], chunks: [], queue: Promise.resolve() }))
+    return state
+  }
+
+  /** Runs `task` after every earlier save or compaction of the document. */
+  #serial<T>(documentId: DocumentId, task: (state: DocState) => Promise<T>): Promise<T> {
+    const state = this.#state(documentId)
+    const run = state.queue.then(() => task(state))
+    state.queue = run.catch(() => undefined)
+    return run
+  }
+
+  async load<T>(documentId: DocumentId): Promise<A.Doc<T> | null> {
+    return this.#serial(documentId, async (state) => {
+      const [snapshots, incrementals] = await Promise.all([this.adapter.loadRange([documentId, 'snapshot']), this.adapter.loadRange([documentId, 'incremental'])])
+      const chunks: ChunkInfo[] = []
+      const binaries: Uint8Array[] = []
+      for (const [type, list] of [['snapshot', snapshots], ['incremental', incrementals]] as const) {
+        for (const chunk of list) {
+          if (!chunk.data) continue
+          chunks.push({ key: chunk.key, type, size: chunk.data.length })
+          binaries.push(chunk.data)
+        }
+      }
+      state.chunks = chunks
+      if (binaries.length === 0) return null
+      const doc = A.load<T>(Buffer.concat(binaries))
+      state.heads = A.getHeads(doc)
+      if (this.#worthCompacting(state)) this.#toCompact.add(documentId)
+      return doc
+    })
+  }
+
+  async save(documentId: DocumentId, doc: A.Doc<unknown>): Promise<void> {
+    await this.#serial(documentId, async (state) => {
+      const heads = A.getHeads(doc)
+      // An unloaded handle's empty document (automerge-repo #435), or nothing new.
+      if (heads.length === 0 || sameHeads(heads, state.heads)) return
+      if (state.heads.length === 0) {
+        // First save of a document this process did not load (new, or arrived by sync): one
+        // snapshot. Chunks already on disk (a crash before the first save finished) stay: loading
+        // merges them.
+        const binary = A.save(doc)
+        const key: StorageKey = [documentId, 'snapshot', headsHash(heads)]
+        await this.adapter.save(key, binary)
+        state.chunks.push({ key, type: 'snapshot', size: binary.length })
+      } else {
+        const binary = A.saveSince(doc, state.heads)
+        if (binary.length === 0) return
+        const key: StorageKey = [documentId, 'incremental', sha256hex(binary)]
+        await this.adapter.save(key, binary)
+        state.chunks.push({ key, type: 'incremental', size: binary.length })
+      }
+      state.heads = heads
+      if (this.#worthCompacting(state) && !this.#toCompact.has(documentId)) {
+        this.#toCompact.add(documentId)
+        this.onCompactable?.(documentId)
+      }
+    })
+  }
+
+  /** automerge-repo's rule: once the incrementals add up to the snapshot (or it is tiny). */
+  #worthCompacting(state: DocState): boolean {
+    let snapshot = 0
+    let incremental = 0
+    let pieces = 0
+    for (const chunk of state.chunks) {
+      if (chunk.type === 'snapshot') snapshot += chunk.size
+      else incremental += chunk.size
+      pieces++
+    }
+    return pieces > 1 && (snapshot < 1024 || incremental >= snapshot)
+  }
+
+  /** Documents waiting for a compaction. */
+  compactable(): DocumentId[] {
+    return [...this.#toCompact]
+  }
+
+  /**
+   * Rewrites the document as one snapshot of `doc` (its current state: everything saved before is
+   * in it), durably, then removes the chunks it supersedes. A crash in between leaves extra chunks,
+   * which loading merges and the next compaction removes.
+   */
+  async compact(documentId: DocumentId, doc: A.Doc<unknown>): Promise<void> {
+    await this.#serial(documentId, async (state) => {
+      this.#toCompact.delete(documentId)
+      const heads = A.getHeads(doc)
+      if (heads.length === 0) return
+      // The document given must hold everything on disk: it does when it is the handle's current
+      // document (every save came from it, and loading read every chunk into it).
+      const binary = A.save(doc)
+      const key: StorageKey = [documentId, 'snapshot', headsHash(heads)]
+      const name = key.join('/')
+      await this.adapter.save(key, binary)
+      const superseded = state.chunks.filter((c) => c.key.join('/') !== name)
+      for (const chunk of superseded) await this.adapter.remove(chunk.key)
+      state.chunks = [{ key, type: 'snapshot', size: binary.length }]
+      state.heads = heads
+    })
+  }
+
+  /** Forgets what it knows of an unloaded document (its next load reads the disk again). */
+  forget(documentId: DocumentId): void {
+    const state = this.#docs.get(documentId)
+    if (!state) return
+    void state.queue.then(() => {
+      if (this.#docs.get(documentId) === state) this.#docs.delete(documentId)
+    })
+    this.#toCompact.delete(documentId)
+  }
+}
