@@ -39,6 +39,7 @@ import {
   type LedgerMismatch,
 } from './ledger.ts'
 import { periodOf } from './period.ts'
+import { PostingList, PostingTable, RowList } from './postingTable.ts'
 import { type CompensationInput, compensationsOf, countGroupKey, decideLedgerItem, type LedgerReviewFacts } from './review.ts'
 
 /** The little a LedgerBook needs of a document: read it, change it. */
@@ -106,12 +107,14 @@ interface OwnJournal {
 
 export class LedgerBook {
   /** Postings by movement id, across every journal indexed so far (all nodes). */
-  readonly #byMovementId = new Map<string, Posting[]>()
+  readonly #byMovementId = new Map<string, number | number[]>()
+  /** The postings themselves, in columns (src/docs/postingTable.ts). */
+  readonly #table = new PostingTable()
   /** Per journal URL, the sequence numbers already indexed. */
   readonly #indexed = new Map<string, Set<number>>()
   /** Every posting indexed, and per SKU: sorted newest first when asked for (`#order`), lazily. */
-  readonly #all: Posting[] = []
-  readonly #bySku = new Map<string, Posting[]>()
+  readonly #all = new RowList()
+  readonly #bySku = new Map<string, RowList>()
   /** Lists with postings added since they were last sorted ('' for `#all`). */
   readonly #unsorted = new Set<string>()
   /** Latest stock count per SKU among the postings indexed. */
@@ -121,7 +124,7 @@ export class LedgerBook {
   /** Movement ids posted more than once (review: duplicate-movement). */
   readonly #duplicateIds = new Set<string>()
   /** Stock counts by SKU and `prev`; the keys of groups of two or more (review: concurrent-counts). */
-  readonly #countGroups = new Map<string, Posting[]>()
+  readonly #countGroups = new Map<string, number[]>()
   readonly #concurrentCounts = new Set<string>()
   /** Stored balances of journals known only from the journal cache (not loaded). */
   readonly #factsOf = new Map<string, JournalFacts>()
@@ -164,26 +167,28 @@ export class LedgerBook {
     for (const p of postings) {
       if (seen.has(p.seq)) continue
       seen.add(p.seq)
-      const list = this.#byMovementId.get(p.id)
-      if (list) {
-        list.push(p)
+      const row = this.#table.add(p)
+      const earlier = this.#byMovementId.get(p.id)
+      if (earlier === undefined) this.#byMovementId.set(p.id, row)
+      else {
+        this.#byMovementId.set(p.id, typeof earlier === 'number' ? [earlier, row] : [...earlier, row])
         this.#duplicateIds.add(p.id)
-      } else this.#byMovementId.set(p.id, [p])
+      }
       let sums = this.#sums.get(url)
       if (!sums) this.#sums.set(url, (sums = new Map()))
       sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
-      this.#all.push(p)
-      const ofSku = this.#bySku.get(p.sku)
-      if (ofSku) ofSku.push(p)
-      else this.#bySku.set(p.sku, [p])
+      this.#all.push(row)
+      let ofSku = this.#bySku.get(p.sku)
+      if (!ofSku) this.#bySku.set(p.sku, (ofSku = new RowList()))
+      ofSku.push(row)
       this.#unsorted.add('').add(p.sku)
       if (p.kind === 'count') {
         const key = countGroupKey(p)
         const group = this.#countGroups.get(key)
         if (group) {
-          group.push(p)
+          group.push(row)
           this.#concurrentCounts.add(key)
-        } else this.#countGroups.set(key, [p])
+        } else this.#countGroups.set(key, [row])
         const last = this.#lastCount.get(p.sku)
         if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
       }
@@ -197,15 +202,14 @@ export class LedgerBook {
    * node's sequence, newest first. Kept, not rebuilt per call: a list is sorted again only after
    * postings were added to it. Do not change the array returned.
    */
-  postings(sku?: string): readonly Posting[] {
+  postings(sku?: string): PostingList {
     const key = sku ?? ''
     const list = sku === undefined ? this.#all : this.#bySku.get(sku)
-    if (!list) return []
-    if (this.#unsorted.has(key)) {
-      list.sort(newestFirst)
+    if (list && this.#unsorted.has(key)) {
+      list.sort(this.#table.newestFirst)
       this.#unsorted.delete(key)
     }
-    return list
+    return new PostingList(this.#table, list)
   }
 
   /**
@@ -237,14 +241,16 @@ export class LedgerBook {
   reviewFacts(): LedgerReviewFacts {
     return {
       onHand: this.onHand(),
-      duplicates: [...this.#duplicateIds].map((id) => this.#byMovementId.get(id)!),
-      countGroups: [...this.#concurrentCounts].map((key) => this.#countGroups.get(key)!),
+      duplicates: [...this.#duplicateIds].map((id) => this.postingsOf(id)),
+      countGroups: [...this.#concurrentCounts].map((key) => this.#countGroups.get(key)!.map((row) => this.#table.get(row))),
     }
   }
 
   /** Postings already recorded under a movement id (any node). */
   postingsOf(movementId: string): Posting[] {
-    return this.#byMovementId.get(movementId) ?? []
+    const rows = this.#byMovementId.get(movementId)
+    if (rows === undefined) return []
+    return typeof rows === 'number' ? [this.#table.get(rows)] : rows.map((row) => this.#table.get(row))
   }
 
   /** The latest loaded journal of every node (a node's newest may not have arrived yet). */
@@ -465,9 +471,4 @@ export class LedgerBook {
     const results = await this.record(missing)
     return results.filter((r) => r.status === 'recorded')
   }
-}
-
-/** Newest first: time, then node (ascending), then the node's sequence. */
-function newestFirst(a: Posting, b: Posting): number {
-  return b.at - a.at || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || b.seq - a.seq
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { checkLedgerDecisionAgainstCatalog } from '../docs/catalogRules.ts'
 import { checkLedger, type Posting } from '../docs/ledger.ts'
 import type { RecordResult } from '../docs/ledgerBook.ts'
+import type { PostingList } from '../docs/postingTable.ts'
 import { manifestReviewItems } from '../docs/manifest.ts'
 import { orderReviewItems } from '../docs/order.ts'
 import { ledgerReviewItemsOf, reviewQueue } from '../docs/review.ts'
@@ -68,7 +69,7 @@ function announce(node: SiteNode, results: RecordResult[]): void {
  * Every posting of this site's ledger, newest first (optionally of one SKU), from the ledger
  * book's maintained index: answered as soon as the movement ids are indexed after a start.
  */
-export async function postings(node: SiteNode, sku?: string): Promise<readonly Posting[]> {
+export async function postings(node: SiteNode, sku?: string): Promise<PostingList> {
   await node.indexed
   return node.book.postings(sku)
 }

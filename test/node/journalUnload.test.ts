@@ -116,7 +116,7 @@ describe('unloading journals', () => {
       if (!withCache) rmSync(path.join(dataDir, JOURNAL_CACHE_FILE))
       const again = await startSite(dataDir, { now: clock })
       await again.node.indexed
-      expect(again.node.book.postings().map((p) => p.id).sort()).toEqual(recorded.map((m) => m.id).sort())
+      expect([...again.node.book.postings()].map((p) => p.id).sort()).toEqual(recorded.map((m) => m.id).sort())
       expect(await stockOf(again.url)).toEqual(expected)
       expect((await api(again.url, 'GET', '/api/ledger/check')).body).toMatchObject({ consistent: true })
       await again.close()
