@@ -3,7 +3,7 @@
  * can check movement ids (and so record) without loading every journal first.
  *
  * `DIR/journal-index.json` holds, per journal URL, its postings and a token: a digest of the names
- * of the journal's chunks in storage (DurableFsStorageAdapter.listKeys). Chunk names are hashes of
+ * of the journal's chunks in storage (DurableFsStorageAdapter.listKeys) and of its change log's size. Chunk names are hashes of
  * the changes or heads they hold, so any change to the journal's content (a change synced from
  * another device while this node was down, a compaction) changes the token. At start a journal
  * whose token still matches is indexed from here without being loaded; any other is loaded as
@@ -29,7 +29,7 @@ export const JOURNAL_CACHE_FILE = 'journal-index.json'
  * The file's version: bump it whenever `Posting` or how a journal is read into postings
  * (src/docs/ledger.ts fromStored) changes, so that an older file is not served.
  */
-const CACHE_VERSION = 3
+const CACHE_VERSION = 4
 
 /**
  * One posting as a row, in this order; absent optional fields are null, trailing nulls dropped
@@ -104,12 +104,19 @@ export class JournalCache {
     return new JournalCache(dataDir, storage, read.value.journals as unknown as CacheFile['journals'])
   }
 
-  /** The token of the journal at `url` as stored now. */
+  /**
+   * The token of the journal at `url` as stored now: its chunk names, and the size of its change
+   * log (appended to in place: src/node/storage/documentStorage.ts).
+   */
   async token(url: string): Promise<string> {
     const documentId = parseAutomergeUrl(url as AutomergeUrl).documentId
     const keys = await this.storage.listKeys([documentId])
-    const names = keys.filter((k) => k[1] === 'snapshot' || k[1] === 'incremental').map((k) => k.join('/')).sort()
-    return createHash('sha256').update(names.join('\n')).digest('base64url')
+    const names = await Promise.all(
+      keys
+        .filter((k) => k[1] === 'snapshot' || k[1] === 'incremental' || k[1] === 'log')
+        .map(async (k) => (k[1] === 'log' ? `${k.join('/')}:${await this.storage.sizeOf(k)}` : k.join('/'))),
+    )
+    return createHash('sha256').update(names.sort().join('\n')).digest('base64url')
   }
 
   /**

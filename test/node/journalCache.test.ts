@@ -11,6 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { journalEntries, journalPostings, writeJournal } from '../../src/docs/ledger.ts'
 import { JOURNAL_CACHE_FILE } from '../../src/node/journalCache.ts'
 import { DurableFsStorageAdapter } from '../../src/node/storage/DurableFsStorageAdapter.ts'
+import { DocumentStorage } from '../../src/node/storage/documentStorage.ts'
 import type { JournalDoc, LedgerDoc } from '../../src/schema/ledger.ts'
 import { api } from '../helpers/api.ts'
 import { startSite } from '../helpers/site.ts'
@@ -74,7 +75,10 @@ describe('the journal cache', () => {
     const dataDir = tempDir()
     const { journals, now } = await siteWithThreeWeeks(dataDir)
     // While the node is down its oldest journal changes on disk (as a synced change would): a movement added.
-    const repo = new Repo({ storage: new DurableFsStorageAdapter(path.join(dataDir, 'automerge')), network: [] })
+    // (A site's folder is read through the node's own document storage: its changes are in a change log.)
+    const storage = new DurableFsStorageAdapter(path.join(dataDir, 'automerge'))
+    const repo = new Repo({ storage, network: [] })
+    new DocumentStorage(storage).install(repo)
     const oldest = await repo.find<JournalDoc>(journals[0]!.url as AutomergeUrl)
     const first = journalPostings(oldest.doc())[0]!
     oldest.change((d) => writeJournal(d, { ...first, seq: 500, id: 'late-arrival' }))

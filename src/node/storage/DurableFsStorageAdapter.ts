@@ -105,8 +105,57 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
     await fsyncDir(dir)
   }
 
+  /** Files `append` created and whose directory entry is durable. */
+  readonly #appendable = new Set<string>()
+
+  /**
+   * Appends `data` to the file of `key` (created when missing) and returns once it is on disk: one
+   * fdatasync, plus a directory fsync the first time this instance appends to a file. Cheaper than
+   * `save` (temp file, fsync, rename, directory fsync) for a log that grows by small records; the
+   * caller frames its records so that a torn tail after a crash can be recognised and cut
+   * (`truncate`). Appends to one key must not run concurrently.
+   */
+  async append(key: StorageKey, data: Uint8Array): Promise<void> {
+    return this.#op("append", key, async () => {
+      const file = this.#path(key)
+      const dir = path.dirname(file)
+      const known = this.#appendable.has(file)
+      if (!known) await ensureDir(dir)
+      const fh = await fsp.open(file, "a")
+      try {
+        await fh.write(data)
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
+      if (!known) {
+        await fsyncDir(dir)
+        this.#appendable.add(file)
+      }
+    })
+  }
+
+  /** Cuts the file of `key` to `length` bytes, durably (a torn record at the end of a log). */
+  async truncate(key: StorageKey, length: number): Promise<void> {
+    return this.#op("truncate", key, async () => {
+      const fh = await fsp.open(this.#path(key), "r+")
+      try {
+        await fh.truncate(length)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+    })
+  }
+
+  /** The size in bytes of the file of `key`, or undefined when there is none. */
+  async sizeOf(key: StorageKey): Promise<number | undefined> {
+    return this.#op("sizeOf", key, async () => orMissing(fsp.stat(this.#path(key)).then((st) => st.size), undefined))
+  }
+
   async remove(key: StorageKey): Promise<void> {
     return this.#op("remove", key, async () => {
+      this.#appendable.delete(this.#path(key))
       // No directory fsync: automerge-repo removes a chunk only after the snapshot that supersedes
       // it is durable, so a chunk a crash brings back is a harmless duplicate. Fsyncing the
       // directory for each of hundreds of removes made every compaction a 140–290 ms stall inside
@@ -150,6 +199,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
       // Rename first (atomic, and invisible to loadRange), make that durable, then delete at leisure:
       // a crash never leaves half of the prefix behind.
       const victim = this.#path(keyPrefix)
+      for (const file of this.#appendable) if (file === victim || file.startsWith(victim + path.sep)) this.#appendable.delete(file)
       const prefix = keyPrefix.join("/")
       for (const id of this.#saveOrder.keys()) if (id === prefix || id.startsWith(`${prefix}/`)) this.#saveOrder.delete(id)
       const tmp = path.join(path.dirname(victim), tmpName())

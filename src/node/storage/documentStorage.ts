@@ -23,6 +23,7 @@
  * document run one at a time. Nothing is cached but each document's saved heads and chunk list.
  */
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import * as A from '@automerge/automerge'
 import type { DocumentId, Repo, StorageAdapterInterface, StorageKey } from '@automerge/automerge-repo'
 
@@ -30,6 +31,41 @@ interface ChunkInfo {
   key: StorageKey
   type: 'snapshot' | 'incremental'
   size: number
+}
+
+/** An adapter that can append to a file durably (DurableFsStorageAdapter): incrementals go to one log per document. */
+interface Appending {
+  append(key: StorageKey, data: Uint8Array): Promise<void>
+  truncate(key: StorageKey, length: number): Promise<void>
+}
+
+/** The key of a document's change log: `[id, 'log', 'changes']`. */
+export const logKey = (documentId: string): StorageKey => [documentId, 'log', 'changes']
+
+/** A log record: payload length (u32 LE), CRC-32 of the payload (u32 LE), payload. */
+function frame(payload: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(8 + payload.length)
+  out.writeUInt32LE(payload.length, 0)
+  out.writeUInt32LE(crc32(payload), 4)
+  out.set(payload, 8)
+  return out
+}
+
+/** The payloads of a log's complete records, and where the last complete record ends (a crash may leave a torn one after it). */
+export function readLog(log: Uint8Array): { payloads: Uint8Array[]; valid: number } {
+  const buf = Buffer.from(log.buffer, log.byteOffset, log.byteLength)
+  const payloads: Uint8Array[] = []
+  let at = 0
+  while (at + 8 <= buf.length) {
+    const length = buf.readUInt32LE(at)
+    const end = at + 8 + length
+    if (end > buf.length) break
+    const payload = buf.subarray(at + 8, end)
+    if (crc32(payload) !== buf.readUInt32LE(at + 4)) break
+    payloads.push(payload)
+    at = end
+  }
+  return { payloads, valid: at }
 }
 
 interface DocState {
@@ -47,12 +83,16 @@ const sameHeads = (a: A.Heads, b: A.Heads) => a.length === b.length && [...a].so
 
 export class DocumentStorage {
   readonly #docs = new Map<DocumentId, DocState>()
+  readonly #log: Appending | undefined
   /** Set on documents whose incrementals outgrew their snapshot (compact them when idle). */
   readonly #toCompact = new Set<DocumentId>()
   /** Called after a save leaves a document worth compacting. */
   onCompactable: ((documentId: DocumentId) => void) | undefined
 
-  constructor(readonly adapter: StorageAdapterInterface) {}
+  constructor(readonly adapter: StorageAdapterInterface & Partial<Appending>) {
+    const { append, truncate } = adapter
+    this.#log = append && truncate ? { append: append.bind(adapter), truncate: truncate.bind(adapter) } : undefined
+  }
 
   /** Replaces the Repo's document load and save with this one's (see the file comment). */
   install(repo: Repo): this {
@@ -65,6 +105,7 @@ export class DocumentStorage {
       this.#docs.delete(documentId)
       this.#toCompact.delete(documentId)
       await removeDoc(documentId)
+      await this.adapter.removeRange([documentId, 'log'])
     }
     return this
   }
@@ -85,7 +126,11 @@ export class DocumentStorage {
 
   async load<T>(documentId: DocumentId): Promise<A.Doc<T> | null> {
     return this.#serial(documentId, async (state) => {
-      const [snapshots, incrementals] = await Promise.all([this.adapter.loadRange([documentId, 'snapshot']), this.adapter.loadRange([documentId, 'incremental'])])
+      const [snapshots, incrementals, log] = await Promise.all([
+        this.adapter.loadRange([documentId, 'snapshot']),
+        this.adapter.loadRange([documentId, 'incremental']),
+        this.#log ? this.adapter.load(logKey(documentId)) : undefined,
+      ])
       const chunks: ChunkInfo[] = []
       const binaries: Uint8Array[] = []
       for (const [type, list] of [['snapshot', snapshots], ['incremental', incrementals]] as const) {
@@ -94,6 +139,13 @@ export class DocumentStorage {
           chunks.push({ key: chunk.key, type, size: chunk.data.length })
           binaries.push(chunk.data)
         }
+      }
+      if (log && log.length > 0) {
+        const { payloads, valid } = readLog(log)
+        // A record cut short by a crash was never acknowledged: cut it off, so appends follow the last whole record.
+        if (valid < log.length) await this.#log!.truncate(logKey(documentId), valid)
+        if (valid > 0) chunks.push({ key: logKey(documentId), type: 'incremental', size: valid })
+        binaries.push(...payloads)
       }
       state.chunks = chunks
       if (binaries.length === 0) return null
@@ -120,9 +172,18 @@ export class DocumentStorage {
       } else {
         const binary = A.saveSince(doc, state.heads)
         if (binary.length === 0) return
-        const key: StorageKey = [documentId, 'incremental', sha256hex(binary)]
-        await this.adapter.save(key, binary)
-        state.chunks.push({ key, type: 'incremental', size: binary.length })
+        if (this.#log) {
+          // One fdatasync, no new file: appended to the document's change log.
+          const record = frame(binary)
+          await this.#log.append(logKey(documentId), record)
+          const log = state.chunks.find((c) => c.key[1] === 'log')
+          if (log) log.size += record.length
+          else state.chunks.push({ key: logKey(documentId), type: 'incremental', size: record.length })
+        } else {
+          const key: StorageKey = [documentId, 'incremental', sha256hex(binary)]
+          await this.adapter.save(key, binary)
+          state.chunks.push({ key, type: 'incremental', size: binary.length })
+        }
       }
       state.heads = heads
       if (this.#worthCompacting(state) && !this.#toCompact.has(documentId)) {
@@ -132,7 +193,7 @@ export class DocumentStorage {
     })
   }
 
-  /** automerge-repo's rule: once the incrementals add up to the snapshot (or it is tiny). */
+  /** Once the incrementals add up to the snapshot (automerge-repo's rule), and to at least 4 KiB. */
   #worthCompacting(state: DocState): boolean {
     let snapshot = 0
     let incremental = 0
@@ -142,7 +203,7 @@ export class DocumentStorage {
       else incremental += chunk.size
       pieces++
     }
-    return pieces > 1 && (snapshot < 1024 || incremental >= snapshot)
+    return pieces > 1 && incremental >= Math.max(snapshot, 4096)
   }
 
   /** Documents waiting for a compaction. */
