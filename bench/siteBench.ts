@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import * as A from '@automerge/automerge'
 import { journalEntries, journalSize, lastSeqOf, latestJournals } from '../src/docs/ledger.ts'
 import type { SiteNode } from '../src/node/siteNode.ts'
+import { logKey, readLog } from '../src/node/storage/documentStorage.ts'
 import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAdapter.ts'
 import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
 import { siteContents, writeSingleChangeCopy } from './replay.ts'
@@ -115,7 +116,9 @@ export async function measureDocLoads(dataDir: string, docs: Array<{ doc: string
     const out: DocLoad[] = []
     for (const { doc, url } of docs) {
       const id = url.slice('automerge:'.length)
-      const chunks = [...(await storage.loadRange([id, 'snapshot'])), ...(await storage.loadRange([id, 'incremental']))]
+      // Snapshots, incremental chunks and the change log's records (src/node/storage/documentStorage.ts).
+      const log = await storage.load(logKey(id))
+      const chunks = [...(await storage.loadRange([id, 'snapshot'])), ...(await storage.loadRange([id, 'incremental'])), ...(log ? readLog(log).payloads.map((data) => ({ data })) : [])]
       const bytes = new Uint8Array(Buffer.concat(chunks.map((c) => c.data!)))
       gc()
       let c0 = process.cpuUsage()
