@@ -147,23 +147,23 @@ export class LedgerBook {
     return this.store.ledger.doc()
   }
 
-  /** Indexes a journal's movements not seen before (journals only grow). Returns how many were new. */
-  indexJournal(ref: DocRef<JournalDoc>): number {
+  /** Indexes a journal's movements not seen before (journals only grow). Returns the new ones. */
+  indexJournal(ref: DocRef<JournalDoc>): Posting[] {
     // A journal newly here may change which journal of its node counts for on hand, even when its
     // movements were indexed before (from the journal cache).
     if (ref.url !== this.#own?.ref.url) this.#onHand = undefined
     const journal = ref.doc()
     const seen = this.#indexed.get(ref.url)
-    if (seen && seen.size === journalSize(journal)) return 0
+    if (seen && seen.size === journalSize(journal)) return []
     return this.indexPostings(ref.url, journalPostings(journal))
   }
 
-  /** Indexes postings of the journal at `url`; ones already indexed are skipped. Returns how many were new. */
-  indexPostings(url: string, postings: Iterable<Posting>): number {
+  /** Indexes postings of the journal at `url`; ones already indexed are skipped. Returns the new ones. */
+  indexPostings(url: string, postings: Iterable<Posting>): Posting[] {
     if (url !== this.#own?.ref.url) this.#onHand = undefined
     let seen = this.#indexed.get(url)
     if (!seen) this.#indexed.set(url, (seen = new Set()))
-    let added = 0
+    const added: Posting[] = []
     for (const p of postings) {
       if (seen.has(p.seq)) continue
       seen.add(p.seq)
@@ -192,7 +192,7 @@ export class LedgerBook {
         const last = this.#lastCount.get(p.sku)
         if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
       }
-      added++
+      added.push(p)
     }
     return added
   }
@@ -216,9 +216,19 @@ export class LedgerBook {
    * Indexes a journal known from the journal cache without loading it: its postings and its
    * stored balances (for the ledger check). Once the journal is loaded its document is read instead.
    */
-  indexFacts(url: string, facts: JournalFacts, postings: Iterable<Posting>): number {
+  indexFacts(url: string, facts: JournalFacts, postings: Iterable<Posting>): Posting[] {
     this.#factsOf.set(url, facts)
     return this.indexPostings(url, postings)
+  }
+
+  /** Whether any posting of the journal at `url` is indexed. */
+  isIndexed(url: string): boolean {
+    return this.#indexed.has(url)
+  }
+
+  /** The URL of the journal this node writes now (undefined before its first posting). */
+  get ownJournalUrl(): string | undefined {
+    return this.#own?.ref.url
   }
 
   /** The journal at `url` leaves memory: its movements stay indexed, its stored balances are kept for the check. */

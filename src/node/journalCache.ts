@@ -9,7 +9,8 @@
  * whose token still matches is indexed from here without being loaded; any other is loaded as
  * before. The file is a cache: a missing, damaged or older one costs only the time to load.
  *
- * When an entry is written: after the background load, and at close. The journal is flushed, then
+ * When an entry is written: when a journal is unloaded (after indexing it, or when it went quiet),
+ * after the background load, and at close. The journal is flushed, then
  * the token read, then the postings taken from memory, so the postings hold at least what the
  * token names. This node's own current journal is never cached (it is always loaded to write).
  */

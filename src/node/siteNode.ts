@@ -7,8 +7,11 @@
  *   1. identity (site, node, index URL) from storage, or provisioning of a new site;
  *   2. the index, catalog and ledger documents (migrated if older, read-only if newer);
  *   3. the latest journal of every device, which hold on hand;                        → usable
- *   4. in the background: every older journal (needed for the duplicate-id check, the movement
- *      list and the review queue), the orders and the manifests.
+ *   4. every older journal indexed (`indexed`: movement ids, postings, stored balances) from the
+ *      journal cache, or loaded, indexed and unloaded again — enough to record and to answer the
+ *      movement lists, the ledger check and the review queue;
+ *   5. in the background: the orders, the manifests and the documents other sites share.
+ * Journals not being written stay out of memory (loaded again when a peer needs one).
  *
  * Domain steps that span documents (creating an indexed document, delivering a stop into the
  * ledger, deciding review items) are node services in src/node/{ledger,orders,manifests}.ts, which
@@ -210,12 +213,6 @@ export class SiteNode {
 
   /** Indexes the journals not loaded yet: from the cache when their content is unchanged, else by loading them. */
   async #indexJournals(): Promise<void> {
-    // A peer syncing a journal that is not loaded opens it in the Repo: load it then, so its new
-    // movements are indexed (and announced) as they arrive.
-    this.repo.on('document', ({ handle }) => {
-      if (!this.#unloaded.delete(handle.url)) return
-      void this.#loadJournal(handle.url).catch((error: unknown) => this.log.warn({ err: error, url: handle.url }, 'loading a journal a peer opened failed'))
-    })
     const started = performance.now()
     let cached = 0
     let loaded = 0
@@ -249,7 +246,7 @@ export class SiteNode {
    * newer journal of its device is loaded (on hand counts each device's newest loaded journal).
    */
   #unloadable(url: string): boolean {
-    if (url === this.#ownCurrent()) return false
+    if (url === this.#ownCurrent() || url === this.book.ownJournalUrl) return false
     const entries = journalEntries(this.store.ledger.doc())
     const entry = entries.find((e) => e.url === url)
     return entry !== undefined && entries.some((e) => e.node === entry.node && e.n > entry.n && this.store.journal(e.url) !== undefined)
@@ -262,7 +259,7 @@ export class SiteNode {
    * The Repo's save of the emptied document that `removeFromCache` triggers (automerge-repo #435)
    * is ignored by DocumentStorage, which never saves an empty document.
    */
-  async #unloadJournal(url: string): Promise<boolean> {
+  async #unloadJournal(url: string, peersAt = this.#peerEpoch): Promise<boolean> {
     const ref = this.store.journal(url)
     if (!ref || ref.holds > 0 || !this.#unloadable(url)) return false
     const doc = ref.doc()
@@ -270,7 +267,8 @@ export class SiteNode {
     await this.repo.flush([ref.handle.documentId])
     const cache = this.#cache
     const token = cache && !cache.has(url, heads) ? await cache.token(url) : undefined
-    if (this.#closed || this.store.journal(url) !== ref || ref.holds > 0 || A.getHeads(ref.doc() as A.Doc<JournalDoc>).join() !== heads) return false
+    // A peer that connected meanwhile was not asked whether it holds this journal: keep it loaded.
+    if (this.#closed || this.store.journal(url) !== ref || ref.holds > 0 || this.#peerEpoch !== peersAt || A.getHeads(ref.doc() as A.Doc<JournalDoc>).join() !== heads) return false
     const facts = journalFacts(doc)
     if (cache && token !== undefined) cache.put(url, token, heads, facts, journalPostings(doc))
     this.book.forgetDocument(url, facts)
@@ -280,6 +278,9 @@ export class SiteNode {
     this.documents.forget(ref.handle.documentId)
     return true
   }
+
+  /** Counts peer connections: an unload checked against the peers of an older count is called off. */
+  #peerEpoch = 0
 
   /** Heads of each loaded journal at the previous sweep: a journal unloads only once it is quiet. */
   #lastSeen = new Map<string, string>()
@@ -293,6 +294,7 @@ export class SiteNode {
     await this.book.settled()
     const seen = new Map<string, string>()
     let unloaded = 0
+    const peersAt = this.#peerEpoch
     const peers = this.repo.peers.map((peerId) => this.repo.peerMetadataByPeerId[peerId]?.storageId)
     for (const ref of [...this.store.journals()]) {
       if (this.#closed) return
@@ -301,7 +303,7 @@ export class SiteNode {
       seen.set(ref.url, joined)
       if (this.#lastSeen.get(ref.url) !== joined || !this.#unloadable(ref.url)) continue
       const held = peers.every((storageId) => storageId === undefined || sameHeads(ref.handle.getSyncInfo(storageId)?.lastHeads ?? [], ref.handle.heads()))
-      if (held && (await this.#unloadJournal(ref.url))) unloaded++
+      if (held && (await this.#unloadJournal(ref.url, peersAt))) unloaded++
     }
     this.#lastSeen = seen
     if (unloaded > 0) {
@@ -315,6 +317,8 @@ export class SiteNode {
    * does not show our heads as shared) are loaded, so that the Repo offers them to it.
    */
   async #offerUnloaded(peerId: PeerId): Promise<void> {
+    // After a sweep in progress: what it unloads is then in `#unloaded` (it re-checks the peers before each).
+    await this.#sweeping
     const storageId = this.repo.peerMetadataByPeerId[peerId]?.storageId
     for (const [url, heads] of [...this.#unloaded]) {
       if (this.#closed) return
@@ -442,6 +446,11 @@ export class SiteNode {
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
     siteNode.documents = documents
     documents.onCompactable = () => siteNode.#compactSoon()
+    // A peer syncing a journal that is not loaded makes the Repo load it from disk (automerge-repo
+    // 2.5.6 emits no event for that): index it then, so that its new movements are indexed (and
+    // announced) as they arrive, and it is unloaded again when quiet.
+    documents.onLoaded = (documentId) => siteNode.#journalOpened(`automerge:${documentId}`)
+    documents.onDamage = (documentId, detail) => options.logger.error({ documentId, ...detail }, 'a change log held damaged records before its end: a copy is kept and the log cut to its last whole record')
     siteNode.enrolment = enrolment
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
@@ -513,20 +522,29 @@ export class SiteNode {
     }
   }
 
-  /** Loads and indexes a journal; `arrived` when it came by sync after start (its movements are announced). */
-  async #loadJournal(url: string, arrived = false): Promise<void> {
+  /** Journal loads in flight: a second ask for the same journal (the Repo's load hook, a peer) joins the first. */
+  readonly #loading = new Map<string, Promise<void>>()
+
+  /** Loads and indexes a journal; `arrived` when it came by sync after start (its new movements are announced). */
+  #loadJournal(url: string, arrived = false): Promise<void> {
+    const inFlight = this.#loading.get(url)
+    if (inFlight) return inFlight
+    const run = this.#loadJournalNow(url, arrived).finally(() => this.#loading.delete(url))
+    this.#loading.set(url, run)
+    return run
+  }
+
+  async #loadJournalNow(url: string, arrived: boolean): Promise<void> {
     if (this.store.journal(url)) return
     const handle = await this.#find<JournalDoc>(url, () => void this.#loadJournal(url, true).catch((error: unknown) => this.log.error({ err: error, url }, 'loading an arrived journal failed')))
     if (this.store.journal(url)) return
     this.#unloaded.delete(url)
     const ref = this.store.addJournal(handle)
-    this.book.indexJournal(ref)
+    // Only movements not indexed before are new (a journal unloaded and loaded again was indexed).
+    const fresh = this.book.indexJournal(ref)
     const ours = str(handle.doc().node) === this.identity.node
     this.events.emit('document', { kind: 'journal', id: `${str(handle.doc().node)}/${handle.doc().n}`, url, how: 'loaded' })
-    if (arrived && !ours) {
-      const postings = journalPostings(handle.doc())
-      if (postings.length > 0) this.events.emit('movements', { postings, source: 'sync' })
-    }
+    if (arrived && !ours && fresh.length > 0) this.events.emit('movements', { postings: fresh, source: 'sync' })
     // Index what a change added (from its patches), not the whole journal again.
     handle.on('change', ({ doc, patches }) => {
       const seqs = new Set<number>()
@@ -535,8 +553,7 @@ export class SiteNode {
         if (patch.path.length >= 3) seqs.add(Number(patch.path[2]))
         else for (const key of Object.keys(own(doc.m, String(patch.path[1])) ?? {})) seqs.add(Number(key))
       }
-      const postings = [...seqs].flatMap((seq) => journalPosting(doc, seq) ?? [])
-      if (postings.length > 0) this.book.indexPostings(ref.url, postings)
+      const postings = this.book.indexPostings(ref.url, [...seqs].flatMap((seq) => journalPosting(doc, seq) ?? []))
       // This node's own postings are announced by the service that recorded them, once durable.
       if (postings.length > 0 && !ours) this.events.emit('movements', { postings, source: 'sync' })
     })
@@ -731,12 +748,23 @@ export class SiteNode {
   /** Documents named but not here yet, awaited by `#find`. */
   readonly #waiting = new Set<string>()
 
-  /** Journals that arrived by sync (another node's new week) are loaded as soon as they are named. */
+  /**
+   * Journals that arrived by sync (another node's new week) are loaded as soon as they are named;
+   * journals indexed already and unloaded are not (a peer that sends one loads it: `#journalOpened`).
+   */
   async #loadNewJournals(): Promise<void> {
     if (this.#closed) return
     for (const { url } of journalEntries(this.store.ledger.doc())) {
-      if (!this.store.journal(url)) await this.#loadJournal(url, true).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
+      if (this.store.journal(url) || this.#unloaded.has(url) || this.book.isIndexed(url)) continue
+      await this.#loadJournal(url, true).catch((error: unknown) => this.log.warn({ err: error, url }, 'journal not available yet'))
     }
+  }
+
+  /** The Repo loaded a document from disk: a journal of the ledger that is not loaded here is loaded and indexed. */
+  #journalOpened(url: string): void {
+    if (this.#closed || this.store.journal(url)) return
+    if (!journalEntries(this.store.ledger.doc()).some((e) => e.url === url)) return
+    void this.#loadJournal(url, true).catch((error: unknown) => this.log.warn({ err: error, url }, 'loading a journal a peer opened failed'))
   }
 
   /**
@@ -770,6 +798,7 @@ export class SiteNode {
   #watchPeers(): void {
     const network = this.repo.networkSubsystem
     network.on('peer', ({ peerId }) => {
+      this.#peerEpoch++
       this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' })
       void this.indexed.then(() => this.#offerUnloaded(peerId)).catch((error: unknown) => this.log.warn({ err: error, peerId }, 'offering unloaded journals to a peer failed'))
     })

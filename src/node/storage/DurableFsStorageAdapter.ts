@@ -123,7 +123,7 @@ export class DurableFsStorageAdapter implements StorageAdapterInterface {
       if (!known) await ensureDir(dir)
       const fh = await fsp.open(file, "a")
       try {
-        await fh.write(data)
+        await fh.writeFile(data) // every byte (a single write may be short, e.g. on a full disk)
         await fh.datasync()
       } finally {
         await fh.close()

@@ -72,6 +72,13 @@ interface DocState {
   /** Heads of what is on disk (at least). */
   heads: A.Heads
   chunks: ChunkInfo[]
+  /**
+   * True once every chunk on disk is known to be in memory (a load that succeeded, or nothing on
+   * disk): only then may a compaction remove chunks.
+   */
+  complete: boolean
+  /** Bytes of whole records in the change log, as far as this process knows. */
+  logLength: number
   /** The tail of this document's saves and compactions, run one at a time. */
   queue: Promise<unknown>
 }
@@ -88,6 +95,10 @@ export class DocumentStorage {
   readonly #toCompact = new Set<DocumentId>()
   /** Called after a save leaves a document worth compacting. */
   onCompactable: ((documentId: DocumentId) => void) | undefined
+  /** Called after a document was loaded from disk (by `find`, or because a peer asked for it). */
+  onLoaded: ((documentId: DocumentId) => void) | undefined
+  /** Called when a change log held damaged records before its end (a copy is kept beside it). */
+  onDamage: ((documentId: DocumentId, detail: { valid: number; length: number; copy: StorageKey }) => void) | undefined
 
   constructor(readonly adapter: StorageAdapterInterface & Partial<Appending>) {
     const { append, truncate } = adapter
@@ -112,7 +123,7 @@ export class DocumentStorage {
 
   #state(documentId: DocumentId): DocState {
     let state = this.#docs.get(documentId)
-    if (!state) this.#docs.set(documentId, (state = { heads: [], chunks: [], queue: Promise.resolve() }))
+    if (!state) this.#docs.set(documentId, (state = { heads: [], chunks: [], complete: false, logLength: 0, queue: Promise.resolve() }))
     return state
   }
 
@@ -125,7 +136,7 @@ export class DocumentStorage {
   }
 
   async load<T>(documentId: DocumentId): Promise<A.Doc<T> | null> {
-    return this.#serial(documentId, async (state) => {
+    const doc = await this.#serial(documentId, async (state) => {
       const [snapshots, incrementals, log] = await Promise.all([
         this.adapter.loadRange([documentId, 'snapshot']),
         this.adapter.loadRange([documentId, 'incremental']),
@@ -140,20 +151,50 @@ export class DocumentStorage {
           binaries.push(chunk.data)
         }
       }
+      let logLength = 0
       if (log && log.length > 0) {
         const { payloads, valid } = readLog(log)
-        // A record cut short by a crash was never acknowledged: cut it off, so appends follow the last whole record.
-        if (valid < log.length) await this.#log!.truncate(logKey(documentId), valid)
+        if (valid < log.length) await this.#cutLog(documentId, log, valid)
+        logLength = valid
         if (valid > 0) chunks.push({ key: logKey(documentId), type: 'incremental', size: valid })
         binaries.push(...payloads)
       }
-      state.chunks = chunks
-      if (binaries.length === 0) return null
-      const doc = A.load<T>(Buffer.concat(binaries))
-      state.heads = A.getHeads(doc)
+      if (binaries.length === 0) {
+        Object.assign(state, { chunks, heads: [], complete: true, logLength })
+        return null
+      }
+      const bytes = Buffer.concat(binaries)
+      let loaded: A.Doc<T>
+      try {
+        loaded = A.load<T>(bytes)
+      } catch {
+        // A.load refuses chunks whose dependencies are missing; automerge-repo's way keeps what it can.
+        loaded = A.loadIncremental(A.init<T>(), bytes)
+      }
+      // Known only now: a load that throws leaves the state incomplete (never compacted).
+      Object.assign(state, { chunks, heads: A.getHeads(loaded), complete: true, logLength })
       if (this.#worthCompacting(state)) this.#toCompact.add(documentId)
-      return doc
+      return loaded
     })
+    if (doc) this.onLoaded?.(documentId)
+    return doc
+  }
+
+  /**
+   * The change log holds bytes after its last whole record. A record cut short at the very end is
+   * what a crash mid-append leaves (never acknowledged): cut it off. Anything else is damage: a copy
+   * of the whole log is kept beside it (`[id, 'log', 'damaged-<ms>']`) and reported before the cut,
+   * so that appends follow the last whole record.
+   */
+  async #cutLog(documentId: DocumentId, log: Uint8Array, valid: number): Promise<void> {
+    const rest = log.length - valid
+    const torn = rest < 8 || Buffer.from(log.buffer, log.byteOffset + valid, 4).readUInt32LE(0) + 8 > rest
+    if (!torn) {
+      const copy: StorageKey = [documentId, 'log', `damaged-${Date.now()}`]
+      await this.adapter.save(copy, log)
+      this.onDamage?.(documentId, { valid, length: log.length, copy })
+    }
+    await this.#log!.truncate(logKey(documentId), valid)
   }
 
   async save(documentId: DocumentId, doc: A.Doc<unknown>): Promise<void> {
@@ -168,14 +209,23 @@ export class DocumentStorage {
         const binary = A.save(doc)
         const key: StorageKey = [documentId, 'snapshot', headsHash(heads)]
         await this.adapter.save(key, binary)
+        // Never loaded by this process: nothing of it was on disk unless a load said so.
+        if (state.chunks.length === 0) state.complete = true
         state.chunks.push({ key, type: 'snapshot', size: binary.length })
       } else {
         const binary = A.saveSince(doc, state.heads)
         if (binary.length === 0) return
         if (this.#log) {
-          // One fdatasync, no new file: appended to the document's change log.
+          // One fdatasync, no new file: appended to the document's change log. A failed append may
+          // leave part of the record: cut back to the last whole one before anything follows it.
           const record = frame(binary)
-          await this.#log.append(logKey(documentId), record)
+          try {
+            await this.#log.append(logKey(documentId), record)
+          } catch (error) {
+            await this.#log.truncate(logKey(documentId), state.logLength).catch(() => undefined)
+            throw error
+          }
+          state.logLength += record.length
           const log = state.chunks.find((c) => c.key[1] === 'log')
           if (log) log.size += record.length
           else state.chunks.push({ key: logKey(documentId), type: 'incremental', size: record.length })
@@ -220,7 +270,7 @@ export class DocumentStorage {
     await this.#serial(documentId, async (state) => {
       this.#toCompact.delete(documentId)
       const heads = A.getHeads(doc)
-      if (heads.length === 0) return
+      if (heads.length === 0 || !state.complete) return
       // The document given must hold everything on disk: it does when it is the handle's current
       // document (every save came from it, and loading read every chunk into it).
       const binary = A.save(doc)
@@ -231,16 +281,15 @@ export class DocumentStorage {
       for (const chunk of superseded) await this.adapter.remove(chunk.key)
       state.chunks = [{ key, type: 'snapshot', size: binary.length }]
       state.heads = heads
+      state.logLength = 0
     })
   }
 
-  /** Forgets what it knows of an unloaded document (its next load reads the disk again). */
+  /**
+   * An unloaded document is no longer worth compacting (its handle is gone). What is known of its
+   * chunks stays: its saves and loads keep running in order on the same queue.
+   */
   forget(documentId: DocumentId): void {
-    const state = this.#docs.get(documentId)
-    if (!state) return
-    void state.queue.then(() => {
-      if (this.#docs.get(documentId) === state) this.#docs.delete(documentId)
-    })
     this.#toCompact.delete(documentId)
   }
 }
