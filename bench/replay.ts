@@ -3,7 +3,7 @@
  * movements holds ~4 changes. A site that records movements one by one has one change per movement,
  * each with its own hash, dependencies, actor/seq and time. To show what that costs at restart and
  * on the wire, this rebuilds journals change by change, with the same contents and change metadata
- * as `LedgerBook.record([one])` writes (movement in `m[bucket][seq]` and its delta on `tot[sku]`,
+ * as `LedgerBook.record([one])` writes (movement packed in `m[bucket][seq]`, new dictionary words in `d`, its delta on `tot[sku]`,
  * one change, no message), using Automerge's low-level API (no JS materialisation, so it is fast).
  */
 import { cpSync } from 'node:fs'
@@ -13,7 +13,8 @@ import { changeOptions } from '../src/docs/history.ts'
 import { bucketOf, createJournal, createLedger, journalBalance, journalEntries, journalPostings, registerJournal, type Posting } from '../src/docs/ledger.ts'
 import type { SiteNode } from '../src/node/siteNode.ts'
 import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAdapter.ts'
-import { MovementKind, type JournalDoc, type LedgerDoc } from '../src/schema/ledger.ts'
+import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
+import { packMovement } from '../src/docs/movementCodec.ts'
 import { str } from '../src/schema/strings.ts'
 
 export interface JournalContents {
@@ -22,6 +23,8 @@ export interface JournalContents {
   week: string
   s0: number
   open: Map<string, number>
+  /** Schema 2 journals: the time packed movements count from. */
+  t0: number | undefined
   postings: Posting[]
 }
 
@@ -33,7 +36,7 @@ export interface SiteContents {
 
 /** A journal's contents as a single-change rebuild needs them. */
 export function journalContents(url: string, doc: JournalDoc): JournalContents {
-  return { url, n: doc.n, week: str(doc.week), s0: doc.s0, open: new Map(Object.entries(doc.open ?? {})), postings: journalPostings(doc) }
+  return { url, n: doc.n, week: str(doc.week), s0: doc.s0, open: new Map(Object.entries(doc.open ?? {})), t0: doc.t0, postings: journalPostings(doc) }
 }
 
 /** This node's journals (all must be loaded), oldest first. */
@@ -50,9 +53,13 @@ export function siteContents(node: SiteNode): SiteContents {
 
 /** One journal, one change per movement. */
 export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
-  const start = A.change(A.init<JournalDoc>(), (d) => createJournal(d, { site: c.site, node: c.node, n: j.n, week: j.week, s0: j.s0, open: j.open }))
+  const start = A.change(A.init<JournalDoc>(), (d) => createJournal(d, { site: c.site, node: c.node, n: j.n, week: j.week, s0: j.s0, open: j.open, t0: j.t0 ?? j.postings[0]?.at ?? 0 }))
   const m = A.getObjectId(start.m)!
   const tot = A.getObjectId(start.tot)!
+  const dict = A.getObjectId(start.d!)!
+  const codes = new Map<string, string>()
+  const t0 = start.t0!
+  let last: Posting | undefined
   const am = A.getBackend(A.clone(start))
   const buckets = new Map<string, string>()
   const counters = new Set<string>()
@@ -61,18 +68,19 @@ export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
     const b = bucketOf(p.seq)
     let bucket = buckets.get(b)
     if (bucket === undefined) buckets.set(b, (bucket = am.putObject(m, b, {})))
-    const mv = am.putObject(bucket, String(p.seq), {})
-    am.put(mv, 'id', p.id, 'str')
-    am.put(mv, 'k', MovementKind[p.kind], 'int')
-    am.put(mv, 'sku', p.sku, 'str')
-    am.put(mv, 'q', p.delta, 'int')
-    if (p.counted !== undefined) am.put(mv, 'n', p.counted, 'int')
-    am.put(mv, 't', p.at, 'int')
-    am.put(mv, 'by', p.by, 'str')
-    if (p.device !== undefined) am.put(mv, 'dev', p.device, 'str')
-    if (p.reason !== undefined) am.put(mv, 'why', p.reason, 'str')
-    if (p.reference !== undefined) am.put(mv, 'ref', p.reference, 'str')
-    if (p.prev !== undefined) am.put(mv, 'prev', p.prev, 'str')
+    // Packed as writeJournal packs it (schema 2): one string, repeated strings in the dictionary.
+    const base = last && last.seq === p.seq - 1 && bucketOf(last.seq) === b ? last.at : t0
+    const code = (value: string) => {
+      let k = codes.get(value)
+      if (k === undefined) {
+        k = codes.size.toString(36)
+        codes.set(value, k)
+        am.put(dict, k, value, 'str')
+      }
+      return k
+    }
+    am.put(bucket, String(p.seq), packMovement(p, { node: c.node, base, code }), 'str')
+    last = p
     if (!counters.has(p.sku)) {
       am.put(tot, p.sku, 0, 'counter')
       counters.add(p.sku)
@@ -115,6 +123,7 @@ export async function writeSingleChangeCopy(c: SiteContents, fromDir: string, to
     for (const [sku, n] of expected) if ((rebuilt.get(sku) ?? 0) !== n) throw new Error(`single-change rebuild of journal ${j.n}: ${sku} is ${rebuilt.get(sku)}, expected ${n}`)
     await storage.removeRange([docId(j.url), 'snapshot'])
     await storage.removeRange([docId(j.url), 'incremental'])
+    await storage.removeRange([docId(j.url), 'log'])
     await storage.save([docId(j.url), 'snapshot', 'single-change-rebuild'], bytes)
     bytesTotal += bytes.length
     changes += j.postings.length + 1

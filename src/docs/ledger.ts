@@ -25,7 +25,8 @@ import {
 import { checkClientTime } from '../schema/clientTime.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { hasOwnKey, own } from '../schema/ownProperty.ts'
-import { imm, str } from '../schema/strings.ts'
+import { imm, isImmutable, str, type Str } from '../schema/strings.ts'
+import { packMovement, unpackMovement } from './movementCodec.ts'
 import { checkReason } from './catalogRules.ts'
 
 /** A movement ready to post: plain values, with the node's sequence number. */
@@ -89,7 +90,7 @@ export function createLedger(doc: LedgerDoc, site: string): void {
 }
 
 /** Initialises a node's n-th journal, opening with the node's totals of all earlier journals. */
-export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number> }): void {
+export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number>; t0: number }): void {
   doc.schema = JOURNAL_SCHEMA
   doc.kind = imm('journal')
   doc.site = imm(init.site)
@@ -101,6 +102,8 @@ export function createJournal(doc: JournalDoc, init: { site: string; node: strin
   for (const [sku, quantity] of init.open) if (quantity !== 0) doc.open[sku] = quantity
   doc.tot = {}
   doc.m = {}
+  doc.t0 = init.t0
+  doc.d = {}
 }
 
 /** Registers a journal document's URL in the ledger. */
@@ -212,7 +215,7 @@ function toStored(p: Posting): StoredMovement {
   return m
 }
 
-/** Reads a stored movement back as a posting of `journal`'s node. */
+/** Reads a stored movement back as a posting of `journal`'s node (schema 1: a map per movement). */
 export function fromStored(journal: JournalDoc, seq: number, m: StoredMovement): Posting {
   const p: Posting = { node: str(journal.node), seq, id: str(m.id), kind: movementKindName[m.k], sku: str(m.sku), delta: m.q, at: m.t, by: str(m.by) }
   if (m.n !== undefined) p.counted = m.n
@@ -228,6 +231,71 @@ export function bucketOf(seq: number): string {
   return String(Math.floor(seq / JOURNAL_BUCKET))
 }
 
+/** A journal's packed movements are written in schema 2's format (it has `t0`); older journals keep theirs. */
+const packs = (journal: JournalDoc) => typeof journal.t0 === 'number'
+
+/**
+ * Per journal (`node/n`), what the writer last packed and the dictionary's codes: checked against
+ * the document before use (another journal with the same key in this process, or an older view),
+ * so they only save work.
+ */
+const lastPacked = new Map<string, { seq: number; at: number; packed: string }>()
+const dictionaries = new Map<string, Map<string, string>>()
+
+function dictionaryCode(journal: JournalDoc, key: string, value: string): string {
+  const words = (journal.d ??= {})
+  let codes = dictionaries.get(key)
+  const count = Object.keys(words).length
+  if (!codes || codes.size !== count) {
+    codes = new Map(Object.entries(words).map(([code, word]) => [str(word), code]))
+    dictionaries.set(key, codes)
+  }
+  let code = codes.get(value)
+  if (code !== undefined && own(words, code) !== undefined && str(own(words, code)!) === value) return code
+  code = count.toString(36)
+  words[code] = imm(value)
+  codes.set(value, code)
+  return code
+}
+
+/** The time packed movement `seq` counts from: the previous movement of its bucket, or `t0`. */
+function packBase(journal: JournalDoc, entries: Record<string, StoredMovement | Str>, seq: number, key: string): number {
+  const prevSeq = seq - 1
+  if (bucketOf(prevSeq) !== bucketOf(seq)) return journal.t0!
+  const prev = own(entries, String(prevSeq))
+  if (prev === undefined) return journal.t0!
+  const cached = lastPacked.get(key)
+  if (cached && cached.seq === prevSeq && typeof prev !== 'object' && str(prev as Str) === cached.packed) return cached.at
+  return bucketPostings(journal, Math.floor(seq / JOURNAL_BUCKET)).get(prevSeq)?.at ?? journal.t0!
+}
+
+/** The postings of one bucket (packed times count along the bucket). */
+function bucketPostings(journal: JournalDoc, bucket: number): Map<number, Posting> {
+  const out = new Map<number, Posting>()
+  const entries = own(journal.m, String(bucket))
+  if (!entries) return out
+  const node = str(journal.node)
+  const word = (code: string) => {
+    const w = own(journal.d, code)
+    return w === undefined ? undefined : str(w)
+  }
+  let base = journal.t0 ?? 0
+  let prevSeq = Number.NaN
+  for (const seq of Object.keys(entries).map(Number).sort((a, b) => a - b)) {
+    const m = entries[String(seq)]!
+    if (typeof m === 'object' && !isImmutable(m)) {
+      out.set(seq, fromStored(journal, seq, m as StoredMovement))
+      continue
+    }
+    if (seq !== prevSeq + 1) base = journal.t0!
+    const p = unpackMovement(str(m as Str), seq, { node, base, word })
+    out.set(seq, p)
+    base = p.at
+    prevSeq = seq
+  }
+  return out
+}
+
 /**
  * Posts a movement: stores it and adds its delta to the SKU's total, in the same change.
  * Writing the same posting again is a no-op.
@@ -239,7 +307,13 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
   if (!hasOwnKey(journal.m, bucket)) journal.m[bucket] = {}
   const entries = journal.m[bucket]!
   if (hasOwnKey(entries, String(p.seq))) return
-  entries[p.seq] = toStored(p)
+  if (packs(journal)) {
+    const key = `${p.node}/${journal.n}`
+    const base = packBase(journal, entries, p.seq, key)
+    const packed = packMovement(p, { node: p.node, base, code: (value) => dictionaryCode(journal, key, value) })
+    entries[p.seq] = imm(packed)
+    lastPacked.set(key, { seq: p.seq, at: p.at, packed })
+  } else entries[p.seq] = toStored(p)
   // Only this journal's node creates its totals, so a counter is never created twice concurrently.
   // An own-key test: a SKU named `constructor` must get its own counter, not Object's.
   if (!hasOwnKey(journal.tot, p.sku)) journal.tot[p.sku] = new Counter(0)
@@ -249,15 +323,15 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
 /** One posting of a journal, if present. */
 export function journalPosting(journal: JournalDoc, seq: number): Posting | undefined {
   const m = own(own(journal.m, bucketOf(seq)), String(seq))
-  return m === undefined ? undefined : fromStored(journal, seq, m)
+  if (m === undefined) return undefined
+  if (typeof m === 'object' && !isImmutable(m)) return fromStored(journal, seq, m as StoredMovement)
+  return bucketPostings(journal, Math.floor(seq / JOURNAL_BUCKET)).get(seq)
 }
 
 /** Every movement of a journal, in sequence order. */
 export function journalPostings(journal: JournalDoc): Posting[] {
   const out: Posting[] = []
-  for (const entries of Object.values(journal.m ?? {})) {
-    for (const [seq, m] of Object.entries(entries)) out.push(fromStored(journal, Number(seq), m))
-  }
+  for (const bucket of Object.keys(journal.m ?? {})) out.push(...bucketPostings(journal, Number(bucket)).values())
   return out.sort((a, b) => a.seq - b.seq)
 }
 

@@ -440,7 +440,7 @@ export class LedgerBook {
     const n = (current?.ref.doc().n ?? 0) + 1
     const open = current ? journalBalance(current.ref.doc()) : new Map<string, number>()
     const s0 = current?.lastSeq ?? 0
-    const ref = this.store.createJournal((d) => createJournal(d, { site, node, n, week, s0, open }))
+    const ref = this.store.createJournal((d) => createJournal(d, { site, node, n, week, s0, open, t0: time }))
     await this.store.durable([ref])
     this.store.ledger.change((d) => registerJournal(d, node, n, ref.url), changeOptions({ op: 'ledger.journal', user: node, ref: `${node}/${n}` }, time))
     await this.store.durable([this.store.ledger])

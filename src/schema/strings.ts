@@ -3,7 +3,7 @@
  * collaborative text object that costs twice the bytes and 2–3x the load time
  * (../shared/research/automerge-performance.md). These two helpers are the only way in and out.
  */
-import { ImmutableString } from '@automerge/automerge'
+import { ImmutableString, isImmutableString } from '@automerge/automerge'
 
 export type Str = ImmutableString
 
@@ -16,4 +16,9 @@ export function imm(value: string): Str {
 export function str(value: Str | string | undefined | null): string {
   if (value === undefined || value === null) return ''
   return typeof value === 'string' ? value : value.val
+}
+
+/** True for a string field (ImmutableString, or a plain string) rather than a map. */
+export function isImmutable(value: unknown): value is Str | string {
+  return typeof value === 'string' || isImmutableString(value)
 }

@@ -21,6 +21,8 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   // 2026-11-29: a device enrolled after the others stopped never loaded their journals (every seed).
   'relay crash': [1554234880],
   'DurableFsStorageAdapter crash': [],
+  // 2026-11-30: an issue of 0 read back as -0 (the packed quantity of issues is negated).
+  'packed movements round trip': [129186386],
 }
 
 /** How many fresh seeds a run adds to the regression seeds (STOCKMESH_FRESH_SEEDS, at least 1). */

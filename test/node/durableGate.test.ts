@@ -10,9 +10,9 @@ import { WebSocketClientAdapter, WebSocketServerAdapter } from '@automerge/autom
 import { WebSocketServer } from 'ws'
 import * as A from '@automerge/automerge'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { createLedger } from '../../src/docs/ledger.ts'
+import { createLedger, journalPostings } from '../../src/docs/ledger.ts'
 import { LedgerBook } from '../../src/docs/ledgerBook.ts'
-import type { LedgerDoc } from '../../src/schema/ledger.ts'
+import type { JournalDoc, LedgerDoc } from '../../src/schema/ledger.ts'
 import { DurableGate } from '../../src/network/durableGate.ts'
 import { RepoLedgerStore } from '../../src/node/repoLedgerStore.ts'
 import { DurableFsStorageAdapter } from '../../src/node/storage/DurableFsStorageAdapter.ts'
@@ -37,8 +37,9 @@ class SlowStorage implements StorageAdapterInterface {
     if (key[1] !== 'snapshot' && key[1] !== 'incremental') return
     const chunks = [...(this.#chunks.get(key[0]!) ?? []), data]
     this.#chunks.set(key[0]!, chunks)
-    const doc = A.load<{ m?: Record<string, Record<string, { id: unknown }>> }>(Buffer.concat(chunks))
-    for (const m of Object.values(doc.m ?? {}).flatMap((bucket) => Object.values(bucket))) if (!this.durableAt.has(String(m.id))) this.durableAt.set(String(m.id), performance.now())
+    const doc = A.load<JournalDoc>(Buffer.concat(chunks))
+    if (doc.m === undefined) return
+    for (const { id } of journalPostings(doc)) if (!this.durableAt.has(id)) this.durableAt.set(id, performance.now())
   }
 }
 
@@ -73,8 +74,8 @@ function whenPeerHas(peer: Repo, ledgerSeen: Awaited<ReturnType<typeof peerPair>
   return new Promise((resolve) => {
     const check = async () => {
       for (const url of Object.values(ledgerSeen.doc().journals ?? {})) {
-        const journal = await peer.find<{ m: Record<string, Record<string, { id: unknown }>> }>(String(url) as AutomergeUrl).catch(() => undefined)
-        const has = journal && Object.values(journal.doc().m ?? {}).some((bucket) => Object.values(bucket).some((m) => String(m.id) === movementId))
+        const journal = await peer.find<JournalDoc>(String(url) as AutomergeUrl).catch(() => undefined)
+        const has = journal && journal.doc().m !== undefined && journalPostings(journal.doc()).some((p) => p.id === movementId)
         if (has) return resolve(performance.now())
         journal?.on('change', check)
       }

@@ -39,7 +39,7 @@ describe('on hand after a restart, with another device’s previous journal in t
     // Device B's journal 1 arrives (as by sync) with a receipt of 50.
     await offline(dataDir, async (repo, ledger) => {
       const j = repo.create<JournalDoc>()
-      j.change((d) => createJournal(d, { site: 'demo-store', node: 'dev-b', n: 1, week: periodOf(START), s0: 0, open: new Map() }))
+      j.change((d) => createJournal(d, { site: 'demo-store', node: 'dev-b', n: 1, week: periodOf(START), s0: 0, open: new Map(), t0: START }))
       j.change((d) => writeJournal(d, { node: 'dev-b', seq: 1, id: 'b-1', kind: 'receipt', sku: 'AMOX-500', delta: 50, at: START, by: 'bob' }))
       ledger.change((d: LedgerDoc) => registerJournal(d, 'dev-b', 1, j.url))
       dev_b1 = j.url
