@@ -1,4 +1,5 @@
 /** The prose of BENCHMARKS.md: method, and findings computed from the results. */
+import { JOURNAL_LIMIT } from '../src/schema/ledger.ts'
 import { TARGET, commitAt, loadAt, wireBytes, type Report } from './report.ts'
 
 export function method(r: Report): string {
@@ -7,8 +8,7 @@ export function method(r: Report): string {
 - **Workload.** One site, catalog of 2,000 products (plus the demo catalog), node \`node-a\`. Movements: 30% receipts,
   50% issues, 10% adjustments, 10% stock counts; SKUs skewed to a popular head (index = 2000·u²), ULID movement ids,
   user, device and reference filled (bench/workload.ts). The node's clock (\`now\` option) advances so that 5,000
-  movements fill each ISO week (a node opens a new journal every 2,000 movements and every week, so 10k movements
-  make 6 journals and 100k make 60).
+  movements fill each ISO week (a node opens a new journal every ${JOURNAL_LIMIT.toLocaleString('en')} movements and every week).
 - **History** is recorded in batches of 500 (\`book.record(500 inputs)\`) to build 100k quickly; the last
   ${r.args.measured} movements before each size are recorded one by one and measured. One site grows from the smaller
   size to the larger one; it is closed and reopened in between for the restart measurements.
@@ -78,7 +78,7 @@ export function findings(r: Report): string {
     out.push(
       `### 1. Recording a movement: ~${f1(cHi.site.cpu.p50)} ms CPU at the median, ${f0(cHi.site.cpu.p99)} ms at p99`,
       '',
-      `- History length does not matter (p50 ${f1(cLo.site.cpu.p50)} ms at ${lo / 1000}k, ${f1(cHi.site.cpu.p50)} ms at ${hi / 1000}k): every movement touches only the node's latest journal, which never holds more than 2,000 movements. ${cHi.journalFill.opened ? `The measured movements opened ${cHi.journalFill.opened === 1 ? 'a new journal' : `${cHi.journalFill.opened} new journals`} and filled it to ${f0(cHi.journalFill.after)}.` : `The measured movements filled the latest journal from ${f0(cHi.journalFill.before)} to ${f0(cHi.journalFill.after)}.`}`,
+      `- History length does not matter (p50 ${f1(cLo.site.cpu.p50)} ms at ${lo / 1000}k, ${f1(cHi.site.cpu.p50)} ms at ${hi / 1000}k): every movement touches only the node's latest journal, which never holds more than ${JOURNAL_LIMIT.toLocaleString('en')} movements. ${cHi.journalFill.opened ? `The measured movements opened ${cHi.journalFill.opened === 1 ? 'a new journal' : `${cHi.journalFill.opened} new journals`} and filled it to ${f0(cHi.journalFill.after)}.` : `The measured movements filled the latest journal from ${f0(cHi.journalFill.before)} to ${f0(cHi.journalFill.after)}.`}`,
       `- Where the median goes (at ${hi / 1000}k): Automerge ${f1(am)} ms (one \`A.change\` on the journal), LedgerBook's own work ${f1(book)} ms, automerge-repo + storage ${f1(repo)} ms.`,
       sh
         ? `- **Automerge** keeps each document as an immutable JS object, so a change copies every map on the path it writes: here a bucket of ≤ 100 movements and the journal's \`tot\` (a counter per SKU moved in this journal: ${f0(cHi.totKeys)} at the end). Section 4 shows what flat maps cost: ${f1(sh.journalAppend.at(-1)!.flat)} ms to append into a flat map of ${f0(sh.journalAppend.at(-1)!.entries)} vs ${f1(sh.journalAppend.at(-1)!.bucketed)} ms bucketed, and ${f1(sh.counterChange.flat)} ms vs ${f1(sh.counterChange.bucketed)} ms to bump one of 2,000 counters; \`tot\` is bounded by the SKUs one journal sees, so it stays in between.`
@@ -87,7 +87,7 @@ export function findings(r: Report): string {
         ? `- **LedgerBook's own work** (${f1(book)} ms) is above a millisecond: \`record()\` recomputes on hand for every SKU (\`LedgerBook.onHand()\` → \`journalBalance\` over \`open\` and \`tot\` of each node's latest journal) before planning even one movement.`
         : `- **LedgerBook's own work** is small (${f1(book)} ms): validation, planning and indexing the postings just written.`,
       `- **automerge-repo + storage** is the largest share: each movement is one durable save of the journal — an incremental chunk written as temp file + fsync + rename + directory fsync by \`DurableFsStorageAdapter.save\` (~1.2 ms CPU per save on this VM, where the fsync itself takes ${f1(r.machine.fsyncMs)} ms) — plus automerge-repo's work per change in \`DocHandle\` (an \`A.diff\` to emit the change event, heads encoding, its state machine) and \`A.saveSince\`.`,
-      `- **The worst movements open a journal or compact one** (section 1). Opening the next journal (every 2,000 movements and every week) creates it with its opening balances (${f0(cHi.openKeys)} SKUs), saves it, registers it in the ledger and saves the ledger: three durable saves in one \`record()\`. A compaction happens when a document's incremental chunks add up to its snapshot: automerge-repo's \`StorageSubsystem.saveDoc\` rewrites the snapshot — \`A.save\` itself took at most ${saves.length ? f0(Math.max(...saves)) : '–'} ms (${saves.length} compactions in ${cLo.measured + cHi.measured} movements) — and then removes every superseded incremental one at a time (\`DurableFsStorageAdapter.remove\` no longer fsyncs the directory for each: with it, 500 removes took ≈ 0.3 s wall and p99 was ~28 ms); \`RepoLedgerStore.durable\` awaits \`repo.flush\`, so the user waits. Without either, p99 is ${f1(calmP99)} ms: the rest of the tail is GC and a shared, loaded machine${calmP99 > TARGET.p99 ? ', and it is still above 8 ms' : ''}.`,
+      `- **The worst movements open a journal or compact one** (section 1). Opening the next journal (every ${JOURNAL_LIMIT.toLocaleString('en')} movements and every week) creates it with its opening balances (${f0(cHi.openKeys)} SKUs), saves it, registers it in the ledger and saves the ledger: three durable saves in one \`record()\`. A compaction happens when a document's incremental chunks add up to its snapshot: automerge-repo's \`StorageSubsystem.saveDoc\` rewrites the snapshot — \`A.save\` itself took at most ${saves.length ? f0(Math.max(...saves)) : '–'} ms (${saves.length} compactions in ${cLo.measured + cHi.measured} movements) — and then removes every superseded incremental one at a time (\`DurableFsStorageAdapter.remove\` no longer fsyncs the directory for each: with it, 500 removes took ≈ 0.3 s wall and p99 was ~28 ms); \`RepoLedgerStore.durable\` awaits \`repo.flush\`, so the user waits. Without either, p99 is ${f1(calmP99)} ms: the rest of the tail is GC and a shared, loaded machine${calmP99 > TARGET.p99 ? ', and it is still above 8 ms' : ''}.`,
       '',
     )
   }

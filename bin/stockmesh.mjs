@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const cli = new URL('../dist/cli.js', import.meta.url)
+// dist/stockmesh.mjs is the CLI bundled into one file (scripts/bundleCli.mjs): it starts faster.
+const cli = new URL('../dist/stockmesh.mjs', import.meta.url)
 if (!existsSync(cli)) {
   console.error(`stockmesh: ${fileURLToPath(cli)} is missing: run npm run build first`)
   process.exit(1)

@@ -23,7 +23,7 @@ export const JOURNAL_SCHEMA = 2
 /** Movements per journal bucket. */
 export const JOURNAL_BUCKET = 100
 /** A node opens its next journal after this many movements (or when the week changes). */
-export const JOURNAL_LIMIT = 2000
+export const JOURNAL_LIMIT = 5000
 
 /** Movement kinds; stored as small ints to keep the journal compact on disk and on the wire. */
 export const MovementKind = {

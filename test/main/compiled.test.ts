@@ -144,7 +144,7 @@ describe('the compiled node code (dist/)', () => {
     const res = spawnSync(process.execPath, [path.join(dir, 'bin/stockmesh.mjs'), '--help'], { encoding: 'utf8', env: plainEnv(), timeout: 20_000 })
     expect(res.status).toBe(1)
     expect(res.stdout).toBe('')
-    expect(res.stderr).toMatch(/^stockmesh: .*dist[/\\]cli\.js is missing: run npm run build first\n$/)
+    expect(res.stderr).toMatch(/^stockmesh: .*dist[/\\]stockmesh\.mjs is missing: run npm run build first\n$/)
   })
 })
 
