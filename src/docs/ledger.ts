@@ -265,7 +265,7 @@ function packBase(journal: JournalDoc, entries: Record<string, StoredMovement | 
   const prev = own(entries, String(prevSeq))
   if (prev === undefined) return journal.t0!
   const cached = lastPacked.get(key)
-  if (cached && cached.seq === prevSeq && typeof prev !== 'object' && str(prev as Str) === cached.packed) return cached.at
+  if (cached && cached.seq === prevSeq && isImmutable(prev) && str(prev) === cached.packed) return cached.at
   return bucketPostings(journal, Math.floor(seq / JOURNAL_BUCKET)).get(prevSeq)?.at ?? journal.t0!
 }
 
