@@ -9,6 +9,7 @@
 import { cpSync } from 'node:fs'
 import path from 'node:path'
 import * as A from '@automerge/automerge'
+import type { AutomergeUrl } from '@automerge/automerge-repo'
 import { changeOptions } from '../src/docs/history.ts'
 import { bucketOf, createJournal, createLedger, journalBalance, journalEntries, journalPostings, registerJournal, type Posting } from '../src/docs/ledger.ts'
 import type { SiteNode } from '../src/node/siteNode.ts'
@@ -39,15 +40,13 @@ export function journalContents(url: string, doc: JournalDoc): JournalContents {
   return { url, n: doc.n, week: str(doc.week), s0: doc.s0, open: new Map(Object.entries(doc.open ?? {})), t0: doc.t0, postings: journalPostings(doc) }
 }
 
-/** This node's journals (all must be loaded), oldest first. */
-export function siteContents(node: SiteNode): SiteContents {
-  const journals = journalEntries(node.book.ledger)
-    .filter((e) => e.node === node.identity.node)
-    .map(({ url, n }) => {
-      const ref = node.store.journal(url)
-      if (!ref) throw new Error(`journal ${n} not loaded`)
-      return journalContents(url, ref.doc())
-    })
+/** This node's journals, oldest first (ones the node unloaded are read through its Repo). */
+export async function siteContents(node: SiteNode): Promise<SiteContents> {
+  const journals: JournalContents[] = []
+  for (const { url } of journalEntries(node.book.ledger).filter((e) => e.node === node.identity.node)) {
+    const doc = node.store.journal(url)?.doc() ?? (await node.repo.find<JournalDoc>(url as AutomergeUrl)).doc()
+    journals.push(journalContents(url, doc))
+  }
   return { site: node.identity.site, node: node.identity.node, journals }
 }
 

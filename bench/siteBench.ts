@@ -284,7 +284,7 @@ export async function siteBench(sizes: number[], opts: { commit: boolean; load: 
         const totals = node.book.onHand()
         const own = journalEntries(node.book.ledger).filter((e) => e.node === NODE).at(-1)!
         const expected = { total: [...totals.values()].reduce((a, b) => a + b, 0), seq: lastSeqOf(node.store.journal(own.url)!.doc()) }
-        const contents = opts.singleChange ? siteContents(node) : undefined
+        const contents = opts.singleChange ? await siteContents(node) : undefined
         const urls = [
           { doc: 'catalog', url: node.catalog.url },
           { doc: 'ledger', url: node.store.ledger.url },
