@@ -35,9 +35,11 @@ let cliRoot = root
 /** The committed tree of this checkout, exported to `dir`, node_modules linked, compiled to dir/dist. */
 function buildHead(dir: string): void {
   mkdirSync(dir, { recursive: true })
-  execFileSync('sh', ['-c', 'git -C "$0" archive HEAD bin src package.json tsconfig.json tsconfig.build.json | tar -x -C "$1"', root, dir])
+  execFileSync('sh', ['-c', 'git -C "$0" archive HEAD bin src scripts package.json tsconfig.json tsconfig.build.json | tar -x -C "$1"', root, dir])
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir')
   execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--noCheck'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
+  // As `npm run build:node` does: the CLI bundled into dist/stockmesh.mjs, which bin/stockmesh.mjs runs.
+  execFileSync(process.execPath, ['scripts/bundleCli.mjs'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
 }
 
 /** Which code the stockmesh side runs, and whether its dist/ is older than its src/. */

@@ -7,6 +7,9 @@
  */
 import net from 'node:net'
 
+/** Bytes a link delivers at a time. */
+const PIECE = 1024
+
 /**
  * One direction of the link: chunks are serialised onto it one after another at `rate` bytes/s, in
  * arrival order across the device's connections, and delivered `delay` ms after they were sent.
@@ -28,8 +31,12 @@ class Direction {
       to.write(chunk)
       return
     }
-    this.#pending.set(to, (this.#pending.get(to) ?? 0) + 1)
-    this.#queue.push({ to, chunk })
+    // In pieces of at most 1 KiB, as a slow link delivers bytes: a 64 KiB chunk read at once from a
+    // fast socket must not arrive 8 s later all together (the receiver would see nothing meanwhile).
+    for (let at = 0; at < chunk.length; at += PIECE) {
+      this.#pending.set(to, (this.#pending.get(to) ?? 0) + 1)
+      this.#queue.push({ to, chunk: chunk.subarray(at, at + PIECE) })
+    }
     this.#pump()
   }
   #done(to: net.Socket): void {

@@ -230,9 +230,12 @@ const report: LocalReport = { machine: machine(), args: { ...args }, durationS: 
 log(`machine: ${report.machine.cpu}, ${report.machine.cores} cores, load ${report.machine.loadStart.map((l) => l.toFixed(2)).join(' ')}, fsync ${report.machine.fsyncMs.toFixed(2)} ms`)
 
 const has = (p: Piece) => args.only.includes(p)
+/** The results so far, written after each piece: a run that fails late keeps what it measured (re-render with --from). */
+const checkpoint = () => writeFileSync(saved, JSON.stringify({ ...report, durationS: (performance.now() - started) / 1000 }))
 if (has('commit') || has('load')) {
   log(`== sections 1-2: single movements and restarts at ${args.sizes.join(', ')} movements`)
   report.site = await siteBench(args.sizes, { commit: has('commit'), load: has('load'), singleChange: args.singleChange, runs: args.runs, measured: args.measured })
+  checkpoint()
 }
 if (has('wire')) {
   const scenarios = [
@@ -252,16 +255,19 @@ if (has('wire')) {
     log(`== section 3: bytes on the wire; scenarios in parallel child processes`)
     report.wire = await Promise.all(scenarios.map(({ prior, perSide, gap }) => wireChild(prior, perSide, gap)))
   }
+  checkpoint()
 }
 if (has('shape')) {
   log('== section 4: shape experiments')
   report.shape = shapeBench()
+  checkpoint()
 }
 if (has('relay')) {
   log('== section 5: relay')
   const relayStarted = performance.now()
   report.relay = await relayBench({ sites: args.relaySites, perSite: args.relayPerSite, clientProcesses: args.relayProcs, stages: args.relayStages, stageMs: args.relayStageMs, perSide: args.relayPerSide, pouch: args.pouch, ...(args.relaySrc ? { relaySrc: args.relaySrc } : {}) })
   report.relayDurationS = (performance.now() - relayStarted) / 1000
+  checkpoint()
 }
 if (has('local')) {
   log('== section 6: local API against a durable PouchDB server')

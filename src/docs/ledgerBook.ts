@@ -75,6 +75,13 @@ export interface LedgerBookOptions {
   knownReasons?: () => Iterable<string>
   /** The node's clock, unix ms. Client times (`at`) must lie within a window around it. */
   now: () => number
+  /**
+   * Asked before posting into a journal that has movements already: true opens the next journal
+   * now. A site node says true once per relay outage of some length, so that what is recorded
+   * offline goes into a journal no peer holds yet, which travels whole (~37 B per movement) instead
+   * of change by change (~200 B each) when the link is back.
+   */
+  rollOver?: () => boolean
 }
 
 export interface RecordResult {
@@ -436,7 +443,7 @@ export class LedgerBook {
     const { node, site } = this.options
     const week = periodOf(time)
     const current = this.#ownJournal()
-    if (current && current.size < JOURNAL_LIMIT && str(current.ref.doc().week) === week) return current
+    if (current && current.size < JOURNAL_LIMIT && str(current.ref.doc().week) === week && !(current.size > 0 && this.options.rollOver?.())) return current
     const n = (current?.ref.doc().n ?? 0) + 1
     const open = current ? journalBalance(current.ref.doc()) : new Map<string, number>()
     const s0 = current?.lastSeq ?? 0

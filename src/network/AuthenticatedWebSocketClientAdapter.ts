@@ -215,6 +215,9 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     socket.on('ping', alive)
     socket.on('open', () => {
       alive()
+      // A frame still arriving counts too: a catch-up download may take minutes over a slow link,
+      // with the relay's pings queued behind it (ws keeps the TCP socket as `_socket`).
+      ;(socket as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('data', alive)
       socket.send(cbor.encode({ type: 'join', senderId: peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
     })
     // Any frame from the relay shows it is there (its ping may wait behind a download on a slow link).

@@ -83,6 +83,13 @@ const IDENTITY_KEY = ['stockmesh-identity']
  */
 export const UNLOAD_SWEEP_MS = 60_000
 
+/**
+ * After the relay has been out of reach this long, the next posting opens a new journal (once per
+ * outage): a journal the relay partly holds would otherwise catch up change by change, ~200 B per
+ * movement, against ~37 B for a journal sent whole (BENCHMARKS.md sections 3 and 5).
+ */
+export const OFFLINE_JOURNAL_AFTER_MS = 15 * 60_000
+
 export interface SiteNodeOptions {
   /** Data folder; documents live in `<dataDir>/automerge`. */
   dataDir: string
@@ -93,6 +100,8 @@ export interface SiteNodeOptions {
   logger: Logger
   /** Clock, unix ms (tests pass their own). */
   now?: () => number
+  /** A relay outage this long (ms) makes the next posting open a new journal; default `OFFLINE_JOURNAL_AFTER_MS`. */
+  offlineJournalAfterMs?: number
   /** How often quiet journals are unloaded (ms); default `UNLOAD_SWEEP_MS`. */
   unloadSweepMs?: number
   /** Tests: the background load (orders, manifests, shared documents) starts only once this resolves. */
@@ -146,7 +155,27 @@ export class SiteNode {
       knownSku: (sku) => isKnownSku(catalog.doc(), sku),
       knownReasons: () => reasonCodes(catalog.doc()),
       now: () => this.now(),
+      rollOver: () => this.#offlineRollOver(),
     })
+  }
+
+  /** Since when the relay link is down (Date.now ms); undefined while it is up or there is no relay. */
+  #relayDownSince: number | undefined
+  /** The outage (its `#relayDownSince`) a journal was opened for already. */
+  #rolledFor: number | undefined
+
+  /**
+   * True once per relay outage longer than `offlineJournalAfterMs` (the first posting then opens a
+   * new journal: what is recorded offline travels whole when the link is back; see LedgerBook's
+   * `rollOver`). A flapping link opens at most one journal per outage of that length.
+   */
+  #offlineRollOver(): boolean {
+    const since = this.#relayDownSince
+    if (!this.relay || since === undefined || this.#rolledFor === since) return false
+    if (Date.now() - since < (this.options.offlineJournalAfterMs ?? OFFLINE_JOURNAL_AFTER_MS)) return false
+    this.#rolledFor = since
+    this.log.info({ offlineSinceMs: Date.now() - since }, 'the relay has been out of reach: movements go into a new journal')
+    return true
   }
 
   #cache: JournalCache | undefined
@@ -799,10 +828,14 @@ export class SiteNode {
     const network = this.repo.networkSubsystem
     network.on('peer', ({ peerId }) => {
       this.#peerEpoch++
+      if (this.relay && peerId === this.relay.remotePeerId) this.#relayDownSince = undefined
       this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'connected' })
       void this.indexed.then(() => this.#offerUnloaded(peerId)).catch((error: unknown) => this.log.warn({ err: error, peerId }, 'offering unloaded journals to a peer failed'))
     })
-    network.on('peer-disconnected', ({ peerId }) => this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'disconnected' }))
+    network.on('peer-disconnected', ({ peerId }) => {
+      if (parsePeerId(peerId)?.role === 'relay' || peerId === this.relay?.remotePeerId) this.#relayDownSince ??= Date.now()
+      this.events.emit('peer', { peerId, peer: parsePeerId(peerId), state: 'disconnected' })
+    })
   }
 
   /**
@@ -828,6 +861,7 @@ export class SiteNode {
       },
     })
     this.relay = adapter
+    this.#relayDownSince = Date.now() // until the link is up
     this.connect(adapter)
     this.log.info({ relay: url }, 'connecting to the relay')
     return adapter

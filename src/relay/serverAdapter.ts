@@ -103,6 +103,12 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     socket.on('message', () => {
       ;(socket as WebSocket & { isAlive?: boolean }).isAlive = true
     })
+    // A frame still arriving counts as well: a week's catch-up is one sync message of a megabyte or
+    // more, minutes long over 64 kbit/s, during which no whole frame (nor the pong behind it)
+    // arrives. Bytes on the TCP socket show the device is there (ws keeps it as `_socket`).
+    ;(socket as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('data', () => {
+      ;(socket as WebSocket & { isAlive?: boolean }).isAlive = true
+    })
     // Before the Repo connected the adapter nobody listens for connections yet: hold the socket's
     // frames until it has (the stream is paused, so nothing is read and lost meanwhile).
     socket.pause()

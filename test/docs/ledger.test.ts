@@ -160,6 +160,21 @@ describe('record()', () => {
     expect(checkLedger(r.journalDocs())).toEqual([])
   })
 
+  it('opens the next journal when told to roll over (a long relay outage), carrying on hand', async () => {
+    const { r } = replica()
+    let roll = false
+    const book = new LedgerBook(r, { node: r.node, site: 'store-1', knownSku: (s) => SKUS.has(s), now: () => T0, rollOver: () => roll })
+    await book.record([mv({ kind: 'receipt', quantity: 10 })])
+    roll = true
+    // Asked only for a journal that has movements: this posting opens journal 2.
+    await book.record([mv({ kind: 'issue', quantity: 3 })])
+    roll = false
+    await book.record([mv({ kind: 'issue', quantity: 1 })])
+    expect(Object.keys(r.ledger.doc().journals).sort()).toEqual(['node-0/000001', 'node-0/000002'])
+    expect(book.onHand().get('AMOX-500')).toBe(6)
+    expect(checkLedger(r.journalDocs())).toEqual([])
+  })
+
   it('refuses to write into a ledger made by a newer version of the app', async () => {
     const origin = A.change(originLedger('store-1'), (d) => {
       d.schema = 99
