@@ -31,7 +31,18 @@ class SlowStorage implements StorageAdapterInterface {
   loadRange = (prefix: StorageKey) => this.inner.loadRange(prefix)
   remove = (key: StorageKey) => this.inner.remove(key)
   removeRange = (prefix: StorageKey) => this.inner.removeRange(prefix)
-  async save(key: StorageKey, data: Uint8Array) {
+  /** Saves still running (the test waits for them before its folder goes). */
+  readonly #running = new Set<Promise<unknown>>()
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running])
+  }
+  save(key: StorageKey, data: Uint8Array): Promise<void> {
+    const run = this.#save(key, data)
+    this.#running.add(run)
+    void run.catch(() => undefined).finally(() => this.#running.delete(run))
+    return run
+  }
+  async #save(key: StorageKey, data: Uint8Array) {
     await new Promise((resolve) => setTimeout(resolve, this.delayMs))
     await this.inner.save(key, data)
     if (key[1] !== 'snapshot' && key[1] !== 'incremental') return
@@ -55,6 +66,9 @@ async function peerPair(gated: boolean) {
   const author = new Repo({ storage, network: [gated ? gate.wrap(client) : client], peerId: 'author' as PeerId, sharePolicy: async () => true })
   await connected
   onTestFinished(async () => {
+    // Every save written before the test's folder is removed (a throttled save firing later then finds nothing new).
+    await author.flush()
+    await storage.idle()
     author.networkSubsystem.disconnect()
     peer.networkSubsystem.disconnect()
     wss.close()
