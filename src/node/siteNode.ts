@@ -184,6 +184,8 @@ export class SiteNode {
   /** How the Repo loads and saves documents (src/node/storage/documentStorage.ts). */
   documents!: DocumentStorage
   #compacting: Promise<void> | undefined
+  /** Ends the compaction loop's wait for an idle moment (a document is overdue). */
+  #overdue: (() => void) | undefined
 
   /**
    * Compacts the documents whose incremental chunks outgrew their snapshot, one at a time and only
@@ -193,7 +195,10 @@ export class SiteNode {
     if (this.#compacting || this.#closed) return
     this.#compacting = (async () => {
       for (;;) {
-        await this.book.settled()
+        // Recording comes first, unless a sustained burst left a document overdue (its change log
+        // several times its snapshot): then it is compacted between two postings anyway.
+        await Promise.race([this.book.settled(), new Promise<void>((resolve) => (this.#overdue = resolve))])
+        this.#overdue = undefined
         await new Promise((resolve) => setImmediate(resolve))
         if (this.#closed) return
         const next = this.documents.compactable()[0]
@@ -475,6 +480,10 @@ export class SiteNode {
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
     siteNode.documents = documents
     documents.onCompactable = () => siteNode.#compactSoon()
+    documents.onOverdue = () => {
+      siteNode.#compactSoon()
+      siteNode.#overdue?.()
+    }
     // A peer syncing a journal that is not loaded makes the Repo load it from disk (automerge-repo
     // 2.5.6 emits no event for that): index it then, so that its new movements are indexed (and
     // announced) as they arrive, and it is unloaded again when quiet.

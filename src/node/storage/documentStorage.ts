@@ -95,6 +95,8 @@ export class DocumentStorage {
   readonly #toCompact = new Set<DocumentId>()
   /** Called after a save leaves a document worth compacting. */
   onCompactable: ((documentId: DocumentId) => void) | undefined
+  /** Called after a save leaves a document overdue for compaction (see `#overdue`). */
+  onOverdue: ((documentId: DocumentId) => void) | undefined
   /** Called after a document was loaded from disk (by `find`, or because a peer asked for it). */
   onLoaded: ((documentId: DocumentId) => void) | undefined
   /** Called when a change log held damaged records before its end (a copy is kept beside it). */
@@ -240,7 +242,22 @@ export class DocumentStorage {
         this.#toCompact.add(documentId)
         this.onCompactable?.(documentId)
       }
+      if (this.#overdue(state)) this.onOverdue?.(documentId)
     })
+  }
+
+  /**
+   * A document whose incrementals are several times its snapshot: compaction has waited too long
+   * for an idle moment (a sustained burst of postings) and should run even between busy postings.
+   */
+  #overdue(state: DocState): boolean {
+    let snapshot = 0
+    let incremental = 0
+    for (const chunk of state.chunks) {
+      if (chunk.type === 'snapshot') snapshot += chunk.size
+      else incremental += chunk.size
+    }
+    return incremental >= 4 * Math.max(snapshot, 64 * 1024)
   }
 
   /** Once the incrementals add up to the snapshot (automerge-repo's rule), and to at least 4 KiB. */

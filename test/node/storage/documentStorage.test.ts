@@ -5,6 +5,7 @@
  * nothing lost, and an emptied (unloaded) document is never saved over one with content.
  */
 import { appendFileSync, existsSync, readdirSync, statSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import * as A from '@automerge/automerge'
 import type { DocumentId } from '@automerge/automerge-repo'
@@ -85,6 +86,23 @@ describe('the document storage', () => {
     expect(readdirSync(path.join(base, ID.slice(0, 2), ID.slice(2), 'snapshot'))).toHaveLength(1)
     const loaded = await new DocumentStorage(new DurableFsStorageAdapter(base)).load<Doc>(ID)
     expect(Object.keys(loaded!.items)).toHaveLength(200)
+  })
+
+  it('says a document is overdue once its log is several times its snapshot (a burst left no idle moment to compact)', async () => {
+    const storage = new DocumentStorage(new DurableFsStorageAdapter(tempDir()))
+    const overdue: string[] = []
+    storage.onOverdue = (id) => overdue.push(id)
+    let doc = A.from<{ blobs: Record<string, string> }>({ blobs: {} })
+    await storage.save(ID, doc)
+    for (let i = 0; i < 40 && overdue.length === 0; i++) {
+      doc = A.change(doc, (d) => {
+        d.blobs[`b${i}`] = randomBytes(6000).toString('base64') // ~8 KB that do not compress
+      })
+      await storage.save(ID, doc)
+    }
+    // 256 KiB of log (4 x the 64 KiB floor) is reached after ~32 changes, not before.
+    expect(overdue).toEqual([ID])
+    expect(Object.keys(doc.blobs).length).toBeGreaterThanOrEqual(30)
   })
 
   it('never saves an emptied document over one with content (automerge-repo #435)', async () => {
