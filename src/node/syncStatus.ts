@@ -19,6 +19,7 @@ import { parsePeerId } from '../network/peerId.ts'
 import { str } from '../schema/strings.ts'
 import { verifyRevocations } from '../network/credential.ts'
 import type { SiteNode } from './siteNode.ts'
+import { sameHeads } from './storage/documentStorage.ts'
 
 export type SyncState = 'offline' | 'syncing' | 'up-to-date'
 export type SyncDocumentKind = 'index' | 'ledger' | 'journal' | 'order' | 'manifest'
@@ -52,12 +53,6 @@ function stateOf(node: SiteNode): NodeState {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined || ms === 0 ? null : new Date(ms).toISOString())
 
-/** Same heads, in any order. */
-export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  const set = new Set(a)
-  return b.every((h) => set.has(h))
-}
 
 /** The documents this site writes: its index, ledger, journals, orders and manifests (not the hub's catalog). */
 function siteDocuments(node: SiteNode): Array<{ kind: SyncDocumentKind; id: string; handle: DocHandle<unknown> }> {

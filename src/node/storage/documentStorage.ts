@@ -86,7 +86,12 @@ interface DocState {
 const sha256hex = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 /** automerge-repo's `headsHash`: sha256 of the concatenated hex heads. */
 const headsHash = (heads: A.Heads) => sha256hex(heads.join(''))
-const sameHeads = (a: A.Heads, b: A.Heads) => a.length === b.length && [...a].sort().join() === [...b].sort().join()
+/** Same heads, in any order (document heads here, or the encoded heads of a handle's sync info). */
+export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  const set = new Set(a)
+  return b.every((h) => set.has(h))
+}
 
 export class DocumentStorage {
   readonly #docs = new Map<DocumentId, DocState>()
