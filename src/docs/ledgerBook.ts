@@ -117,15 +117,16 @@ export class LedgerBook {
   readonly #byMovementId = new Map<string, number | number[]>()
   /** The postings themselves, in columns (src/docs/postingTable.ts). */
   readonly #table = new PostingTable()
-  /** Per journal URL, the sequence numbers already indexed. */
+  /** Per journal URL, the sequence numbers already indexed, and their rows. */
   readonly #indexed = new Map<string, Set<number>>()
+  readonly #rowsOf = new Map<string, RowList>()
   /** Every posting indexed, and per SKU: sorted newest first when asked for (`#order`), lazily. */
   readonly #all = new RowList()
   readonly #bySku = new Map<string, RowList>()
   /** Lists with postings added since they were last sorted ('' for `#all`). */
   readonly #unsorted = new Set<string>()
   /** Latest stock count per SKU among the postings indexed. */
-  readonly #lastCount = new Map<string, Posting>()
+  readonly #lastCount = new Map<string, Pick<Posting, 'at' | 'node' | 'seq'>>()
   /** Per journal URL, the sum of its indexed movements per SKU (the ledger check). */
   readonly #sums = new Map<string, Map<string, number>>()
   /** Movement ids posted more than once (review: duplicate-movement). */
@@ -165,16 +166,23 @@ export class LedgerBook {
     return this.indexPostings(ref.url, journalPostings(journal))
   }
 
-  /** Indexes postings of the journal at `url`; ones already indexed are skipped. Returns the new ones. */
-  indexPostings(url: string, postings: Iterable<Posting>): Posting[] {
+  /**
+   * Indexes postings of the journal at `url`; ones already indexed are skipped. Returns the new
+   * ones, unless `collect` is false: then each posting is only read, never kept, so a reader may
+   * hand the same object over again with other values (the journal cache does, at start).
+   */
+  indexPostings(url: string, postings: Iterable<Posting>, collect = true): Posting[] {
     if (url !== this.#own?.ref.url) this.#onHand = undefined
     let seen = this.#indexed.get(url)
     if (!seen) this.#indexed.set(url, (seen = new Set()))
+    let rowsOf = this.#rowsOf.get(url)
+    if (!rowsOf) this.#rowsOf.set(url, (rowsOf = new RowList()))
     const added: Posting[] = []
     for (const p of postings) {
       if (seen.has(p.seq)) continue
       seen.add(p.seq)
       const row = this.#table.add(p)
+      rowsOf.push(row)
       const earlier = this.#byMovementId.get(p.id)
       if (earlier === undefined) this.#byMovementId.set(p.id, row)
       else {
@@ -197,11 +205,25 @@ export class LedgerBook {
           this.#concurrentCounts.add(key)
         } else this.#countGroups.set(key, [row])
         const last = this.#lastCount.get(p.sku)
-        if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, p)
+        if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, { at: p.at, node: p.node, seq: p.seq })
       }
-      added.push(p)
+      if (collect) added.push(p)
     }
     return added
+  }
+
+  /** How many postings of the journal at `url` are indexed. */
+  countOfJournal(url: string): number {
+    return this.#rowsOf.get(url)?.length ?? 0
+  }
+
+  /** The postings indexed of the journal at `url`, in the order they were indexed; undefined when none. */
+  postingsOfJournal(url: string): Posting[] | undefined {
+    const rows = this.#rowsOf.get(url)
+    if (!rows) return undefined
+    const out: Posting[] = []
+    for (let i = 0; i < rows.length; i++) out.push(this.#table.get(rows.get(i)))
+    return out
   }
 
   /**
@@ -223,9 +245,9 @@ export class LedgerBook {
    * Indexes a journal known from the journal cache without loading it: its postings and its
    * stored balances (for the ledger check). Once the journal is loaded its document is read instead.
    */
-  indexFacts(url: string, facts: JournalFacts, postings: Iterable<Posting>): Posting[] {
+  indexFacts(url: string, facts: JournalFacts, postings: Iterable<Posting>): void {
     this.#factsOf.set(url, facts)
-    return this.indexPostings(url, postings)
+    this.indexPostings(url, postings, false)
   }
 
   /** Whether any posting of the journal at `url` is indexed. */
@@ -429,13 +451,30 @@ export class LedgerBook {
     own.lastSeq = postings[postings.length - 1]!.seq
     // No change message: the movement itself says who, where and when, and a message would add
     // ~80 bytes to every posting on disk and on the wire (BENCHMARKS.md).
-    own.ref.change((d) => {
-      for (const p of postings) writeJournal(d, p)
-    }, { time: Math.floor(time / 1000) })
+    this.#writing = own.ref.url
+    try {
+      own.ref.change((d) => {
+        for (const p of postings) writeJournal(d, p)
+      }, { time: Math.floor(time / 1000) })
+    } finally {
+      this.#writing = undefined
+    }
     own.size += postings.length
     if (this.#onHand) for (const p of postings) this.#onHand.set(p.sku, (this.#onHand.get(p.sku) ?? 0) + p.delta)
-    await this.store.durable([own.ref])
+    // Indexed as soon as they are in the document (a posting whose save fails is still there, and
+    // travels with the next save: its id must stay taken).
     this.indexPostings(own.ref.url, postings)
+    await this.store.durable([own.ref])
+  }
+
+  #writing: string | undefined
+
+  /**
+   * The URL of the journal this book is changing right now (synchronously, inside `change`):
+   * a listener on that journal's changes can skip them, the book indexes its own postings.
+   */
+  get writing(): string | undefined {
+    return this.#writing
   }
 
   /** The node's journal to post into now: the current one, or the next one opened (durably). */

@@ -492,7 +492,7 @@ export class SiteNode {
     siteNode.#watchPeers()
     for (const [kind, handle] of [['siteIndex', index], ['catalog', catalog], ['ledger', ledger]] as const) siteNode.#upgrade(kind, handle)
 
-    const [cache] = await Promise.all([JournalCache.open(options.dataDir, storage, options.logger), siteNode.#loadLatestJournals()])
+    const [cache] = await Promise.all([JournalCache.open(options.dataDir, storage, options.logger, { count: (url) => siteNode.book.countOfJournal(url), postings: (url) => siteNode.book.postingsOfJournal(url) }), siteNode.#loadLatestJournals()])
     siteNode.#cache = cache
     siteNode.#idsIndexed = siteNode.#indexJournals().then(() => siteNode.#reconcileDecisions())
     siteNode.#fullyLoaded = Promise.all([siteNode.#idsIndexed, options.backgroundLoadAfter])
@@ -583,7 +583,11 @@ export class SiteNode {
     this.events.emit('document', { kind: 'journal', id: `${str(handle.doc().node)}/${handle.doc().n}`, url, how: 'loaded' })
     if (arrived && !ours && fresh.length > 0) this.events.emit('movements', { postings: fresh, source: 'sync' })
     // Index what a change added (from its patches), not the whole journal again.
-    handle.on('change', ({ doc, patches }) => {
+    handle.on('change', (event) => {
+      // This node recording: the book indexes what it writes (no diff, no decoding). The patches
+      // are computed when read (patches/@automerge+automerge-repo): not before this test.
+      if (this.book.writing === ref.url) return
+      const { doc, patches } = event
       const seqs = new Set<number>()
       for (const patch of patches) {
         if (patch.path[0] !== 'm' || patch.path.length < 2) continue

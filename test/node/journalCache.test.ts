@@ -100,6 +100,32 @@ describe('the journal cache', () => {
     }
   })
 
+  it('writes the entries it started from again, unchanged, from its index (their rows leave memory once read)', async () => {
+    const dataDir = tempDir()
+    const { journals } = await siteWithThreeWeeks(dataDir)
+    const file = path.join(dataDir, JOURNAL_CACHE_FILE)
+    const before = JSON.parse(readFileSync(file, 'utf8')).journals
+    let now = START + 3 * WEEK
+    const second = await reopened(dataDir, () => now)
+    second.release()
+    await second.node.fullyLoaded
+    // A fourth week: the third week's journal is no longer current, so the cache is written again at close.
+    expect((await api(second.url, 'POST', '/api/movements', { id: 'w3-r', kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' })).status).toBe(201)
+    await second.close()
+    const after = JSON.parse(readFileSync(file, 'utf8')).journals
+    expect(after[journals[0]!.url]).toEqual(before[journals[0]!.url])
+    expect(after[journals[1]!.url]).toEqual(before[journals[1]!.url])
+    expect(after[journals[2]!.url].rows.map((r: unknown[]) => r[1])).toEqual(['w2-r'])
+
+    now += 1000
+    const third = await reopened(dataDir, () => now)
+    onTestFinished(third.release)
+    await third.node.indexed
+    expect(journals.filter((j) => third.node.store.journal(j.url))).toEqual([])
+    for (const id of ['w0-r', 'w1-r', 'w2-r']) expect((await api(third.url, 'POST', '/api/movements', { id, kind: 'receipt', sku: 'AMOX-500', quantity: 10, user: 'amina' })).body.status).toBe('duplicate')
+    expect((await api(third.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(40)
+  })
+
   it('starts from the journals when the cache file is damaged, and writes it again', async () => {
     const dataDir = tempDir()
     const { journals, now } = await siteWithThreeWeeks(dataDir)
