@@ -11,7 +11,7 @@ import path from 'node:path'
 import * as A from '@automerge/automerge'
 import type { AutomergeUrl } from '@automerge/automerge-repo'
 import { changeOptions } from '../src/docs/history.ts'
-import { bucketOf, createJournal, createLedger, journalBalance, journalEntries, journalPostings, registerJournal, type Posting } from '../src/docs/ledger.ts'
+import { bucketOf, createJournal, createLedger, journalBalance, journalEntries, journalPostings, registerJournal, totShard, type Posting } from '../src/docs/ledger.ts'
 import type { SiteNode } from '../src/node/siteNode.ts'
 import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAdapter.ts'
 import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
@@ -54,7 +54,8 @@ export async function siteContents(node: SiteNode): Promise<SiteContents> {
 export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
   const start = A.change(A.init<JournalDoc>(), (d) => createJournal(d, { site: c.site, node: c.node, n: j.n, week: j.week, s0: j.s0, open: j.open, t0: j.t0 ?? j.postings[0]?.at ?? 0 }))
   const m = A.getObjectId(start.m)!
-  const tot = A.getObjectId(start.tot)!
+  const tt = A.getObjectId(start.tt!)!
+  const shards = new Map<string, string>()
   const dict = A.getObjectId(start.d!)!
   const codes = new Map<string, string>()
   const t0 = start.t0!
@@ -63,7 +64,7 @@ export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
   const buckets = new Map<string, string>()
   const counters = new Set<string>()
   for (const p of j.postings) {
-    // As writeJournal: the movement in m[bucketOf(seq)][seq] and its delta on tot[sku], one change.
+    // As writeJournal: the movement in m[bucketOf(seq)][seq] and its delta on its SKU's total, one change.
     const b = bucketOf(p.seq)
     let bucket = buckets.get(b)
     if (bucket === undefined) buckets.set(b, (bucket = am.putObject(m, b, {})))
@@ -80,11 +81,15 @@ export function journalBytes(c: SiteContents, j: JournalContents): Uint8Array {
     }
     am.put(bucket, String(p.seq), packMovement(p, { node: c.node, base, code }), 'str')
     last = p
+    // Totals in shards (schema 3): tt[totShard(sku)][sku].
+    const shardKey = totShard(p.sku)
+    let shard = shards.get(shardKey)
+    if (shard === undefined) shards.set(shardKey, (shard = am.putObject(tt, shardKey, {})))
     if (!counters.has(p.sku)) {
-      am.put(tot, p.sku, 0, 'counter')
+      am.put(shard, p.sku, 0, 'counter')
       counters.add(p.sku)
     }
-    if (p.delta !== 0) am.increment(tot, p.sku, p.delta)
+    if (p.delta !== 0) am.increment(shard, p.sku, p.delta)
     // LedgerBook.#post: no change message, time = the node's clock in seconds.
     am.commit(null, Math.floor(p.at / 1000))
   }

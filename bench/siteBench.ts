@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as A from '@automerge/automerge'
-import { journalEntries, journalSize, lastSeqOf, latestJournals } from '../src/docs/ledger.ts'
+import { journalEntries, journalSize, journalTotals, lastSeqOf, latestJournals } from '../src/docs/ledger.ts'
 import type { SiteNode } from '../src/node/siteNode.ts'
 import { logKey, readLog } from '../src/node/storage/documentStorage.ts'
 import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAdapter.ts'
@@ -227,7 +227,7 @@ async function measureCommit(node: SiteNode, gen: Movements, clock: BenchClock, 
     journalFill: { before, after: ownJournal(node.book).size, opened: site.filter((s) => s.opened).length },
     journalBucketed: Object.values((latest.m ?? {}) as Record<string, object>).some((v) => !('sku' in v)),
     skus: node.book.onHand().size,
-    totKeys: Object.keys(latest.tot ?? {}).length,
+    totKeys: [...journalTotals(latest)].length,
     openKeys: Object.keys(latest.open ?? {}).length,
     site: { cpu: dist(site.map((s) => s.cpu)), wall: dist(site.map((s) => s.wall)), cpuNoCompaction: dist(calm.map((s) => s.cpu)), wallNoCompaction: dist(calm.map((s) => s.wall)) },
     compactions: Object.fromEntries(watch.total),

@@ -100,7 +100,7 @@ export function createJournal(doc: JournalDoc, init: { site: string; node: strin
   doc.s0 = init.s0
   doc.open = {}
   for (const [sku, quantity] of init.open) if (quantity !== 0) doc.open[sku] = quantity
-  doc.tot = {}
+  doc.tt = {}
   doc.m = {}
   doc.t0 = init.t0
   doc.d = {}
@@ -136,11 +136,32 @@ export function latestJournals(ledger: LedgerDoc): JournalEntry[] {
   return [...latest.values()]
 }
 
+/** The shard of a SKU's total in a schema-3 journal: FNV-1a of the SKU, mod 64, in base 36 (fixed for ever). */
+export function totShard(sku: string): string {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < sku.length; i++) hash = Math.imul(hash ^ sku.charCodeAt(i), 0x01000193)
+  return ((hash >>> 0) % 64).toString(36)
+}
+
+/** A journal's totals per SKU as stored (flat in schemas 1–2, sharded from schema 3). */
+export function* journalTotals(journal: JournalDoc): Generator<[string, number]> {
+  for (const [sku, counter] of Object.entries(journal.tot ?? {})) yield [sku, Number(counter)]
+  for (const shard of Object.values(journal.tt ?? {})) for (const [sku, counter] of Object.entries(shard)) yield [sku, Number(counter)]
+}
+
+/** The stored total of one SKU in a journal (0 when it has none). */
+export function journalTotal(journal: JournalDoc, sku: string): number {
+  const flat = own(journal.tot, sku)
+  if (flat !== undefined) return Number(flat)
+  const counter = own(own(journal.tt, totShard(sku)), sku)
+  return counter === undefined ? 0 : Number(counter)
+}
+
 /** A journal's totals per SKU: its opening balance plus its own movements. */
 export function journalBalance(journal: JournalDoc): Map<string, number> {
   const balance = new Map<string, number>()
   for (const [sku, quantity] of Object.entries(journal.open ?? {})) balance.set(sku, quantity)
-  for (const [sku, counter] of Object.entries(journal.tot ?? {})) balance.set(sku, (balance.get(sku) ?? 0) + Number(counter))
+  for (const [sku, quantity] of journalTotals(journal)) balance.set(sku, (balance.get(sku) ?? 0) + quantity)
   return balance
 }
 
@@ -240,21 +261,33 @@ const packs = (journal: JournalDoc) => typeof journal.t0 === 'number'
  * so they only save work.
  */
 const lastPacked = new Map<string, { seq: number; at: number; packed: string }>()
-const dictionaries = new Map<string, Map<string, string>>()
+const dictionaries = new Map<string, { codes: Map<string, string>; words: string[] }>()
 
 function dictionaryCode(journal: JournalDoc, key: string, value: string): string {
-  const words = (journal.d ??= {})
-  let codes = dictionaries.get(key)
-  const count = Object.keys(words).length
-  if (!codes || codes.size !== count) {
-    codes = new Map(Object.entries(words).map(([code, word]) => [str(word), code]))
-    dictionaries.set(key, codes)
+  const stored = (journal.d ??= {})
+  let known = dictionaries.get(key)
+  let code = known?.codes.get(value)
+  // A hit is checked against the document (one read, not a listing of the dictionary: listing a
+  // map inside a change is a call into Automerge, once per string of every movement).
+  if (code !== undefined && own(stored, code) !== undefined && str(own(stored, code)!) === value) return code
+  // A new word: codes are dense (0, 1, 2, … in base 36), so the words read so far are all there
+  // are when the last one is still there and the code after it is free; else read them again.
+  const n = known?.words.length ?? 0
+  const whole = known !== undefined && code === undefined && (n === 0 || str(own(stored, (n - 1).toString(36)) ?? '') === known.words[n - 1]) && own(stored, n.toString(36)) === undefined
+  if (!whole) {
+    const words: string[] = []
+    for (const [c, word] of Object.entries(stored)) words[parseInt(c, 36)] = str(word)
+    known = { codes: new Map(words.map((word, i) => [word, i.toString(36)])), words }
+    dictionaries.set(key, known)
+    code = known.codes.get(value)
+    if (code !== undefined) return code
   }
-  let code = codes.get(value)
-  if (code !== undefined && own(words, code) !== undefined && str(own(words, code)!) === value) return code
-  code = count.toString(36)
-  words[code] = imm(value)
-  codes.set(value, code)
+  code = known!.words.length.toString(36)
+  // Never a code in use (a dictionary with gaps, which this code does not write, is read again above).
+  if (own(stored, code) !== undefined) throw new Error(`internal: dictionary code ${code} of journal ${key} is taken`)
+  stored[code] = imm(value)
+  known!.words.push(value)
+  known!.codes.set(value, code)
   return code
 }
 
@@ -316,8 +349,14 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
   } else entries[p.seq] = toStored(p)
   // Only this journal's node creates its totals, so a counter is never created twice concurrently.
   // An own-key test: a SKU named `constructor` must get its own counter, not Object's.
-  if (!hasOwnKey(journal.tot, p.sku)) journal.tot[p.sku] = new Counter(0)
-  if (p.delta !== 0) journal.tot[p.sku]!.increment(p.delta)
+  let totals: Record<string, Counter>
+  if (journal.tt) {
+    const shard = totShard(p.sku)
+    if (!hasOwnKey(journal.tt, shard)) journal.tt[shard] = {}
+    totals = journal.tt[shard]!
+  } else totals = (journal.tot ??= {})
+  if (!hasOwnKey(totals, p.sku)) totals[p.sku] = new Counter(0)
+  if (p.delta !== 0) totals[p.sku]!.increment(p.delta)
 }
 
 /** One posting of a journal, if present. */
@@ -396,7 +435,7 @@ export interface JournalFacts {
 /** A journal's facts as plain values (copies: they outlive the document). */
 export function journalFacts(journal: JournalDoc): JournalFacts {
   const tot: Record<string, number> = {}
-  for (const [sku, counter] of Object.entries(journal.tot ?? {})) tot[sku] = Number(counter)
+  for (const [sku, quantity] of journalTotals(journal)) tot[sku] = quantity
   return { node: str(journal.node), n: journal.n, open: { ...(journal.open ?? {}) }, tot }
 }
 

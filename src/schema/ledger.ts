@@ -19,7 +19,7 @@ import type { Str } from './strings.ts'
 
 export const LEDGER_SCHEMA = 3
 /** 2: movements packed into one string each, with `t0` and the dictionary `d` (src/docs/movementCodec.ts). */
-export const JOURNAL_SCHEMA = 2
+export const JOURNAL_SCHEMA = 3
 /** Movements per journal bucket. */
 export const JOURNAL_BUCKET = 100
 /** A node opens its next journal after this many movements (or when the week changes). */
@@ -79,8 +79,14 @@ export interface JournalDoc {
   s0: number
   /** The node's totals per SKU over all its earlier journals (open + tot of journal n-1). */
   open: Record<string, number>
-  /** This journal's movements summed per SKU. */
-  tot: Record<string, Counter>
+  /** Schemas 1–2: this journal's movements summed per SKU. */
+  tot?: Record<string, Counter>
+  /**
+   * Schema 3: the same sums, in 64 shards by SKU (`totShard`). Automerge copies every map on the
+   * path a change writes: one counter among 1,700 SKUs in a flat map cost 0.5 ms a movement,
+   * 0.2 ms sharded (BENCHMARKS.md).
+   */
+  tt?: Record<string, Record<string, Counter>>
   /** Schema 2: the time packed movements count from (unix ms; the journal's opening). */
   t0?: number
   /** Schema 2: repeated strings of packed movements (user and device, reasons), by code. */

@@ -8,7 +8,7 @@
 import * as A from '@automerge/automerge'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createJournal, journalPosting, journalPostings, writeJournal, type Posting } from '../../src/docs/ledger.ts'
+import { createJournal, journalPosting, journalPostings, journalTotal, journalTotals, writeJournal, type Posting } from '../../src/docs/ledger.ts'
 import { ulidTime } from '../../src/docs/movementCodec.ts'
 import type { JournalDoc } from '../../src/schema/ledger.ts'
 import { imm } from '../../src/schema/strings.ts'
@@ -82,17 +82,29 @@ describe('packed movements', () => {
     expect(Object.values(doc.d ?? {}).map(String)).toEqual(['amina|+scanner-1'])
   })
 
-  it('still reads a journal of schema 1 (a map per movement)', () => {
+  it('still reads a journal of schema 1 (a map per movement) and writes its totals flat, as schemas 1–2 did', () => {
     const old = A.change(A.init<JournalDoc>(), (d) => {
       createJournal(d, { site: 's', node: NODE, n: 1, week: '2026-W45', s0: 0, open: new Map(), t0: T0 })
       delete d.t0
       delete d.d
+      delete d.tt
+      d.tot = {}
       d.schema = 1
     })
     const p: Posting = { node: NODE, seq: 1, id: 'm-1', kind: 'receipt', sku: 'AMOX-500', delta: 10, at: T0, by: 'amina', reference: 'GRN-1' }
     const written = A.change(A.clone(old), (d) => writeJournal(d, p))
     expect(A.isImmutableString(written.m['0']!['1'])).toBe(false)
     expect(journalPostings(written)).toEqual([p])
+    // Its totals stay flat (schemas 1–2), and read as a schema-3 journal's sharded ones do.
+    expect(Number(written.tot!['AMOX-500'])).toBe(10)
+    expect(written.tt).toBeUndefined()
+    expect(journalTotal(written, 'AMOX-500')).toBe(10)
+    const sharded = A.change(A.init<JournalDoc>(), (d) => {
+      createJournal(d, { site: 's', node: NODE, n: 1, week: '2026-W45', s0: 0, open: new Map(), t0: T0 })
+      writeJournal(d, p)
+    })
+    expect(sharded.tot).toBeUndefined()
+    expect([...journalTotals(sharded)]).toEqual([...journalTotals(written)])
     // The map form as an older node wrote it reads too.
     const legacy = A.change(A.clone(old), (d) => {
       d.m['0'] = { '2': { id: imm('m-2'), k: 2, sku: imm('ORS-1L'), q: -4, t: T0 + 1, by: imm('zanele') } }
