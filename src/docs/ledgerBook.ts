@@ -29,7 +29,7 @@ import {
   planMovement,
   postingKey,
   registerJournal,
-  writeJournal,
+  writeJournalAll,
   type Posting,
   describeMovement,
   sameMovement,
@@ -453,9 +453,7 @@ export class LedgerBook {
     // ~80 bytes to every posting on disk and on the wire (BENCHMARKS.md).
     this.#writing = own.ref.url
     try {
-      own.ref.change((d) => {
-        for (const p of postings) writeJournal(d, p)
-      }, { time: Math.floor(time / 1000) })
+      own.ref.change((d) => writeJournalAll(d, postings), { time: Math.floor(time / 1000) })
     } finally {
       this.#writing = undefined
     }

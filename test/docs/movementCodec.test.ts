@@ -8,7 +8,7 @@
 import * as A from '@automerge/automerge'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createJournal, journalPosting, journalPostings, journalTotal, journalTotals, writeJournal, type Posting } from '../../src/docs/ledger.ts'
+import { createJournal, journalPosting, journalPostings, journalTotal, journalTotals, writeJournal, writeJournalAll, type Posting } from '../../src/docs/ledger.ts'
 import { ulidTime } from '../../src/docs/movementCodec.ts'
 import type { JournalDoc } from '../../src/schema/ledger.ts'
 import { imm } from '../../src/schema/strings.ts'
@@ -70,6 +70,21 @@ describe('packed movements', () => {
       ),
       { numRuns: 60 },
     )
+  })
+
+  it('move each SKU total once per change, by the sum of a batch (one increment per SKU, not per movement)', () => {
+    const batch: Posting[] = Array.from({ length: 40 }, (_, i) => ({ node: NODE, seq: i + 1, id: `b-${i}`, kind: i % 2 ? 'issue' : 'receipt', sku: i % 4 ? 'AMOX-500' : 'ORS-1L', delta: i % 2 ? -1 : 3, at: T0 + i, by: 'amina' }))
+    let doc = A.change(A.init<JournalDoc>(), (d) => createJournal(d, { site: 's', node: NODE, n: 1, week: '2026-W45', s0: 0, open: new Map(), t0: T0 }))
+    doc = A.change(doc, (d) => writeJournalAll(d, batch))
+    const ops = A.decodeChange(A.getLastLocalChange(doc)!).ops
+    expect(ops.filter((op) => op.action === 'inc')).toHaveLength(2)
+    const sum = (sku: string) => batch.filter((p) => p.sku === sku).reduce((t, p) => t + p.delta, 0)
+    expect(journalTotal(doc, 'AMOX-500')).toBe(sum('AMOX-500'))
+    expect(journalTotal(doc, 'ORS-1L')).toBe(sum('ORS-1L'))
+    expect(journalPostings(doc)).toEqual(batch)
+    // Written again (a retried batch): nothing moves.
+    const again = A.change(doc, (d) => writeJournalAll(d, batch))
+    expect(journalTotal(again, 'AMOX-500')).toBe(sum('AMOX-500'))
   })
 
   it('store one string per movement, and a scanner ULID without its time part', () => {
