@@ -114,7 +114,12 @@ export interface RestartRun {
   refused: number
   /** SIGTERM → exit, right after the first accepted write (a clean stop) */
   stopMs?: number
+  /** VmRSS once settled: SETTLE_MS after the first accepted write, idle (last restart of the largest size only) */
+  rssSettled?: number
 }
+
+/** How long a restarted server is left idle before its settled RSS is read (every movement indexed long before). */
+export const SETTLE_MS = 30_000
 
 export interface HistoryResult {
   movements: number
@@ -544,8 +549,15 @@ export async function localBench(o: LocalOptions): Promise<LocalResult> {
           count[side]++
           if (side === 'pouchdb') pouchSyncWritesFirstPut = (await pouchWrites(ctl, r.port)).syncWrites
           if (side === 'stockmesh') for (const line of r.stderr) stderrSeen.add(line.slice(0, 300))
+          // The memory a site keeps (issue 7: under 150 MB at 100k, fully indexed), not the peak of its start.
+          let rssSettled: number | undefined
+          if (k === o.restarts - 1 && size === Math.max(...o.histories)) {
+            await sleep(SETTLE_MS)
+            rssSettled = vmRss(r.proc.pid!)
+            log(`local: ${side} at ${size}: RSS ${(rssSettled / 2 ** 20).toFixed(0)} MB after ${SETTLE_MS / 1000} s idle`)
+          }
           const stopMs = await stop(r)
-          restarts[side].push({ ...run, stopMs })
+          restarts[side].push({ ...run, stopMs, rssSettled })
           log(`local: restart at ${size} (${side}): ready ${run.readyMs.toFixed(0)} ms, first write ${run.firstWriteMs.toFixed(0)} ms, RSS ${(run.rss / 2 ** 20).toFixed(0)} MB, ${run.refused} tries before the 201; clean stop right after took ${stopMs.toFixed(0)} ms`)
         }
       }

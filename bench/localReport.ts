@@ -4,13 +4,15 @@
  * local-only run keeps everything else in the file.
  */
 import type { Machine } from './report.ts'
-import type { HistoryResult, LocalResult, RestartRun } from './local.ts'
+import { SETTLE_MS, type HistoryResult, type LocalResult, type RestartRun } from './local.ts'
 import { fmt, fmtInt, median } from './workload.ts'
 
 export const LOCAL_START = '<!-- local:start (bench/localReport.ts) -->'
 export const LOCAL_END = '<!-- local:end -->'
 /** Issue 7: a restarted site records within 1 s of process start at 100k movements. */
 export const RESTART_TARGET_MS = 1000
+/** Issue 7: a site with 100k movements, fully indexed, stays under this RSS. */
+export const RSS_TARGET_MB = 150
 
 function table(headers: string[], rows: Array<Array<string | number>>): string {
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`
@@ -46,6 +48,11 @@ export function renderLocalSection(r: LocalResult, m: Machine, durationS: number
     const smRss = med(h.restarts.stockmesh, (x) => x.rss)
     const pdRss = med(h.restarts.pouchdb, (x) => x.rss)
     rows.push([`Restart at ${k(h.movements)}: RSS at the first accepted write`, mib(smRss), mib(pdRss), `${ratio(smRss, pdRss)} (<1: stockmesh smaller)`, '–', ahead(smRss < pdRss)])
+    const smSettled = h.restarts.stockmesh.find((x) => x.rssSettled !== undefined)?.rssSettled
+    const pdSettled = h.restarts.pouchdb.find((x) => x.rssSettled !== undefined)?.rssSettled
+    if (smSettled !== undefined && pdSettled !== undefined) {
+      rows.push([`Restart at ${k(h.movements)}: RSS ${SETTLE_MS / 1000} s later, idle, every movement indexed`, mib(smSettled), mib(pdSettled), `${ratio(smSettled, pdSettled)} (<1: stockmesh smaller)`, '–', ahead(smSettled < pdSettled)])
+    }
     rows.push([`Data on disk at ${k(h.movements)} movements`, `${mib(h.disk.stockmesh)} (${fmtInt(h.disk.stockmesh / h.movements)} B/movement)`, `${mib(h.disk.pouchdb)} (${fmtInt(h.disk.pouchdb / h.movements)} B/movement)`, `${ratio(h.disk.stockmesh, h.disk.pouchdb)} (<1: stockmesh smaller)`, '–', ahead(h.disk.stockmesh < h.disk.pouchdb)])
   }
   const behind = rows.filter((row) => row[5] === '**no**').map((row) => String(row[0]))
@@ -66,6 +73,11 @@ export function renderLocalSection(r: LocalResult, m: Machine, durationS: number
   const target = at100k
     ? `Issue 7's target, a restarted site records within ${RESTART_TARGET_MS / 1000} s of process start at 100k movements: ${fmtInt(med(at100k.restarts.stockmesh, (x) => x.firstWriteMs))} ms at ${k(at100k.movements)} (median; worst ${fmtInt(Math.max(...at100k.restarts.stockmesh.map((x) => x.firstWriteMs)))} ms): ${med(at100k.restarts.stockmesh, (x) => x.firstWriteMs) <= RESTART_TARGET_MS ? '**pass**' : '**FAIL**'}.`
     : `Issue 7's target (records within ${RESTART_TARGET_MS / 1000} s of process start at 100k movements) is not measured in this run: add 100000 to --local-history.`
+  const settled = at100k?.restarts.stockmesh.find((x) => x.rssSettled !== undefined)?.rssSettled
+  const memoryTarget =
+    settled !== undefined
+      ? `Issue 7's memory target, a site with 100k movements, fully indexed, stays under ${RSS_TARGET_MB} MB RSS (the compiled site as a user runs it, ${SETTLE_MS / 1000} s after its restart, idle): ${fmt(settled / 2 ** 20, 1)} MB: ${settled <= RSS_TARGET_MB * 2 ** 20 ? '**pass**' : '**FAIL**'}.`
+      : ''
 
   return `${LOCAL_START}
 ## 6. Local: one site's API against a durable PouchDB server
@@ -93,6 +105,7 @@ ${table(['Figure', 'stockmesh', 'PouchDB (leveldb, fsync forced)', 'Ratio stockm
 
 ${behind.length === 0 ? 'stockmesh is ahead of durable PouchDB on every local figure of this run.' : `Goal (ahead of durable PouchDB on every local figure): **not met** on ${behind.length} of ${rows.length}: ${behind.join('; ')}.`}
 ${target}
+${memoryTarget}
 
 Errors: stockmesh refused ${r.scan.reduce((a, s) => a + s.stockmesh.errors, 0) + r.import.stockmesh.errors} movements, PouchDB ${r.scan.reduce((a, s) => a + s.pouchdb.errors, 0) + r.import.pouchdb.errors} (scanners and import).
 

@@ -74,13 +74,13 @@ function targets(r: Report): string {
     const sHi = loadAt(r, hi, 'single-change')
     if (sLo || sHi) rows.push(['… same, latest journal rebuilt as one snapshot (one change per movement)', `≤ ${TARGET.usableMs} ms at 100k`, sLo ? `${fmtInt(sLo.median.openMs)} ms` : '–', sHi ? `${fmtInt(sHi.median.openMs)} ms` : '–', pass(sHi ? sHi.median.openMs <= TARGET.usableMs : undefined)])
     rows.push(['RSS when usable (research target)', `≤ ${TARGET.rssMB} MB`, lLo ? `${mb(lLo.median.rssUsable)} MB` : '–', lHi ? `${mb(lHi.median.rssUsable)} MB` : '–', pass(lHi ? lHi.median.rssUsable <= TARGET.rssMB * 2 ** 20 : undefined)])
-    rows.push(['RSS fully loaded, every movement indexed (issue 7)', `≤ ${TARGET.rssIndexedMB} MB at 100k`, lLo?.median.rssFull ? `${mb(lLo.median.rssFull)} MB` : '–', lHi?.median.rssFull ? `${mb(lHi.median.rssFull)} MB` : '–', pass(lHi?.median.rssFull ? lHi.median.rssFull <= TARGET.rssIndexedMB * 2 ** 20 : undefined)])
+    rows.push(['RSS at the moment every movement is indexed (in-process, tsx loaded: the peak of a start; issue 7\'s "stays under" is measured settled in section 6)', `≤ ${TARGET.rssIndexedMB} MB at 100k`, lLo?.median.rssFull ? `${mb(lLo.median.rssFull)} MB` : '–', lHi?.median.rssFull ? `${mb(lHi.median.rssFull)} MB` : '–', pass(lHi?.median.rssFull ? lHi.median.rssFull <= TARGET.rssIndexedMB * 2 ** 20 : undefined)])
   }
   for (const w of r.wire ?? []) {
     const b = wireBytes(w)
     rows.push([`Sync bytes per movement, ${fmtInt(w.movements)} movements, ${wireLabel(w)}`, `≤ ${TARGET.wire} B (stretch ${TARGET.wireStretch})`, '', `${fmt(b)} B`, `${pass(b <= TARGET.wire)}${b <= TARGET.wireStretch ? ' (stretch met)' : ''}`])
   }
-  rows.push(['A restarted site records within 1 s of process start (compiled CLI), and the local figures against PouchDB', 'section 6', '', '', 'section 6'])
+  rows.push(['A restarted site records within 1 s of process start (compiled CLI), stays under 150 MB RSS at 100k once settled, and the local figures against PouchDB', 'section 6', '', '', 'section 6'])
   return table(['Target', 'Goal', k(lo), k(hi), 'Result'], rows)
 }
 
