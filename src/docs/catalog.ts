@@ -36,15 +36,18 @@ function writeProduct(doc: CatalogDoc, p: ProductImport): UpsertOutcome {
   const existing = own(doc.products, p.sku)
   if (!existing) {
     doc.products[p.sku] = { name: imm(p.name), unit: imm(p.unit), active: p.active ?? true }
+    if (p.lots) doc.products[p.sku]!.lots = true
     return 'added'
   }
   const renamed = str(existing.name) !== p.name
   const unitChanged = str(existing.unit) !== p.unit
   const activeChanged = p.active !== undefined && existing.active !== p.active
+  const lotsChanged = p.lots !== undefined && (existing.lots ?? false) !== p.lots
   if (renamed) existing.name = imm(p.name)
   if (unitChanged) existing.unit = imm(p.unit)
   if (activeChanged) existing.active = p.active!
-  return renamed ? 'renamed' : unitChanged || activeChanged ? 'updated' : 'unchanged'
+  if (lotsChanged) existing.lots = p.lots!
+  return renamed ? 'renamed' : unitChanged || activeChanged || lotsChanged ? 'updated' : 'unchanged'
 }
 
 /** Adds or updates a site. Only changed fields are written. */
@@ -110,6 +113,11 @@ export function importCatalog(doc: CatalogDoc, parsed: CatalogImport): CatalogIm
 /** Whether a SKU is in the catalog and active. */
 export function isKnownSku(doc: CatalogDoc, sku: string): boolean {
   return own(doc.products, sku)?.active === true
+}
+
+/** Whether the catalog tracks a SKU by lot and expiry. */
+export function isLotTracked(doc: CatalogDoc, sku: string): boolean {
+  return own(doc.products, sku)?.lots === true
 }
 
 /** Whether the catalog lists a reason code (built-in reasons are not listed: see `BUILT_IN_REASONS`). */

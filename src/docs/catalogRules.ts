@@ -50,8 +50,9 @@ function knownLists(problems: Problem[], sites: () => string[], reasons: () => s
   const out: string[] = []
   if (problems.some((p) => p.code === 'unknown-site')) out.push(`The catalog lists the sites ${few(sites())}.`)
   if (problems.some((p) => p.code === 'unknown-reason')) {
-    const known = [...new Set([...reasons(), ...BUILT_IN_REASONS])].sort()
-    out.push(known.length > 0 ? `Known reasons: ${few(known)}.` : 'The catalog lists no reasons yet: add them to the catalog first.')
+    const listed = reasons()
+    const known = [...new Set([...listed, ...BUILT_IN_REASONS])].sort()
+    out.push(listed.length > 0 ? `Known reasons: ${few(known)}.` : `The catalog lists no reasons yet (built in: ${few([...BUILT_IN_REASONS].sort())}): add them to the catalog first.`)
   }
   return out.length > 0 ? ` ${out.join(' ')}` : ''
 }

@@ -26,7 +26,7 @@ import { checkClientTime } from '../schema/clientTime.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { hasOwnKey, own } from '../schema/ownProperty.ts'
 import { imm, isImmutable, str, type Str } from '../schema/strings.ts'
-import { packMovement, unpackMovement } from './movementCodec.ts'
+import { decodeLots, encodeLots, packMovement, unpackMovement } from './movementCodec.ts'
 import { checkReason } from './catalogRules.ts'
 
 /** A movement ready to post: plain values, with the node's sequence number. */
@@ -47,6 +47,19 @@ export interface Posting {
   reference?: string
   /** Counts: the posting key of the latest count of the SKU known when counting ('' if none). */
   prev?: string
+  /**
+   * Lot-tracked products: the lots the movement moved, with the part of `delta` of each (their
+   * sum). One lot, except an issue served first-expiry-first-out over several.
+   */
+  lots?: LotPart[]
+  /** The expiry of the movement's lot (YYYY-MM-DD), where the movement says it (receipts of a lot). */
+  expiry?: string
+}
+
+/** The part of a movement in one lot. */
+export interface LotPart {
+  lot: string
+  delta: number
 }
 
 /** What planning a movement needs to know besides the input. */
@@ -66,8 +79,19 @@ export interface PlanContext {
   lastSeq: number
   /** On hand of a SKU as the node sees it now, including movements planned earlier in the batch. */
   onHand: (sku: string) => number
-  /** Posting key of the latest stock count of a SKU the node knows ('' if none). */
+  /** Posting key of the latest stock count of a SKU the node knows ('' if none); of a lot, by its `sku|lot` key. */
   lastCount: (sku: string) => string
+  /** Whether the catalog tracks the SKU by lot (default: no SKU is). */
+  lotTracked?: (sku: string) => boolean
+  /** The lots of a SKU the node knows, earliest expiry first, with on hand including the batch so far. */
+  lotsOf?: (sku: string) => Array<{ lot: string; expiry: string | undefined; onHand: number }>
+  /** The movement recorded under an id already, if any (a re-sent issue keeps the lots it was served from). */
+  recorded?: (id: string) => Posting | undefined
+}
+
+/** Today's date (YYYY-MM-DD, UTC) at `now`. */
+export function dateOf(now: number): string {
+  return new Date(now).toISOString().slice(0, 10)
 }
 
 /** `${node}:${seq}` names a posting uniquely across all replicas. */
@@ -90,7 +114,7 @@ export function createLedger(doc: LedgerDoc, site: string): void {
 }
 
 /** Initialises a node's n-th journal, opening with the node's totals of all earlier journals. */
-export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number>; t0: number }): void {
+export function createJournal(doc: JournalDoc, init: { site: string; node: string; n: number; week: string; s0: number; open: Map<string, number>; openLots?: Map<string, number>; t0: number }): void {
   doc.schema = JOURNAL_SCHEMA
   doc.kind = imm('journal')
   doc.site = imm(init.site)
@@ -101,6 +125,9 @@ export function createJournal(doc: JournalDoc, init: { site: string; node: strin
   doc.open = {}
   for (const [sku, quantity] of init.open) if (quantity !== 0) doc.open[sku] = quantity
   doc.tt = {}
+  doc.lt = {}
+  doc.ol = {}
+  for (const [key, quantity] of init.openLots ?? []) if (quantity !== 0) doc.ol[key] = quantity
   doc.m = {}
   doc.t0 = init.t0
   doc.d = {}
@@ -155,6 +182,30 @@ export function journalTotal(journal: JournalDoc, sku: string): number {
   if (flat !== undefined) return Number(flat)
   const counter = own(own(journal.tt, totShard(sku)), sku)
   return counter === undefined ? 0 : Number(counter)
+}
+
+/** The key of a lot of a SKU in a journal's lot maps (`|` is in no id). */
+export function lotKey(sku: string, lot: string): string {
+  return `${sku}|${lot}`
+}
+
+/** The SKU and lot of a lot key. */
+export function splitLotKey(key: string): { sku: string; lot: string } {
+  const bar = key.indexOf('|')
+  return { sku: key.slice(0, bar), lot: key.slice(bar + 1) }
+}
+
+/** A journal's stored totals per lot (`sku|lot`; schema 4). */
+export function* journalLotTotals(journal: JournalDoc): Generator<[string, number]> {
+  for (const shard of Object.values(journal.lt ?? {})) for (const [key, counter] of Object.entries(shard)) yield [key, Number(counter)]
+}
+
+/** A journal's totals per lot (`sku|lot`): its opening per lot plus its own lot movements. */
+export function journalLotBalance(journal: JournalDoc): Map<string, number> {
+  const balance = new Map<string, number>()
+  for (const [key, quantity] of Object.entries(journal.ol ?? {})) balance.set(key, quantity)
+  for (const [key, quantity] of journalLotTotals(journal)) balance.set(key, (balance.get(key) ?? 0) + quantity)
+  return balance
 }
 
 /** A journal's totals per SKU: its opening balance plus its own movements. */
@@ -217,13 +268,70 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
       reference ??= `from:${mv.from}`
       break
   }
+  const tracked = ctx.lotTracked?.(mv.sku) ?? false
+  if (!tracked && (mv.lot !== undefined || mv.expiry !== undefined)) {
+    throw new RuleError('not-lot-tracked', `${mv.lot !== undefined ? 'lot' : 'expiry'}: ${mv.sku} is not tracked by lot in the catalog; leave out lot and expiry`, mv.lot !== undefined ? 'lot' : 'expiry')
+  }
+  let lots: LotPart[] | undefined
+  if (tracked) {
+    const known = ctx.lotsOf?.(mv.sku) ?? []
+    const lot = mv.lot === undefined ? undefined : known.find((l) => l.lot === mv.lot)
+    if (mv.lot !== undefined && mv.expiry !== undefined && lot?.expiry !== undefined && lot.expiry !== mv.expiry) {
+      throw new RuleError('expiry-mismatch', `expiry: lot ${mv.lot} of ${mv.sku} expires ${lot.expiry} here, not ${mv.expiry}; check the label`, 'expiry')
+    }
+    if (mv.kind === 'count') {
+      // A lot is counted on its own: the count sets that lot (and so the SKU) to what was counted.
+      if (mv.lot === undefined) throw new RuleError('lot-required', `lot: ${mv.sku} is tracked by lot: count each lot on its own`, 'lot')
+      if (!lot && mv.expiry === undefined) throw new RuleError('expiry-required', `expiry: lot ${mv.lot} of ${mv.sku} is new here: give its expiry (YYYY-MM-DD)`, 'expiry')
+      delta = mv.counted - (lot?.onHand ?? 0)
+      prev = ctx.lastCount(lotKey(mv.sku, mv.lot))
+    } else if (mv.lot === undefined) {
+      if (mv.kind !== 'issue' && mv.kind !== 'transferOut') throw new RuleError('lot-required', `lot: ${mv.sku} is tracked by lot: name the lot${mv.kind === 'receipt' || mv.kind === 'transferIn' ? ' and its expiry' : ''}`, 'lot')
+      // Re-sent: the lots it was served from then (the stock it took is gone now); the book then
+      // answers it as a duplicate, or refuses it if it differs.
+      const earlier = ctx.recorded?.(mv.id)
+      lots = earlier?.sku === mv.sku && earlier.kind === mv.kind && earlier.lots ? earlier.lots : firstExpiryFirstOut(mv.sku, -delta, known, dateOf(ctx.now))
+    } else if (!lot && (mv.kind === 'receipt' || mv.kind === 'transferIn')) {
+      if (mv.expiry === undefined) throw new RuleError('expiry-required', `expiry: lot ${mv.lot} of ${mv.sku} is new here: give its expiry (YYYY-MM-DD)`, 'expiry')
+    } else if (!lot) {
+      throw new RuleError('unknown-lot', `lot: ${mv.sku} has no lot ${mv.lot} here (lots: ${known.map((l) => l.lot).join(', ') || 'none'})`, 'lot')
+    } else if (mv.kind === 'issue' && lot.expiry !== undefined && lot.expiry < dateOf(ctx.now)) {
+      throw new RuleError('lot-expired', `lot: lot ${mv.lot} of ${mv.sku} expired on ${lot.expiry}: write it off (an adjustment with the reason expired) or transfer it out, do not issue it`, 'lot')
+    }
+    lots ??= [{ lot: mv.lot!, delta }]
+  }
   const posting: Posting = { node: ctx.node, seq: ctx.lastSeq + 1, id: mv.id, kind: mv.kind, sku: mv.sku, delta, at: mv.at ?? ctx.now, by: mv.user }
+  if (lots) posting.lots = lots
+  if (mv.expiry !== undefined) posting.expiry = mv.expiry
   if (counted !== undefined) posting.counted = counted
   if (prev !== undefined) posting.prev = prev
   if (mv.device !== undefined) posting.device = mv.device
   if (mv.reason !== undefined) posting.reason = mv.reason
   if (reference !== undefined) posting.reference = reference
   return posting
+}
+
+/**
+ * An issue of `quantity` served from the lots on hand, earliest expiry first, expired lots left
+ * out (they are written off, not issued). Refused when they do not hold enough: then a person
+ * names the lot.
+ */
+export function firstExpiryFirstOut(sku: string, quantity: number, lots: ReadonlyArray<{ lot: string; expiry: string | undefined; onHand: number }>, today: string): LotPart[] {
+  const usable = lots.filter((l) => l.onHand > 0 && (l.expiry === undefined || l.expiry >= today))
+  const parts: LotPart[] = []
+  let left = quantity
+  for (const l of usable) {
+    if (left <= 0) break
+    const take = Math.min(left, l.onHand)
+    parts.push({ lot: l.lot, delta: -take })
+    left -= take
+  }
+  if (left > 0) {
+    const available = quantity - left
+    const listed = usable.map((l) => `${l.lot}: ${l.onHand}`).join(', ')
+    throw new RuleError('insufficient-lot-stock', `quantity: ${sku} has ${available} in lots that have not expired${listed ? ` (${listed})` : ''}, not ${quantity}: name the lot to issue from (the node then records it below zero and raises a review item)`, 'quantity')
+  }
+  return parts
 }
 
 function toStored(p: Posting): StoredMovement {
@@ -233,6 +341,8 @@ function toStored(p: Posting): StoredMovement {
   if (p.reason !== undefined) m.why = imm(p.reason)
   if (p.reference !== undefined) m.ref = imm(p.reference)
   if (p.prev !== undefined) m.prev = imm(p.prev)
+  if (p.lots !== undefined && p.lots.length > 0) m.lots = imm(encodeLots(p))
+  if (p.expiry !== undefined) m.x = imm(p.expiry)
   return m
 }
 
@@ -244,6 +354,8 @@ export function fromStored(journal: JournalDoc, seq: number, m: StoredMovement):
   if (m.why !== undefined) p.reason = str(m.why)
   if (m.ref !== undefined) p.reference = str(m.ref)
   if (m.prev !== undefined) p.prev = str(m.prev)
+  if (m.lots !== undefined) p.lots = decodeLots(str(m.lots), p.delta)
+  if (m.x !== undefined) p.expiry = str(m.x)
   return p
 }
 
@@ -345,13 +457,30 @@ export function writeJournal(journal: JournalDoc, p: Posting): void {
 export function writeJournalAll(journal: JournalDoc, postings: readonly Posting[]): void {
   assertWritable('journal', journal)
   const sums = new Map<string, number>()
+  const lotSums = new Map<string, number>()
   for (const p of postings) {
     if (!writeMovement(journal, p)) continue
     // Whole quantities add up exactly; anything else is added one by one, as it always was.
     if (Number.isInteger(p.delta)) sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
     else addTotal(journal, p.sku, p.delta)
+    for (const part of p.lots ?? []) {
+      const key = lotKey(p.sku, part.lot)
+      if (Number.isInteger(part.delta)) lotSums.set(key, (lotSums.get(key) ?? 0) + part.delta)
+      else addLotTotal(journal, key, part.delta)
+    }
   }
   for (const [sku, delta] of sums) addTotal(journal, sku, delta)
+  for (const [key, delta] of lotSums) addLotTotal(journal, key, delta)
+}
+
+/** Moves a lot's total (schema 4: the journal's node migrated it before its first lot movement). */
+function addLotTotal(journal: JournalDoc, key: string, delta: number): void {
+  if (!journal.lt) throw new Error(`internal: a lot movement written to journal ${str(journal.node)}/${journal.n} of schema ${journal.schema}, which has no lot totals`)
+  const shard = totShard(splitLotKey(key).sku)
+  if (!hasOwnKey(journal.lt, shard)) journal.lt[shard] = {}
+  const totals = journal.lt[shard]!
+  if (!hasOwnKey(totals, key)) totals[key] = new Counter(0)
+  if (delta !== 0) totals[key]!.increment(delta)
 }
 
 /** Stores one movement; false when the journal holds it already. */
@@ -434,6 +563,20 @@ export interface LedgerMismatch {
   /** What its movements (or the previous journal) say. */
   expected: number
   what: 'total' | 'opening'
+  /** Set when the mismatch is of one lot of the SKU (journal schema 4). */
+  lot?: string
+}
+
+/** A journal's facts with the sums of its indexed movements, per SKU and per lot (`sku|lot`). */
+export type CheckedJournal = JournalFacts & { sums: ReadonlyMap<string, number>; lotSums?: ReadonlyMap<string, number> }
+
+/** Adds a posting's delta, and each of its lot parts, to running sums. */
+export function addToSums(sums: Map<string, number>, lotSums: Map<string, number>, p: Posting): void {
+  sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
+  for (const part of p.lots ?? []) {
+    const key = lotKey(p.sku, part.lot)
+    lotSums.set(key, (lotSums.get(key) ?? 0) + part.delta)
+  }
 }
 
 /**
@@ -443,8 +586,9 @@ export interface LedgerMismatch {
 export function checkLedger(journals: Iterable<JournalDoc>): LedgerMismatch[] {
   return checkJournalFacts([...journals].map((journal) => {
     const sums = new Map<string, number>()
-    for (const p of journalPostings(journal)) sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
-    return { ...journalFacts(journal), sums }
+    const lotSums = new Map<string, number>()
+    for (const p of journalPostings(journal)) addToSums(sums, lotSums, p)
+    return { ...journalFacts(journal), sums, lotSums }
   }))
 }
 
@@ -456,13 +600,21 @@ export interface JournalFacts {
   open: Record<string, number>
   /** Totals as stored, per SKU. */
   tot: Record<string, number>
+  /** Schema 4: opening per lot (`sku|lot`) and totals per lot, as stored. */
+  lotOpen?: Record<string, number>
+  lotTot?: Record<string, number>
 }
 
 /** A journal's facts as plain values (copies: they outlive the document). */
 export function journalFacts(journal: JournalDoc): JournalFacts {
   const tot: Record<string, number> = {}
   for (const [sku, quantity] of journalTotals(journal)) tot[sku] = quantity
-  return { node: str(journal.node), n: journal.n, open: { ...(journal.open ?? {}) }, tot }
+  const facts: JournalFacts = { node: str(journal.node), n: journal.n, open: { ...(journal.open ?? {}) }, tot }
+  if (journal.lt || journal.ol) {
+    facts.lotOpen = { ...(journal.ol ?? {}) }
+    facts.lotTot = Object.fromEntries(journalLotTotals(journal))
+  }
+  return facts
 }
 
 /**
@@ -470,9 +622,9 @@ export function journalFacts(journal: JournalDoc): JournalFacts {
  * site node maintains as it indexes postings): each journal's totals against its movements, each
  * opening balance against its predecessor's closing one.
  */
-export function checkJournalFacts(journals: Iterable<JournalFacts & { sums: ReadonlyMap<string, number> }>): LedgerMismatch[] {
+export function checkJournalFacts(journals: Iterable<CheckedJournal>): LedgerMismatch[] {
   const mismatches: LedgerMismatch[] = []
-  const byKey = new Map<string, JournalFacts & { sums: ReadonlyMap<string, number> }>()
+  const byKey = new Map<string, CheckedJournal>()
   for (const journal of journals) byKey.set(journalKey(journal.node, journal.n), journal)
   const closing = (j: JournalFacts) => {
     const balance = new Map<string, number>(Object.entries(j.open))
@@ -495,6 +647,35 @@ export function checkJournalFacts(journals: Iterable<JournalFacts & { sums: Read
       if (recorded !== expected) mismatches.push({ journal: key, sku, recorded, expected, what: 'opening' })
     }
   }
+  mismatches.push(...checkLots(byKey))
+  return mismatches
+}
+
+/** The same checks per lot, for journals of schema 4: lot totals against lot movements, lot openings against the journal before. */
+function checkLots(byKey: ReadonlyMap<string, CheckedJournal>): LedgerMismatch[] {
+  const mismatches: LedgerMismatch[] = []
+  const closing = (j: JournalFacts) => {
+    const balance = new Map<string, number>(Object.entries(j.lotOpen ?? {}))
+    for (const [k, quantity] of Object.entries(j.lotTot ?? {})) balance.set(k, (balance.get(k) ?? 0) + quantity)
+    return balance
+  }
+  for (const [key, journal] of [...byKey].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const lotTot = journal.lotTot ?? {}
+    const sums = journal.lotSums ?? new Map<string, number>()
+    for (const k of new Set([...sums.keys(), ...Object.keys(lotTot)])) {
+      const recorded = hasOwnKey(lotTot, k) ? lotTot[k]! : 0
+      const expected = sums.get(k) ?? 0
+      if (recorded !== expected) mismatches.push({ journal: key, ...splitLotKey(k), recorded, expected, what: 'total' })
+    }
+    const previous = byKey.get(journalKey(journal.node, journal.n - 1))
+    if (!previous || journal.lotOpen === undefined) continue
+    const carried = closing(previous)
+    for (const k of new Set([...carried.keys(), ...Object.keys(journal.lotOpen)])) {
+      const recorded = hasOwnKey(journal.lotOpen, k) ? journal.lotOpen[k]! : 0
+      const expected = carried.get(k) ?? 0
+      if (recorded !== expected) mismatches.push({ journal: key, ...splitLotKey(k), recorded, expected, what: 'opening' })
+    }
+  }
   return mismatches
 }
 
@@ -507,11 +688,14 @@ export function checkJournalFacts(journals: Iterable<JournalFacts & { sums: Read
 export function sameMovement(planned: Posting, earlier: Posting): string | undefined {
   if (planned.kind !== earlier.kind) return 'kind'
   if (planned.sku !== earlier.sku) return 'SKU'
+  const lots = (p: Posting) => (p.lots ?? []).map((part) => part.lot).join(',')
+  if (lots(planned) !== lots(earlier)) return 'lot'
   if (planned.kind === 'count') return planned.counted === earlier.counted ? undefined : 'count'
   return planned.delta === earlier.delta ? undefined : 'quantity'
 }
 
 /** A movement in a few words, e.g. `receipt of 40 AMOX-500`. */
 export function describeMovement(p: Posting): string {
-  return p.kind === 'count' ? `count of ${p.sku}: ${p.counted}` : `${p.kind} of ${p.delta} ${p.sku}`
+  const lot = p.lots ? ` (lot ${p.lots.map((part) => part.lot).join(', ')})` : ''
+  return p.kind === 'count' ? `count of ${p.sku}${lot}: ${p.counted}` : `${p.kind} of ${p.delta} ${p.sku}${lot}`
 }

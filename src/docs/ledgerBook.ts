@@ -16,13 +16,15 @@ import type { DeviceId, UserId } from '../schema/ids.ts'
 import type { ReviewItem } from '../schema/review.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { JOURNAL_LIMIT } from '../schema/ledger.ts'
-import { assertWritable } from '../schema/migrations.ts'
+import { assertWritable, migrate } from '../schema/migrations.ts'
 import { str } from '../schema/strings.ts'
 import { changeOptions } from './history.ts'
 import {
   createJournal,
   journalBalance,
   journalEntries,
+  journalLotBalance,
+  lotKey,
   journalPostings,
   journalSize,
   lastSeqOf,
@@ -34,6 +36,7 @@ import {
   describeMovement,
   sameMovement,
   checkJournalFacts,
+  type CheckedJournal,
   journalFacts,
   type JournalFacts,
   type LedgerMismatch,
@@ -65,6 +68,8 @@ export interface LedgerBookOptions {
   site: string
   /** Whether the catalog knows a SKU (and it is active); a movement of another SKU is refused. */
   knownSku: (sku: string) => boolean
+  /** Whether the catalog tracks a SKU by lot (omitted: none is). */
+  lotTracked?: (sku: string) => boolean
   /**
    * The reason codes movements may name: the catalog's reasons. A site node passes
    * `knownReasons: () => reasonCodes(catalog.doc())` (src/docs/catalog.ts). Read once per group
@@ -82,6 +87,21 @@ export interface LedgerBookOptions {
    * of change by change (~200 B each) when the link is back.
    */
   rollOver?: () => boolean
+}
+
+/** A lot of a SKU as this node knows it. */
+export interface LotStock {
+  lot: string
+  /** YYYY-MM-DD, as its receipt stated it (undefined: no movement stated one). */
+  expiry: string | undefined
+  onHand: number
+}
+
+/** Earliest expiry first (a lot without one last), then by lot. */
+export function byExpiry(a: LotStock, b: LotStock): number {
+  const x = a.expiry ?? '9999-99-99'
+  const y = b.expiry ?? '9999-99-99'
+  return x < y ? -1 : x > y ? 1 : a.lot < b.lot ? -1 : a.lot > b.lot ? 1 : 0
 }
 
 export interface RecordResult {
@@ -103,6 +123,8 @@ interface PlanState {
   lastSeq: number
   onHand: Map<string, number>
   counts: Map<string, string>
+  /** Per lot (`sku|lot`): what the requests planned so far in the group moved. */
+  lotMoves: Map<string, number>
   fresh: Posting[]
 }
 
@@ -159,7 +181,7 @@ export class LedgerBook {
   indexJournal(ref: DocRef<JournalDoc>): Posting[] {
     // A journal newly here may change which journal of its node counts for on hand, even when its
     // movements were indexed before (from the journal cache).
-    if (ref.url !== this.#own?.ref.url) this.#onHand = undefined
+    if (ref.url !== this.#own?.ref.url) this.#onHand = this.#lotsOnHand = undefined
     const journal = ref.doc()
     const seen = this.#indexed.get(ref.url)
     if (seen && seen.size === journalSize(journal)) return []
@@ -172,7 +194,7 @@ export class LedgerBook {
    * hand the same object over again with other values (the journal cache does, at start).
    */
   indexPostings(url: string, postings: Iterable<Posting>, collect = true): Posting[] {
-    if (url !== this.#own?.ref.url) this.#onHand = undefined
+    if (url !== this.#own?.ref.url) this.#onHand = this.#lotsOnHand = undefined
     let seen = this.#indexed.get(url)
     if (!seen) this.#indexed.set(url, (seen = new Set()))
     let rowsOf = this.#rowsOf.get(url)
@@ -192,6 +214,7 @@ export class LedgerBook {
       let sums = this.#sums.get(url)
       if (!sums) this.#sums.set(url, (sums = new Map()))
       sums.set(p.sku, (sums.get(p.sku) ?? 0) + p.delta)
+      if (p.lots) this.#indexLots(url, p, row)
       this.#all.push(row)
       let ofSku = this.#bySku.get(p.sku)
       if (!ofSku) this.#bySku.set(p.sku, (ofSku = new RowList()))
@@ -204,12 +227,64 @@ export class LedgerBook {
           group.push(row)
           this.#concurrentCounts.add(key)
         } else this.#countGroups.set(key, [row])
-        const last = this.#lastCount.get(p.sku)
-        if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(p.sku, { at: p.at, node: p.node, seq: p.seq })
+        // A lot-tracked product is counted lot by lot: the latest count is per lot.
+        const countOf = p.lots?.length === 1 ? lotKey(p.sku, p.lots[0]!.lot) : p.sku
+        const last = this.#lastCount.get(countOf)
+        if (!last || p.at > last.at || (p.at === last.at && postingKey(p.node, p.seq) > postingKey(last.node, last.seq))) this.#lastCount.set(countOf, { at: p.at, node: p.node, seq: p.seq })
       }
       if (collect) added.push(p)
     }
     return added
+  }
+
+  /** Per journal URL, the sum of its indexed movements per lot (`sku|lot`). */
+  readonly #lotSums = new Map<string, Map<string, number>>()
+  /** Lots named by any movement, per SKU; the expiry stated for each (`sku|lot`), and lots stated with two. */
+  readonly #lotsBySku = new Map<string, Set<string>>()
+  readonly #expiryOf = new Map<string, string>()
+  readonly #expiryConflicts = new Map<string, string[]>()
+  /** Rows of the movements of each lot (recall: `sku|lot`), and the SKUs a lot id names. */
+  readonly #lotRows = new Map<string, RowList>()
+  readonly #skusOfLot = new Map<string, Set<string>>()
+
+  #indexLots(url: string, p: Posting, row: number): void {
+    let lotSums = this.#lotSums.get(url)
+    if (!lotSums) this.#lotSums.set(url, (lotSums = new Map()))
+    for (const part of p.lots!) {
+      const key = lotKey(p.sku, part.lot)
+      lotSums.set(key, (lotSums.get(key) ?? 0) + part.delta)
+      let lots = this.#lotsBySku.get(p.sku)
+      if (!lots) this.#lotsBySku.set(p.sku, (lots = new Set()))
+      lots.add(part.lot)
+      let rows = this.#lotRows.get(key)
+      if (!rows) this.#lotRows.set(key, (rows = new RowList()))
+      rows.push(row)
+      let skus = this.#skusOfLot.get(part.lot)
+      if (!skus) this.#skusOfLot.set(part.lot, (skus = new Set()))
+      skus.add(p.sku)
+    }
+    if (p.expiry !== undefined && p.lots!.length === 1) {
+      const key = lotKey(p.sku, p.lots![0]!.lot)
+      const known = this.#expiryOf.get(key)
+      if (known === undefined) this.#expiryOf.set(key, p.expiry)
+      else if (known !== p.expiry) {
+        const dates = this.#expiryConflicts.get(key) ?? [known]
+        if (!dates.includes(p.expiry)) dates.push(p.expiry)
+        this.#expiryConflicts.set(key, dates.sort())
+        // The earliest date stated is the one served by: never later than any label says.
+        if (p.expiry < known) this.#expiryOf.set(key, p.expiry)
+      }
+    }
+  }
+
+  /** Every movement of a lot id (of any SKU that has such a lot), newest first. */
+  movementsOfLot(lot: string): Posting[] {
+    const out: Posting[] = []
+    for (const sku of this.#skusOfLot.get(lot) ?? []) {
+      const rows = this.#lotRows.get(lotKey(sku, lot))!
+      for (let i = 0; i < rows.length; i++) out.push(this.#table.get(rows.get(i)))
+    }
+    return out.sort((a, b) => b.at - a.at || (a.node < b.node ? -1 : a.node > b.node ? 1 : b.seq - a.seq))
   }
 
   /** How many postings of the journal at `url` are indexed. */
@@ -267,11 +342,11 @@ export class LedgerBook {
 
   /** The ledger check over every journal indexed: loaded ones read from their document, others from their stored facts. */
   check(): LedgerMismatch[] {
-    const journals: Array<JournalFacts & { sums: ReadonlyMap<string, number> }> = []
+    const journals: CheckedJournal[] = []
     for (const { url } of journalEntries(this.ledger)) {
       const ref = this.store.journal(url)
       const facts = ref ? journalFacts(ref.doc()) : this.#factsOf.get(url)
-      if (facts) journals.push({ ...facts, sums: this.#sums.get(url) ?? new Map() })
+      if (facts) journals.push({ ...facts, sums: this.#sums.get(url) ?? new Map(), lotSums: this.#lotSums.get(url) ?? new Map() })
     }
     return checkJournalFacts(journals)
   }
@@ -282,6 +357,8 @@ export class LedgerBook {
       onHand: this.onHand(),
       duplicates: [...this.#duplicateIds].map((id) => this.postingsOf(id)),
       countGroups: [...this.#concurrentCounts].map((key) => this.#countGroups.get(key)!.map((row) => this.#table.get(row))),
+      lotsOnHand: this.lotsOnHand(),
+      expiryConflicts: this.expiryConflicts(),
     }
   }
 
@@ -300,6 +377,49 @@ export class LedgerBook {
       if (ref) latest.set(node, ref.doc())
     }
     return [...latest.values()]
+  }
+
+  /**
+   * On hand per lot (`sku|lot`) as this node sees it, from each device's latest journal (a copy).
+   * Lots at 0 are left out.
+   */
+  lotsOnHand(): Map<string, number> {
+    if (!this.#lotsOnHand || this.#lotsOnHandLedger !== this.ledger) {
+      this.#lotsOnHandLedger = this.ledger
+      this.#lotsOnHand = new Map()
+      for (const journal of this.latestJournals()) {
+        for (const [key, quantity] of journalLotBalance(journal)) this.#lotsOnHand.set(key, (this.#lotsOnHand.get(key) ?? 0) + quantity)
+      }
+    }
+    return new Map([...this.#lotsOnHand].filter(([, quantity]) => quantity !== 0))
+  }
+  #lotsOnHand: Map<string, number> | undefined
+  #lotsOnHandLedger: LedgerDoc | undefined
+
+  /** The lots of a SKU this node knows of (every lot any movement named), with their expiry and on hand, earliest expiry first. */
+  lotsOf(sku: string): LotStock[] {
+    const onHand = this.lotsOnHand()
+    const out: LotStock[] = []
+    for (const lot of this.#lotsBySku.get(sku) ?? []) {
+      const key = lotKey(sku, lot)
+      out.push({ lot, expiry: this.#expiryOf.get(key), onHand: onHand.get(key) ?? 0 })
+    }
+    return out.sort(byExpiry)
+  }
+
+  /** The expiry this node knows for a lot (from the movements that stated it), or undefined. */
+  expiryOf(sku: string, lot: string): string | undefined {
+    return this.#expiryOf.get(lotKey(sku, lot))
+  }
+
+  /** Lots whose movements stated two different expiry dates: `sku|lot` → the dates. */
+  expiryConflicts(): Map<string, string[]> {
+    return new Map(this.#expiryConflicts)
+  }
+
+  /** Every SKU with at least one lot. */
+  skusWithLots(): string[] {
+    return [...this.#lotsBySku.keys()]
   }
 
   /** On hand per SKU as this node sees it (a copy: change it freely). */
@@ -389,14 +509,40 @@ export class LedgerBook {
   /** A fresh planning state: what the node holds now. */
   #planState(): PlanState {
     const reasons = this.options.knownReasons?.()
-    return { knownReasons: reasons && new Set(reasons), lastSeq: this.#ownJournal()?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), fresh: [] }
+    return { knownReasons: reasons && new Set(reasons), lastSeq: this.#ownJournal()?.lastSeq ?? 0, onHand: this.onHand(), counts: new Map(), lotMoves: new Map(), fresh: [] }
+  }
+
+  /** Lots of `sku` that movements planned in this group (not yet indexed) bring, as lots on hand. */
+  #lotsNewIn(sku: string, state: PlanState, fresh: readonly Posting[]): LotStock[] {
+    const out = new Map<string, LotStock>()
+    for (const p of [...state.fresh, ...fresh]) {
+      if (p.sku !== sku || !p.lots || p.lots.length !== 1) continue
+      const lot = p.lots[0]!.lot
+      if (this.#lotsBySku.get(sku)?.has(lot) || out.has(lot)) continue
+      out.set(lot, { lot, expiry: p.expiry, onHand: (state.lotMoves.get(lotKey(sku, lot)) ?? 0) })
+    }
+    for (const p of fresh) {
+      if (p.sku !== sku || !p.lots) continue
+      for (const part of p.lots) {
+        const l = out.get(part.lot)
+        if (l) l.onHand += part.delta
+      }
+    }
+    return [...out.values()]
   }
 
   /** Plans one request against `state`; on refusal `state` is left as it was. */
   #plan(inputs: unknown[], time: number, state: PlanState): RecordResult[] {
-    const { node, knownSku } = this.options
+    const { node, knownSku, lotTracked } = this.options
     let lastSeq = state.lastSeq
     const onHand = new Map<string, number>()
+    // Per lot (`sku|lot`): what earlier requests of the group and earlier movements of this one moved.
+    const lotMoves = new Map<string, number>()
+    const lotsOf = (sku: string) =>
+      this.lotsOf(sku).map((l) => {
+        const key = lotKey(sku, l.lot)
+        return { ...l, onHand: l.onHand + (state.lotMoves.get(key) ?? 0) + (lotMoves.get(key) ?? 0) }
+      }).concat(this.#lotsNewIn(sku, state, fresh)).sort(byExpiry)
     const counts = new Map<string, string>()
     const fresh: Posting[] = []
     const results: RecordResult[] = []
@@ -407,6 +553,9 @@ export class LedgerBook {
           node,
           now: time,
           knownSku,
+          lotTracked,
+          lotsOf,
+          recorded: (id) => this.postingsOf(id)[0] ?? state.fresh.find((p) => p.id === id) ?? fresh.find((p) => p.id === id),
           knownReasons: state.knownReasons,
           lastSeq,
           onHand: (sku) => onHand.get(sku) ?? state.onHand.get(sku) ?? 0,
@@ -432,7 +581,8 @@ export class LedgerBook {
       }
       lastSeq = posting.seq
       onHand.set(posting.sku, (onHand.get(posting.sku) ?? state.onHand.get(posting.sku) ?? 0) + posting.delta)
-      if (posting.kind === 'count') counts.set(posting.sku, postingKey(node, posting.seq))
+      for (const part of posting.lots ?? []) lotMoves.set(lotKey(posting.sku, part.lot), (lotMoves.get(lotKey(posting.sku, part.lot)) ?? 0) + part.delta)
+      if (posting.kind === 'count') counts.set(posting.lots ? lotKey(posting.sku, posting.lots[0]!.lot) : posting.sku, postingKey(node, posting.seq))
       fresh.push(posting)
       results.push({ status: 'recorded', posting })
     }
@@ -440,6 +590,7 @@ export class LedgerBook {
     state.lastSeq = lastSeq
     for (const [sku, quantity] of onHand) state.onHand.set(sku, quantity)
     for (const [sku, key] of counts) state.counts.set(sku, key)
+    for (const [key, delta] of lotMoves) state.lotMoves.set(key, (state.lotMoves.get(key) ?? 0) + delta)
     state.fresh.push(...fresh)
     return results
   }
@@ -453,7 +604,13 @@ export class LedgerBook {
     // ~80 bytes to every posting on disk and on the wire (BENCHMARKS.md).
     this.#writing = own.ref.url
     try {
-      own.ref.change((d) => writeJournalAll(d, postings), { time: Math.floor(time / 1000) })
+      own.ref.change((d) => {
+        // This node's own journal, written by no one else: brought to the current schema (lot
+        // totals) in the change of its first posting since the upgrade.
+        migrate('journal', d)
+        writeJournalAll(d, postings)
+      }, { time: Math.floor(time / 1000) })
+      if (this.#lotsOnHand) for (const p of postings) for (const part of p.lots ?? []) this.#lotsOnHand.set(lotKey(p.sku, part.lot), (this.#lotsOnHand.get(lotKey(p.sku, part.lot)) ?? 0) + part.delta)
     } finally {
       this.#writing = undefined
     }
@@ -483,8 +640,9 @@ export class LedgerBook {
     if (current && current.size < JOURNAL_LIMIT && str(current.ref.doc().week) === week && !(current.size > 0 && this.options.rollOver?.())) return current
     const n = (current?.ref.doc().n ?? 0) + 1
     const open = current ? journalBalance(current.ref.doc()) : new Map<string, number>()
+    const openLots = current ? journalLotBalance(current.ref.doc()) : new Map<string, number>()
     const s0 = current?.lastSeq ?? 0
-    const ref = this.store.createJournal((d) => createJournal(d, { site, node, n, week, s0, open, t0: time }))
+    const ref = this.store.createJournal((d) => createJournal(d, { site, node, n, week, s0, open, openLots, t0: time }))
     await this.store.durable([ref])
     this.store.ledger.change((d) => registerJournal(d, node, n, ref.url), changeOptions({ op: 'ledger.journal', user: node, ref: `${node}/${n}` }, time))
     await this.store.durable([this.store.ledger])

@@ -16,6 +16,9 @@
  *   6 why    dictionary code of `#reason`, or ''
  *   7 n      counted quantity (counts) in base 36, or ''
  *   8 prev   counts: '' none, '%' empty, `:seq` for this journal's own node, else the posting key
+ *   9 lots   lot-tracked products (journal schema 4): the lot, when the movement is all of one lot;
+ *            else `lot/part,lot/part` (parts in base 36, signed as the delta)
+ *   10 x     the expiry the movement states, in days since 1970-01-01, base 36
  * Strings are escaped (`%` → `%25`, `|` → `%7C`) so any value round-trips; numbers that are not
  * safe integers are written as `~` + decimal. Lossless for every field of a posting
  * (test/docs/movementCodec.test.ts).
@@ -71,7 +74,7 @@ export function packMovement(p: Posting, ctx: PackContext): string {
   const why = p.reason === undefined ? '' : ctx.code(`#${p.reason}`)
   let prev = optEsc(p.prev)
   if (p.prev !== undefined && p.prev.startsWith(`${ctx.node}:`) && /^\d+$/.test(p.prev.slice(ctx.node.length + 1))) prev = `:${p.prev.slice(ctx.node.length + 1)}`
-  const fields = [head, esc(p.sku), num(q), num(p.at - ctx.base), who, optEsc(p.reference), why, p.counted === undefined ? '' : num(p.counted), prev]
+  const fields = [head, esc(p.sku), num(q), num(p.at - ctx.base), who, optEsc(p.reference), why, p.counted === undefined ? '' : num(p.counted), prev, encodeLots(p), p.expiry === undefined ? '' : num(dayNumber(p.expiry))]
   while (fields.length > 5 && fields[fields.length - 1] === '') fields.pop()
   return fields.join('|')
 }
@@ -104,7 +107,40 @@ export function unpackMovement(packed: string, seq: number, ctx: { node: string;
   if (f[6]) p.reason = ctx.word(f[6])!.slice(1)
   const reference = optUnesc(f[5])
   if (reference !== undefined) p.reference = reference
+  if (f[9]) p.lots = decodeLots(f[9], p.delta)
+  if (f[10]) p.expiry = dayString(unnum(f[10]))
   return p
+}
+
+const DAY_MS = 86_400_000
+
+/** Days since 1970-01-01 of a YYYY-MM-DD date. */
+export function dayNumber(date: string): number {
+  return Math.round(Date.parse(`${date}T00:00:00Z`) / DAY_MS)
+}
+
+/** The YYYY-MM-DD date of a day number. */
+export function dayString(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10)
+}
+
+const escLot = (lot: string) => esc(lot).replace(/,/g, '%2C').replace(/\//g, '%2F')
+const unescLot = (lot: string) => unesc(lot.replace(/%2F/g, '/').replace(/%2C/g, ','))
+
+/** A movement's lots as one field ('' for none): the lot alone when it is all of one lot. */
+export function encodeLots(p: Pick<Posting, 'lots' | 'delta'>): string {
+  if (!p.lots || p.lots.length === 0) return ''
+  if (p.lots.length === 1 && Object.is(p.lots[0]!.delta, p.delta)) return escLot(p.lots[0]!.lot) || '%'
+  return p.lots.map((part) => `${escLot(part.lot)}/${num(part.delta)}`).join(',')
+}
+
+/** The lots of a movement of `delta` from their field. */
+export function decodeLots(field: string, delta: number): Array<{ lot: string; delta: number }> {
+  if (!field.includes('/')) return [{ lot: field === '%' ? '' : unescLot(field), delta }]
+  return field.split(',').map((part) => {
+    const slash = part.lastIndexOf('/')
+    return { lot: unescLot(part.slice(0, slash)), delta: unnum(part.slice(slash + 1)) }
+  })
 }
 
 /** The time field of a packed movement, without unpacking the rest. */

@@ -9,6 +9,7 @@
  */
 import { MovementKind, movementKindName, type MovementKindCode } from '../schema/ledger.ts'
 import type { Posting } from './ledger.ts'
+import { decodeLots, encodeLots } from './movementCodec.ts'
 
 /** A growable list of row numbers. */
 export class RowList {
@@ -57,6 +58,9 @@ export class PostingTable {
   readonly #refs: Array<string | undefined> = []
   /** `prev` of counts, by row (counts are a tenth of the movements). */
   readonly #prev = new Map<number, string>()
+  /** Lots (their packed field, src/docs/movementCodec.ts) and stated expiry of lot movements, by row. */
+  readonly #lots = new Map<number, string>()
+  readonly #expiry = new Map<number, string>()
 
   get size(): number {
     return this.#size
@@ -110,6 +114,8 @@ export class PostingTable {
     this.#ids[row] = p.id
     this.#refs[row] = p.reference
     if (p.prev !== undefined) this.#prev.set(row, p.prev)
+    if (p.lots !== undefined && p.lots.length > 0) this.#lots.set(row, encodeLots(p))
+    if (p.expiry !== undefined) this.#expiry.set(row, p.expiry)
     return row
   }
 
@@ -133,6 +139,10 @@ export class PostingTable {
     if (reference !== undefined) p.reference = reference
     const prev = this.#prev.get(row)
     if (prev !== undefined) p.prev = prev
+    const lots = this.#lots.get(row)
+    if (lots !== undefined) p.lots = decodeLots(lots, p.delta)
+    const expiry = this.#expiry.get(row)
+    if (expiry !== undefined) p.expiry = expiry
     return p
   }
 

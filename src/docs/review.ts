@@ -8,7 +8,7 @@ import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { str } from '../schema/strings.ts'
-import { journalPostings, latestPerNode, onHand, postingKey, type Posting } from './ledger.ts'
+import { journalLotBalance, journalPostings, latestPerNode, onHand, postingKey, splitLotKey, type Posting } from './ledger.ts'
 import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 function postingFacts(p: Posting): Record<string, unknown> {
@@ -20,8 +20,8 @@ function postingFacts(p: Posting): Record<string, unknown> {
  * `negative-stock:<sku>~<n>` once n − 1 of them were decided, so that stock going below zero again
  * after a decision is a new item, not hidden behind the old decision. (`~` cannot occur in a SKU.)
  */
-function negativeStockItemId(sku: string, decided: ReturnType<typeof indexDecisions>): string {
-  const base = `negative-stock:${sku}`
+function negativeStockItemId(sku: string, decided: ReturnType<typeof indexDecisions>, kind = 'negative-stock'): string {
+  const base = `${kind}:${sku}`
   let episodes = 0
   for (const id of decided.keys()) if (id === base || id.startsWith(`${base}~`)) episodes++
   return episodes === 0 ? base : `${base}~${episodes + 1}`
@@ -48,16 +48,29 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
       }
     }
   }
+  const lotsOnHand = new Map<string, number>()
+  for (const journal of latestPerNode(all)) for (const [key, quantity] of journalLotBalance(journal)) lotsOnHand.set(key, (lotsOnHand.get(key) ?? 0) + quantity)
+  const expiries = new Map<string, Set<string>>()
+  for (const journal of all) {
+    for (const p of journalPostings(journal)) {
+      if (p.expiry === undefined || p.lots?.length !== 1) continue
+      const key = `${p.sku}|${p.lots[0]!.lot}`
+      expiries.set(key, (expiries.get(key) ?? new Set()).add(p.expiry))
+    }
+  }
   return ledgerReviewItemsOf(ledger, {
     onHand: onHand(latestPerNode(all)),
     duplicates: [...byId.values()].filter((list) => list.length > 1),
     countGroups: [...counts.values()].filter((list) => list.length > 1),
+    lotsOnHand,
+    expiryConflicts: new Map([...expiries].filter(([, dates]) => dates.size > 1).map(([key, dates]) => [key, [...dates].sort()])),
   })
 }
 
-/** Stock counts of one SKU that saw the same latest count (`prev`) belong together. */
+/** Stock counts of one SKU (of one lot, for a lot-tracked product) that saw the same latest count (`prev`) belong together. */
 export function countGroupKey(p: Posting): string {
-  return `${p.sku}\u0000${p.prev ?? ''}`
+  const lot = p.lots?.length === 1 ? `|${p.lots[0]!.lot}` : ''
+  return `${p.sku}${lot}\u0000${p.prev ?? ''}`
 }
 
 /** What the ledger's review items are derived from (a site node keeps these as indexes: src/docs/ledgerBook.ts). */
@@ -67,6 +80,10 @@ export interface LedgerReviewFacts {
   duplicates: Iterable<readonly Posting[]>
   /** Stock counts of one SKU with the same `prev`, each list of two or more. */
   countGroups: Iterable<readonly Posting[]>
+  /** On hand per lot (`sku|lot`) of lot-tracked products. */
+  lotsOnHand?: ReadonlyMap<string, number>
+  /** Lots whose movements stated different expiry dates (`sku|lot` → the dates). */
+  expiryConflicts?: ReadonlyMap<string, readonly string[]>
 }
 
 /** The ledger's review items from maintained facts, without reading any journal. */
@@ -79,6 +96,28 @@ export function ledgerReviewItemsOf(ledger: LedgerDoc, facts: LedgerReviewFacts)
     items.push(
       withDecision(
         { id, kind: 'negative-stock', doc: 'ledger', summary: `${sku} is ${quantity} on hand: more was issued than received. Count it and record the count.`, details: { sku, onHand: quantity } },
+        decided,
+      ),
+    )
+  }
+
+  for (const [key, quantity] of [...(facts.lotsOnHand ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (quantity >= 0) continue
+    const { sku, lot } = splitLotKey(key)
+    const id = negativeStockItemId(key, decided, 'negative-lot')
+    items.push(
+      withDecision(
+        { id, kind: 'negative-lot', doc: 'ledger', summary: `Lot ${lot} of ${sku} is ${quantity} on hand: more was issued from it than received (two devices issuing it while apart?). Count the lot and record the count.`, details: { sku, lot, onHand: quantity } },
+        decided,
+      ),
+    )
+  }
+  for (const [key, dates] of [...(facts.expiryConflicts ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const { sku, lot } = splitLotKey(key)
+    const id = `lot-expiry-conflict:${key}`
+    items.push(
+      withDecision(
+        { id, kind: 'lot-expiry-conflict', doc: 'ledger', summary: `Lot ${lot} of ${sku} was received with different expiry dates (${dates.join(', ')}); the earliest is used. Check the packs and note which is right.`, details: { sku, lot, expiries: [...dates] } },
         decided,
       ),
     )

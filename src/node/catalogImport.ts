@@ -1,6 +1,7 @@
 /**
  * `stockmesh catalog import`: fills or updates the catalog of a data folder's site from CSV files.
- * The header says what a file holds: `sku,name,unit[,active]` products, `code,label` adjustment
+ * The header says what a file holds: `sku,name,unit[,active][,lots]` products (`lots`: yes when
+ * the product is tracked by lot and expiry), `code,label` adjustment
  * reasons, `id,name,type` sites. Every row is validated before anything is written, and one bad
  * row refuses the whole import: a half-imported catalog is worse than none, since the user would
  * have to find out which rows made it.
@@ -31,12 +32,12 @@ interface KindSpec {
 
 /** Checked in this order: the first whose key column the header has decides the kind. */
 const KINDS: Record<CatalogKind, KindSpec> = {
-  products: { key: 'sku', required: ['sku', 'name', 'unit'], optional: ['active'], schema: ProductImport },
+  products: { key: 'sku', required: ['sku', 'name', 'unit'], optional: ['active', 'lots'], schema: ProductImport },
   reasons: { key: 'code', required: ['code', 'label'], optional: [], schema: ReasonInput },
   sites: { key: 'id', required: ['id', 'name', 'type'], optional: [], schema: SiteInput },
 }
 
-const HEADERS = 'sku,name,unit[,active] (products), code,label (reasons) or id,name,type (sites)'
+const HEADERS = 'sku,name,unit[,active][,lots] (products), code,label (reasons) or id,name,type (sites)'
 
 /** One thing wrong with a file: a row's field, a row, or (line 1) the header. */
 export interface RowProblem {
@@ -107,11 +108,11 @@ export function parseCatalogCsv(input: Uint8Array | string, file: string): Parse
     let bad = false
     columns.forEach((column, i) => {
       const cell = entry.record[i]!.trim()
-      if (column !== 'active') row[column] = cell
-      else if (TRUE.has(cell.toLowerCase())) row.active = true
-      else if (FALSE.has(cell.toLowerCase())) row.active = false
+      if (column !== 'active' && column !== 'lots') row[column] = cell
+      else if (TRUE.has(cell.toLowerCase())) row[column] = true
+      else if (FALSE.has(cell.toLowerCase())) row[column] = false
       else if (cell !== '') {
-        problems.push({ line, field: 'active', message: 'must be true or false (yes/no, 1/0), or empty to keep it as it is' })
+        problems.push({ line, field: column, message: 'must be true or false (yes/no, 1/0), or empty to keep it as it is' })
         bad = true
       }
     })

@@ -20,6 +20,7 @@ import { parseAutomergeUrl, type AutomergeUrl } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { JournalFacts, Posting } from '../docs/ledger.ts'
+import { decodeLots, encodeLots } from '../docs/movementCodec.ts'
 import { MovementKind, movementKindName, type MovementKindCode } from '../schema/ledger.ts'
 import { readJsonFile, writeFileDurably } from '../hub/durableFile.ts'
 import type { DurableFsStorageAdapter } from './storage/DurableFsStorageAdapter.ts'
@@ -30,13 +31,13 @@ export const JOURNAL_CACHE_FILE = 'journal-index.json'
  * The file's version: bump it whenever `Posting` or how a journal is read into postings
  * (src/docs/ledger.ts fromStored) changes, so that an older file is not served.
  */
-const CACHE_VERSION = 4
+const CACHE_VERSION = 5
 
 /**
  * One posting as a row, in this order; absent optional fields are null, trailing nulls dropped
  * (the node is the journal's). Rows parse several times faster than objects and take a third of the space.
  */
-type Row = [seq: number, id: string, kind: number, sku: string, delta: number, at: number, by: string, device?: string | null, reason?: string | null, reference?: string | null, counted?: number | null, prev?: string | null]
+type Row = [seq: number, id: string, kind: number, sku: string, delta: number, at: number, by: string, device?: string | null, reason?: string | null, reference?: string | null, counted?: number | null, prev?: string | null, lots?: string | null, expiry?: string | null]
 
 interface CacheEntry {
   token: string
@@ -69,7 +70,7 @@ const CacheFile = z.object({
       token: z.string(),
       heads: z.string(),
       // A balance per SKU, twice per journal (2,000 SKUs x 20 journals): checked as maps only.
-      facts: z.object({ node: z.string(), n: z.number(), open: balances, tot: balances }),
+      facts: z.object({ node: z.string(), n: z.number(), open: balances, tot: balances, lotOpen: balances.optional(), lotTot: balances.optional() }),
       // 100k rows: checked as a list only (validating each row took longer than parsing the file).
       rows: z.custom<unknown[]>((value) => Array.isArray(value), 'rows must be a list'),
     }),
@@ -79,7 +80,7 @@ type CacheFile = { v: typeof CACHE_VERSION; journals: Record<string, CacheEntry>
 type HeldEntries = Record<string, HeldEntry>
 
 function toRow(p: Posting): Row {
-  const row: Row = [p.seq, p.id, MovementKind[p.kind], p.sku, p.delta, p.at, p.by, p.device ?? null, p.reason ?? null, p.reference ?? null, p.counted ?? null, p.prev ?? null]
+  const row: Row = [p.seq, p.id, MovementKind[p.kind], p.sku, p.delta, p.at, p.by, p.device ?? null, p.reason ?? null, p.reference ?? null, p.counted ?? null, p.prev ?? null, p.lots && p.lots.length > 0 ? encodeLots(p) : null, p.expiry ?? null]
   while (row.length > 7 && row[row.length - 1] === null) row.pop()
   return row
 }
@@ -90,7 +91,7 @@ function toRow(p: Posting): Row {
  */
 function* postingsOf(node: string, rows: readonly Row[]): Generator<Posting> {
   const p: Posting = { node, seq: 0, id: '', kind: 'receipt', sku: '', delta: 0, at: 0, by: '' }
-  for (const [seq, id, kind, sku, delta, at, by, device, reason, reference, counted, prev] of rows) {
+  for (const [seq, id, kind, sku, delta, at, by, device, reason, reference, counted, prev, lots, expiry] of rows) {
     p.seq = seq
     p.id = id
     p.kind = movementKindName[kind as MovementKindCode]
@@ -103,6 +104,8 @@ function* postingsOf(node: string, rows: readonly Row[]): Generator<Posting> {
     p.reference = reference ?? undefined
     p.counted = counted ?? undefined
     p.prev = prev ?? undefined
+    p.lots = lots == null ? undefined : decodeLots(lots, delta)
+    p.expiry = expiry ?? undefined
     yield p
   }
 }

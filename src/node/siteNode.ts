@@ -25,7 +25,7 @@ import path from 'node:path'
 import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface, type PeerId } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { createCatalog, isKnownSku, reasonCodes } from '../docs/catalog.ts'
+import { createCatalog, isKnownSku, isLotTracked, reasonCodes } from '../docs/catalog.ts'
 import { changeOptions, type ChangeNote } from '../docs/history.ts'
 import { createLedger, journalEntries, journalFacts, journalPosting, journalPostings, latestJournals } from '../docs/ledger.ts'
 import { LedgerBook } from '../docs/ledgerBook.ts'
@@ -152,6 +152,7 @@ export class SiteNode {
       node: identity.node,
       site: identity.site,
       knownSku: (sku) => isKnownSku(catalog.doc(), sku),
+      lotTracked: (sku) => isLotTracked(catalog.doc(), sku),
       knownReasons: () => reasonCodes(catalog.doc()),
       now: () => this.now(),
       rollOver: () => this.#offlineRollOver(),

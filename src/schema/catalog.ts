@@ -11,6 +11,8 @@ export interface CatalogProduct {
   name: Str
   unit: Str
   active: boolean
+  /** Tracked by lot (batch) and expiry: its movements name a lot (absent: not tracked). */
+  lots?: boolean
 }
 export interface CatalogSite {
   name: Str
@@ -33,11 +35,13 @@ export interface CatalogDoc {
  * so a catalog without them never stops the system's own postings. The one place to add such a
  * code (and document it in docs/conflict-rules.md, "Input rules").
  *
- * Empty today, because the system writes no reason of its own: a stock count is posted as a
- * `count` movement with the counter's reason (or none), receipts of a manifest delivery carry
- * none, and the compensating adjustments of a review decision carry the reasons the person gave.
+ * `expired`: the reason of an expiry write-off (an adjustment of a lot that has expired, as
+ * `GET /api/expiring` proposes it), so that writing off expired stock never waits for the catalog.
+ * The system writes no other reason of its own: a stock count is posted as a `count` movement
+ * with the counter's reason (or none), receipts of a manifest delivery carry none, and the
+ * compensating adjustments of a review decision carry the reasons the person gave.
  */
-export const BUILT_IN_REASONS: ReadonlySet<string> = new Set<string>()
+export const BUILT_IN_REASONS: ReadonlySet<string> = new Set<string>(['expired'])
 
 const name = z.string().trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' })
 
@@ -46,6 +50,7 @@ export const ProductInput = z.strictObject({
   name,
   unit: z.string().trim().min(1, { error: 'must not be empty' }).max(32),
   active: z.boolean().default(true),
+  lots: z.boolean().default(false),
 })
 export type ProductInput = z.infer<typeof ProductInput>
 
@@ -64,7 +69,7 @@ export type ReasonInput = z.infer<typeof ReasonInput>
  * one is active): a file without the column says nothing about it, and an import changes only
  * what its file says.
  */
-export const ProductImport = ProductInput.extend({ active: z.boolean().optional() })
+export const ProductImport = ProductInput.extend({ active: z.boolean().optional(), lots: z.boolean().optional() })
 export type ProductImport = z.infer<typeof ProductImport>
 
 /** Every row of a catalog import, validated; each kind keyed by its id at most once. */

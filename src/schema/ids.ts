@@ -33,6 +33,7 @@ export type ManifestId = Brand<string, 'ManifestId'>
 export type StopId = Brand<string, 'StopId'>
 export type LineId = Brand<string, 'LineId'>
 export type ReasonCode = Brand<string, 'ReasonCode'>
+export type LotId = Brand<string, 'LotId'>
 
 export const SiteId = idSchema<'SiteId'>('site id')
 export const Sku = idSchema<'Sku'>('SKU')
@@ -44,6 +45,18 @@ export const ManifestId = idSchema<'ManifestId'>('manifest id')
 export const StopId = idSchema<'StopId'>('stop id')
 export const LineId = idSchema<'LineId'>('line id')
 export const ReasonCode = idSchema<'ReasonCode'>('reason code')
+/** A batch (lot) of a product, as printed on its packs: unique per SKU, not across SKUs. */
+export const LotId = idSchema<'LotId'>('lot')
+
+export type ExpiryDate = Brand<string, 'ExpiryDate'>
+/** A calendar date, YYYY-MM-DD (an expiry: the lot may be used up to and including that day). */
+export const ExpiryDate = z
+  .string({ error: 'expiry must be a date, YYYY-MM-DD' })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expiry must be a date, YYYY-MM-DD' })
+  .refine((s) => {
+    const d = new Date(`${s}T00:00:00Z`)
+    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s
+  }, { error: 'expiry must be a real calendar date, YYYY-MM-DD' }) as unknown as z.ZodType<ExpiryDate>
 
 /** True when `value` is a well-formed id of any kind (the guard behind every branded id). */
 export function isId(value: unknown): value is string {

@@ -13,13 +13,13 @@
 import type { Counter } from '@automerge/automerge'
 import { z } from 'zod'
 import { ClientTime } from './clientTime.ts'
-import { DeviceId, MovementId, ReasonCode, SiteId, Sku, UserId } from './ids.ts'
+import { DeviceId, ExpiryDate, LotId, MovementId, ReasonCode, SiteId, Sku, UserId } from './ids.ts'
 import type { StoredDecision } from './reviewDecision.ts'
 import type { Str } from './strings.ts'
 
 export const LEDGER_SCHEMA = 3
 /** 2: movements packed into one string each, with `t0` and the dictionary `d` (src/docs/movementCodec.ts). */
-export const JOURNAL_SCHEMA = 3
+export const JOURNAL_SCHEMA = 4
 /** Movements per journal bucket. */
 export const JOURNAL_BUCKET = 100
 /** A node opens its next journal after this many movements (or when the week changes). */
@@ -63,6 +63,10 @@ export interface StoredMovement {
   ref?: Str
   /** Stock counts: posting key of the latest count of this SKU the counting device knew ('' if none). */
   prev?: Str
+  /** Lots (journal schema 4), as the packed form's field 9 (src/docs/movementCodec.ts). */
+  lots?: Str
+  /** Expiry the movement states, YYYY-MM-DD. */
+  x?: Str
 }
 
 export interface JournalDoc {
@@ -87,6 +91,13 @@ export interface JournalDoc {
    * 0.2 ms sharded (BENCHMARKS.md).
    */
   tt?: Record<string, Record<string, Counter>>
+  /**
+   * Schema 4: totals per lot of lot-tracked products, sharded like `tt` (by the SKU), keyed
+   * `sku|lot` (`|` is in no id). On hand of a lot = Σ over devices of (`ol` + `lt`) of the latest journal.
+   */
+  lt?: Record<string, Record<string, Counter>>
+  /** Schema 4: the opening balance per lot (`sku|lot`), carried like `open`; lots at 0 are left out. */
+  ol?: Record<string, number>
   /** Schema 2: the time packed movements count from (unix ms; the journal's opening). */
   t0?: number
   /** Schema 2: repeated strings of packed movements (user and device, reasons), by code. */
@@ -131,6 +142,10 @@ const common = {
    */
   at: ClientTime.optional(),
   reference: text(200).optional(),
+  /** Lot-tracked products: the lot (an issue without one is served first-expiry-first-out). */
+  lot: LotId.optional(),
+  /** The lot's expiry, YYYY-MM-DD: required when a receipt brings a lot that is new here. */
+  expiry: ExpiryDate.optional(),
 }
 const wholeNumber = z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' })
 

@@ -4,6 +4,7 @@
  * reported read-only, never rewritten.
  */
 import { ReadOnlyDocumentError } from './errors.ts'
+import { journalMigrations } from './migrations/journal.ts'
 import { ledgerMigrations } from './migrations/ledger.ts'
 import type { Migration } from './migrations/types.ts'
 import { LEDGER_SCHEMA, JOURNAL_SCHEMA } from './ledger.ts'
@@ -23,7 +24,7 @@ interface KindSchema {
 
 const registry: Record<string, KindSchema> = {
   ledger: { current: LEDGER_SCHEMA, migrations: ledgerMigrations },
-  journal: { current: JOURNAL_SCHEMA, migrations: [] },
+  journal: { current: JOURNAL_SCHEMA, migrations: journalMigrations },
   catalog: { current: CATALOG_SCHEMA, migrations: [] },
   siteIndex: { current: SITE_INDEX_SCHEMA, migrations: [] },
   order: orderSchema,

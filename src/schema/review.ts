@@ -5,6 +5,8 @@
  */
 export type ReviewKind =
   | 'negative-stock'
+  | 'negative-lot'
+  | 'lot-expiry-conflict'
   | 'duplicate-movement'
   | 'stop-received-twice'
   | 'concurrent-counts'

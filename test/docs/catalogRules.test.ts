@@ -141,7 +141,7 @@ describe('checkReason()', () => {
     expect(() => checkReason('a7', known)).not.toThrow()
     const error = ruleError(() => checkReason('stolen', known))
     expect([error.code, error.field]).toEqual(['unknown-reason', 'reason'])
-    expect(error.message).toBe("reason: stolen is not a reason in this site's catalog. Known reasons: a1, a2, a3, a4, a5 and 2 more.")
+    expect(error.message).toBe("reason: stolen is not a reason in this site's catalog. Known reasons: a1, a2, a3, a4, a5 and 3 more.")
   })
 
   it('says so when the catalog lists no reasons', () => {

@@ -2,10 +2,10 @@
  * The endpoints of the site node's local API. Routes parse the request, call the node services
  * (src/node/ledger.ts, orders.ts, manifests.ts) and format the answer; no domain step lives here.
  */
-import type { Posting } from '../../docs/ledger.ts'
+import { dateOf, type Posting } from '../../docs/ledger.ts'
 import { z } from 'zod'
 import { InputError, parseInput } from '../../schema/errors.ts'
-import { Sku } from '../../schema/ids.ts'
+import { LotId, Sku } from '../../schema/ids.ts'
 import { own } from '../../schema/ownProperty.ts'
 import { str } from '../../schema/strings.ts'
 import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
@@ -32,8 +32,31 @@ export interface Route {
 
 const ok = (body: unknown): RouteResult => ({ status: 200, body })
 
-function movementView(p: Posting) {
-  return { id: p.id, kind: p.kind, sku: p.sku, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}), at: p.at, user: p.by, device: p.device, reason: p.reason, reference: p.reference, posting: `${p.node}:${p.seq}` }
+function movementView(p: Posting, node?: SiteNode) {
+  return {
+    id: p.id,
+    kind: p.kind,
+    sku: p.sku,
+    delta: p.delta,
+    ...(p.counted !== undefined ? { counted: p.counted } : {}),
+    // Lot-tracked products: the lots moved (an issue served first-expiry-first-out may use several).
+    ...(p.lots ? { lots: p.lots.map((part) => ({ lot: part.lot, delta: part.delta, expiry: p.lots!.length === 1 && p.expiry !== undefined ? p.expiry : node?.book.expiryOf(p.sku, part.lot) })) } : {}),
+    at: p.at,
+    user: p.by,
+    device: p.device,
+    reason: p.reason,
+    reference: p.reference,
+    posting: `${p.node}:${p.seq}`,
+  }
+}
+
+const DAY_MS = 86_400_000
+
+/** The lots of a lot-tracked SKU with stock (earliest expiry first), and what of its stock is in no lot (from before it was tracked). */
+function lotsView(node: SiteNode, sku: string, onHand: number) {
+  const lots = node.book.lotsOf(sku).filter((l) => l.onHand !== 0)
+  const inLots = lots.reduce((sum, l) => sum + l.onHand, 0)
+  return { lots: lots.map((l) => ({ lot: l.lot, expiry: l.expiry ?? null, onHand: l.onHand })), ...(onHand !== inLots ? { notInLots: onHand - inLots } : {}) }
 }
 
 function limitFrom(query: URLSearchParams): number {
@@ -53,6 +76,7 @@ function stockItems(node: SiteNode) {
     name: str(own(products, sku)?.name ?? ''),
     unit: str(own(products, sku)?.unit ?? ''),
     onHand: quantities.get(sku) ?? 0,
+    lotTracked: own(products, sku)?.lots === true,
   }))
 }
 
@@ -81,11 +105,59 @@ export const routes: Route[] = [
   {
     method: 'GET',
     pattern: /^\/api\/stock\/(?<sku>[^/]+)$/,
-    handle: ({ node, params }) => {
+    handle: async ({ node, params }) => {
       const sku = parseInput(z.object({ sku: Sku }), { sku: params.sku }).sku
       const item = stockItems(node).find((i) => i.sku === sku)
       if (!item) return { status: 404, body: { error: `no product ${params.sku} in the catalog or the ledger` } }
-      return ok(item)
+      // Lots come from the index of every movement (their expiry is in the receipts).
+      await node.indexed
+      return ok(item.lotTracked || node.book.lotsOf(sku).length > 0 ? { ...item, ...lotsView(node, sku, item.onHand) } : item)
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/expiring$/,
+    async handle({ node, query }) {
+      const raw = query.get('days') ?? '30'
+      const days = Number(raw)
+      if (!Number.isInteger(days) || days < 0 || days > 3650) throw new InputError('days', 'must be a whole number of days from 0 to 3650')
+      await node.indexed
+      const today = dateOf(node.now())
+      const until = dateOf(node.now() + days * DAY_MS)
+      const products = node.catalog.doc().products ?? {}
+      const items = node.book
+        .skusWithLots()
+        .flatMap((sku) => node.book.lotsOf(sku).filter((l) => l.onHand > 0 && l.expiry !== undefined && l.expiry <= until).map((l) => ({ sku, ...l })))
+        .sort((a, b) => (a.expiry! < b.expiry! ? -1 : a.expiry! > b.expiry! ? 1 : a.sku < b.sku ? -1 : 1))
+        .map((l) => ({
+          sku: l.sku,
+          name: str(own(products, l.sku)?.name ?? ''),
+          lot: l.lot,
+          expiry: l.expiry!,
+          onHand: l.onHand,
+          expired: l.expiry! < today,
+          daysLeft: Math.round((Date.parse(`${l.expiry}T00:00:00Z`) - Date.parse(`${today}T00:00:00Z`)) / DAY_MS),
+          // What writes it off once expired: an adjustment of the lot with the built-in reason.
+          ...(l.expiry! < today ? { writeOff: { kind: 'adjustment', sku: l.sku, lot: l.lot, delta: -l.onHand, reason: 'expired' } } : {}),
+        }))
+      return ok({ today, until, days, items })
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/lots\/(?<lot>[^/]+)$/,
+    async handle({ node, params }) {
+      const lot = parseInput(z.object({ lot: LotId }), { lot: params.lot }).lot
+      await node.indexed
+      const movements = node.book.movementsOfLot(lot)
+      if (movements.length === 0) return { status: 404, body: { error: `no movement of lot ${lot} at this site` } }
+      const skus = [...new Set(movements.map((m) => m.sku))].sort()
+      return ok({
+        lot,
+        site: node.identity.site,
+        skus: skus.map((sku) => ({ sku, expiry: node.book.expiryOf(sku, lot) ?? null, onHand: node.book.lotsOnHand().get(`${sku}|${lot}`) ?? 0 })),
+        movements: movements.map((m) => movementView(m, node)),
+      })
     },
   },
   {
@@ -97,7 +169,7 @@ export const routes: Route[] = [
       if (!Array.isArray(inputs) || inputs.length === 0) throw new InputError('movements', 'must be a non-empty list of movements')
       if (inputs.length > 1000) throw new InputError('movements', 'at most 1000 movements per request')
       const results = await recordMovements(node, inputs)
-      const view = results.map((r) => ({ status: r.status, ...movementView(r.posting) }))
+      const view = results.map((r) => ({ status: r.status, ...movementView(r.posting, node) }))
       return { status: results.some((r) => r.status === 'recorded') ? 201 : 200, body: batch ? { results: view } : view[0] }
     },
   },
@@ -109,7 +181,7 @@ export const routes: Route[] = [
       const sku = raw === null ? null : parseInput(z.object({ sku: Sku }), { sku: raw }).sku
       const limit = limitFrom(query)
       const all = await postings(node, sku ?? undefined)
-      return ok({ movements: all.slice(0, limit).map(movementView), total: all.length })
+      return ok({ movements: all.slice(0, limit).map((p) => movementView(p, node)), total: all.length })
     },
   },
   {
