@@ -16,6 +16,8 @@ export function demoCatalog(doc: CatalogDoc): void {
     { sku: 'ZINC-20', name: 'Zinc sulfate 20 mg dispersible tablets', unit: 'blister of 10' },
     { sku: 'RDT-MAL', name: 'Malaria rapid diagnostic test', unit: 'test' },
     { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100' },
+    // Tracked by lot and expiry: receipts name the batch and its expiry, issues are served first-expiry-first-out.
+    { sku: 'AL-6X1', name: 'Artemether/lumefantrine 20/120 mg, 6x1 blister', unit: 'blister', lots: true },
   ]) upsertProduct(doc, product)
   for (const reason of [
     { code: 'damaged', label: 'Damaged' },

@@ -36,6 +36,9 @@ const posting = (seq: number) =>
       reference: fc.option(text, { nil: undefined }),
       counted: fc.option(fc.integer({ min: 0, max: 1_000_000_000 }), { nil: undefined }),
       prev: fc.option(fc.oneof(fc.constant(''), fc.integer({ min: 1, max: 99_999 }).map((s) => `${NODE}:${s}`), fc.constantFrom('other:12', 'node-a:x', 'a|b:3')), { nil: undefined }),
+      // Lots: one (all of the movement) or parts; names with the codec's separators too.
+      lots: fc.option(fc.array(fc.record({ lot: fc.constantFrom('L1', 'AL2611', 'a/b', 'x,y', '%2F', '', 'c|d'), part: fc.integer({ min: -500, max: 500 }) }), { minLength: 1, maxLength: 3 }), { nil: undefined }),
+      expiry: fc.option(fc.integer({ min: 0, max: 60_000 }).map((d) => new Date(d * 86_400_000).toISOString().slice(0, 10)), { nil: undefined }),
     })
     .map((r): Posting => {
       const at = T0 + r.dt
@@ -46,6 +49,11 @@ const posting = (seq: number) =>
       if (r.reference !== undefined) p.reference = r.reference
       if (r.counted !== undefined) p.counted = r.counted
       if (r.prev !== undefined) p.prev = r.prev
+      if (r.lots !== undefined) {
+        p.lots = r.lots.length === 1 ? [{ lot: r.lots[0]!.lot, delta: p.delta }] : r.lots.map((l) => ({ lot: l.lot, delta: l.part }))
+        if (r.lots.length > 1) p.delta = p.lots.reduce((sum, l) => sum + l.delta, 0)
+      }
+      if (r.expiry !== undefined) p.expiry = r.expiry
       return p
     })
 

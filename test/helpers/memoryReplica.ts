@@ -55,8 +55,11 @@ export class MemoryReplica implements LedgerStore {
     return hex(this.index + 1, 4) + hex(this.#restarts, 4) + hex(this.#created++, 8)
   }
 
+  /** Which SKUs the catalog tracks by lot (none unless a test says so). */
+  lotTracked: (sku: string) => boolean = () => false
+
   #newBook(): LedgerBook {
-    return new LedgerBook(this, { node: this.node, site: this.site, knownSku: this.knownSku, now: () => this.clock() })
+    return new LedgerBook(this, { node: this.node, site: this.site, knownSku: this.knownSku, lotTracked: (sku) => this.lotTracked(sku), now: () => this.clock() })
   }
 
   journal(url: string): MemDoc<JournalDoc> | undefined {

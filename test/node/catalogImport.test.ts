@@ -43,6 +43,16 @@ describe('parseCatalogCsv', () => {
     expect(parseCatalogCsv(bytes, 'p.csv').rows.products).toEqual([{ sku: 'A-1', name: 'Ä thing', unit: 'each' }])
   })
 
+  it('reads a lots column (yes/no): products tracked by lot and expiry; a bad value names the line and field', () => {
+    const parsed = parseCatalogCsv('sku,name,unit,lots\nAL-6X1,Artemether/lumefantrine,blister,yes\nORS-1L,ORS,sachet,no\nZINC-20,Zinc,blister,\n', 'p.csv')
+    expect(parsed.rows.products).toEqual([
+      { sku: 'AL-6X1', name: 'Artemether/lumefantrine', unit: 'blister', lots: true },
+      { sku: 'ORS-1L', name: 'ORS', unit: 'sachet', lots: false },
+      { sku: 'ZINC-20', name: 'Zinc', unit: 'blister' },
+    ])
+    expect(refusal('sku,name,unit,lots\nA-1,A,each,maybe\n').message).toMatch(/line 2.*lots.*must be true or false/)
+  })
+
   it('reads reasons and sites, headers in any case and order, semicolon-separated too', () => {
     expect(parseCatalogCsv('Label;Code\nDamaged;damaged\n', 'r.csv')).toEqual({ kind: 'reasons', rows: { products: [], sites: [], reasons: [{ code: 'damaged', label: 'Damaged' }] } })
     expect(parseCatalogCsv('id,name,type\nhub-1,Regional hub,hub\n', 's.csv').rows.sites).toEqual([{ id: 'hub-1', name: 'Regional hub', type: 'hub' }])
@@ -76,10 +86,10 @@ describe('parseCatalogCsv', () => {
   })
 
   it('refuses unknown, missing and doubled columns, naming them', () => {
-    expect(refusal('sku,name,unit,colour,size\nA-1,A,each,red,L\n').message).toBe('file.csv: line 1: unknown columns colour, size (a products file has sku,name,unit[,active])')
-    expect(refusal('sku,name\nA-1,A\n').message).toBe('file.csv: line 1: missing column unit (a products file has sku,name,unit[,active])')
+    expect(refusal('sku,name,unit,colour,size\nA-1,A,each,red,L\n').message).toBe('file.csv: line 1: unknown columns colour, size (a products file has sku,name,unit[,active][,lots])')
+    expect(refusal('sku,name\nA-1,A\n').message).toBe('file.csv: line 1: missing column unit (a products file has sku,name,unit[,active][,lots])')
     expect(refusal('code,label,label\nx,X,Y\n').message).toBe('file.csv: line 1: column listed twice: label')
-    expect(refusal('product,description\nA-1,A\n').message).toMatch(/^file\.csv: line 1: the header \(product,description\) does not say what the file holds: it must be sku,name,unit\[,active\] \(products\), code,label \(reasons\) or id,name,type \(sites\)$/)
+    expect(refusal('product,description\nA-1,A\n').message).toMatch(/^file\.csv: line 1: the header \(product,description\) does not say what the file holds: it must be sku,name,unit\[,active\]\[,lots\] \(products\), code,label \(reasons\) or id,name,type \(sites\)$/)
   })
 
   it('refuses an empty file, a header without rows, and text that is not UTF-8', () => {
