@@ -19,7 +19,7 @@ import { isKnownSite, reasonCodes, siteIds } from './catalog.ts'
 const LISTED = 5
 
 interface Problem {
-  code: 'unknown-sku' | 'unknown-site' | 'unknown-reason'
+  code: 'unknown-sku' | 'unknown-site' | 'unknown-reason' | 'lot-required' | 'expiry-required' | 'not-lot-tracked'
   field: string
   text: string
 }
@@ -55,6 +55,15 @@ function knownLists(problems: Problem[], sites: () => string[], reasons: () => s
     out.push(listed.length > 0 ? `Known reasons: ${few(known)}.` : `The catalog lists no reasons yet (built in: ${few([...BUILT_IN_REASONS].sort())}): add them to the catalog first.`)
   }
   return out.length > 0 ? ` ${out.join(' ')}` : ''
+}
+
+/** A shipped line of a product tracked by lot names its lot and expiry; a line of any other product names neither. */
+function lotProblem(catalog: CatalogDoc, line: { sku: string; lot?: string; expiry?: string }, field: string): Problem | undefined {
+  const tracked = own(catalog.products, line.sku)?.lots === true
+  if (tracked && line.lot === undefined) return { code: 'lot-required', field: `${field}.lot`, text: `${line.sku} is tracked by lot: name the lot shipped` }
+  if (tracked && line.expiry === undefined) return { code: 'expiry-required', field: `${field}.expiry`, text: `${line.sku} is tracked by lot: give the expiry of lot ${line.lot}` }
+  if (!tracked && (line.lot !== undefined || line.expiry !== undefined)) return { code: 'not-lot-tracked', field: `${field}.${line.lot !== undefined ? 'lot' : 'expiry'}`, text: `${line.sku} is not tracked by lot in the catalog` }
+  return undefined
 }
 
 /** Throws for the first problem, listing them all (the first few). */
@@ -100,14 +109,14 @@ export function checkOrderLineAgainstCatalog(catalog: CatalogDoc, line: { sku: s
  */
 export function checkManifestAgainstCatalog(
   catalog: CatalogDoc,
-  plan: { from: string; stops: ReadonlyArray<{ site: string; lines: ReadonlyArray<{ sku: string }> }> },
+  plan: { from: string; stops: ReadonlyArray<{ site: string; lines: ReadonlyArray<{ sku: string; lot?: string; expiry?: string }> }> },
 ): void {
   refuse(
     [
       siteProblem(catalog, plan.from, 'from'),
       ...plan.stops.flatMap((stop, s) => [
         siteProblem(catalog, stop.site, `stops.${s}.site`),
-        ...stop.lines.map((line, l) => skuProblem(catalog, line.sku, `stops.${s}.lines.${l}.sku`)),
+        ...stop.lines.flatMap((line, l) => [skuProblem(catalog, line.sku, `stops.${s}.lines.${l}.sku`), lotProblem(catalog, line, `stops.${s}.lines.${l}`)]),
       ]),
     ],
     () => siteIds(catalog),

@@ -87,6 +87,8 @@ export interface PlanContext {
   lotsOf?: (sku: string) => Array<{ lot: string; expiry: string | undefined; onHand: number }>
   /** The movement recorded under an id already, if any (a re-sent issue keeps the lots it was served from). */
   recorded?: (id: string) => Posting | undefined
+  /** Record an expiry that differs from the one known for the lot (raising a review item) instead of refusing it. */
+  acceptExpiryMismatch?: boolean
 }
 
 /** Today's date (YYYY-MM-DD, UTC) at `now`. */
@@ -276,7 +278,7 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
   if (tracked) {
     const known = ctx.lotsOf?.(mv.sku) ?? []
     const lot = mv.lot === undefined ? undefined : known.find((l) => l.lot === mv.lot)
-    if (mv.lot !== undefined && mv.expiry !== undefined && lot?.expiry !== undefined && lot.expiry !== mv.expiry) {
+    if (!ctx.acceptExpiryMismatch && mv.lot !== undefined && mv.expiry !== undefined && lot?.expiry !== undefined && lot.expiry !== mv.expiry) {
       throw new RuleError('expiry-mismatch', `expiry: lot ${mv.lot} of ${mv.sku} expires ${lot.expiry} here, not ${mv.expiry}; check the label`, 'expiry')
     }
     if (mv.kind === 'count') {

@@ -112,6 +112,8 @@ export interface RecordResult {
 
 interface WaitingRecord {
   inputs: unknown[]
+  /** 'node': movements the node derives from another document (a delivered stop's receipts): facts, not a person's entry. */
+  origin: 'client' | 'node'
   resolve: (results: RecordResult[]) => void
   reject: (error: unknown) => void
 }
@@ -474,9 +476,9 @@ export class LedgerBook {
    * Group commit: requests that arrive while a posting is being written wait for it, then are
    * written together in one change and one fsync (each still accepted or refused on its own).
    */
-  record(inputs: unknown[]): Promise<RecordResult[]> {
+  record(inputs: unknown[], origin: 'client' | 'node' = 'client'): Promise<RecordResult[]> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ inputs, resolve, reject })
+      this.#waiting.push({ inputs, origin, resolve, reject })
       if (this.#waiting.length === 1) void this.#serial(() => this.#recordWaiting())
     })
   }
@@ -493,7 +495,7 @@ export class LedgerBook {
       const accepted: Array<{ request: WaitingRecord; results: RecordResult[] }> = []
       for (const request of group) {
         try {
-          accepted.push({ request, results: this.#plan(request.inputs, time, state) })
+          accepted.push({ request, results: this.#plan(request.inputs, time, state, request.origin) })
         } catch (error) {
           request.reject(error)
         }
@@ -532,7 +534,7 @@ export class LedgerBook {
   }
 
   /** Plans one request against `state`; on refusal `state` is left as it was. */
-  #plan(inputs: unknown[], time: number, state: PlanState): RecordResult[] {
+  #plan(inputs: unknown[], time: number, state: PlanState, origin: 'client' | 'node' = 'client'): RecordResult[] {
     const { node, knownSku, lotTracked } = this.options
     let lastSeq = state.lastSeq
     const onHand = new Map<string, number>()
@@ -555,6 +557,8 @@ export class LedgerBook {
           knownSku,
           lotTracked,
           lotsOf,
+          // A delivery's receipt states the expiry the hub shipped: recorded, and a differing one raises a review item.
+          acceptExpiryMismatch: origin === 'node',
           recorded: (id) => this.postingsOf(id)[0] ?? state.fresh.find((p) => p.id === id) ?? fresh.find((p) => p.id === id),
           knownReasons: state.knownReasons,
           lastSeq,
@@ -663,7 +667,7 @@ export class LedgerBook {
       const at = this.options.now()
       this.#plan(adjustments, at, this.#planState())
       const ctx = { user: decision.user as UserId, device: this.options.node as DeviceId, at }
-      const compensations = adjustments.map(({ id, sku, delta, reason }) => ({ id, sku, delta, reason }))
+      const compensations = adjustments.map(({ id, sku, delta, reason, lot }) => ({ id, sku, delta, reason, ...(lot !== undefined ? { lot } : {}) }))
       this.store.ledger.change(
         (d) => decideLedgerItem(d, item, { note: decision.note, movements: adjustments.map((a) => a.id), compensations }, ctx),
         changeOptions({ op: 'ledger.decide', user: decision.user, device: this.options.node, ref: item.id }, at),

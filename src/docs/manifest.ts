@@ -51,7 +51,7 @@ export function planManifest(doc: ManifestDoc, input: unknown, ctx: ChangeContex
   doc.stops = plan.stops.map((stop) => ({
     id: imm(stop.id),
     site: imm(stop.site),
-    lines: stop.lines.map((l) => ({ id: imm(l.id), sku: imm(l.sku), shipped: l.shipped })),
+    lines: stop.lines.map((l) => ({ id: imm(l.id), sku: imm(l.sku), shipped: l.shipped, ...(l.lot !== undefined ? { lot: imm(l.lot) } : {}), ...(l.expiry !== undefined ? { expiry: imm(l.expiry) } : {}) })),
     deliveries: [],
   }))
   doc.events = []

@@ -16,13 +16,13 @@ export interface StopView {
   status: StopStatus
   /** How many deliveries were recorded (more than one is a review item). */
   deliveries: number
-  lines: Array<{ id: string; sku: string; shipped: number }>
+  lines: Array<{ id: string; sku: string; shipped: number; lot?: string; expiry?: string }>
 }
 
 /** A receipt to post into the stop site's ledger: one movement per line received (> 0). */
 export interface ReceiptPosting {
   site: SiteId
-  movements: Array<{ id: MovementId; sku: Sku; quantity: number; reference: string }>
+  movements: Array<{ id: MovementId; sku: Sku; quantity: number; reference: string; lot?: string; expiry?: string }>
 }
 
 function cmp(a: string | number, b: string | number): number {
@@ -55,7 +55,7 @@ export function manifestStops(doc: ManifestDoc): StopView[] {
     site: str(stop.site),
     status: stopStatus(stop),
     deliveries: stop.deliveries.length,
-    lines: stop.lines.map((l) => ({ id: str(l.id), sku: str(l.sku), shipped: l.shipped })),
+    lines: stop.lines.map((l) => ({ id: str(l.id), sku: str(l.sku), shipped: l.shipped, ...(l.lot !== undefined ? { lot: str(l.lot), expiry: l.expiry === undefined ? undefined : str(l.expiry) } : {}) })),
   }))
 }
 
@@ -90,6 +90,9 @@ export function receiptPosting(doc: ManifestDoc, stop: ManifestStop, delivery: D
         sku: asId<Sku>(str(line.sku)),
         quantity: received,
         reference: `manifest ${manifestId} stop ${stopId} line ${lineId}`,
+        // Received into the lot the line shipped (with its expiry: the lot may be new at this site).
+        ...(line.lot !== undefined ? { lot: str(line.lot) } : {}),
+        ...(line.expiry !== undefined ? { expiry: str(line.expiry) } : {}),
       },
     ]
   })

@@ -183,6 +183,7 @@ export interface CompensationInput {
   reason: string
   user: string
   reference: string
+  lot?: string
 }
 
 /** The compensating adjustments that `node`'s decisions on this ledger recorded, as movement inputs. */
@@ -191,7 +192,7 @@ export function compensationsOf(ledger: LedgerDoc, node: string): CompensationIn
   for (const d of Object.values(ledger.decisions ?? {})) {
     if (d.device === undefined || str(d.device) !== node || d.item === undefined) continue
     for (const c of Array.from(d.compensations ?? [])) {
-      out.push({ id: str(c.id), kind: 'adjustment', sku: str(c.sku), delta: c.delta, reason: str(c.reason), user: str(d.by), reference: str(d.item) })
+      out.push({ id: str(c.id), kind: 'adjustment', sku: str(c.sku), delta: c.delta, reason: str(c.reason), user: str(d.by), reference: str(d.item), ...(c.lot !== undefined ? { lot: str(c.lot) } : {}) })
     }
   }
   return out

@@ -131,7 +131,7 @@ export function recordDecision(
   doc: { decisions: Record<string, StoredDecision> },
   items: ReviewItem[],
   itemId: string,
-  input: { note: string; movements: string[]; compensations?: Array<{ id: string; sku: string; delta: number; reason: string }> },
+  input: { note: string; movements: string[]; compensations?: Array<{ id: string; sku: string; delta: number; reason: string; lot?: string }> },
   ctx: ChangeContext,
 ): void {
   const item = items.find((i) => i.id === itemId)
@@ -149,7 +149,7 @@ export function recordDecision(
     note: imm(input.note),
     movements: input.movements.map((m) => imm(m)),
     ...(input.compensations && input.compensations.length > 0
-      ? { compensations: input.compensations.map((c) => ({ id: imm(c.id), sku: imm(c.sku), delta: c.delta, reason: imm(c.reason) })) }
+      ? { compensations: input.compensations.map((c) => ({ id: imm(c.id), sku: imm(c.sku), delta: c.delta, reason: imm(c.reason), ...(c.lot !== undefined ? { lot: imm(c.lot) } : {}) })) }
       : {}),
   }
 }

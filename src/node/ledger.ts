@@ -54,7 +54,7 @@ export async function recordMovements(node: SiteNode, inputs: unknown[], origin:
   // A count sets on hand to what was counted: it waits until every receipt a crash left unposted
   // (a delivered stop) is posted, or the count would absorb it and the receipt count twice.
   if (inputs.some((i) => i !== null && typeof i === 'object' && (i as { kind?: unknown }).kind === 'count')) await node.fullyLoaded
-  const results = await node.book.record(inputs)
+  const results = await node.book.record(inputs, origin)
   announce(node, results)
   return results
 }
@@ -107,7 +107,7 @@ export function decideLedgerReview(node: SiteNode, itemId: string, body: unknown
     if (!item) throw new NotFoundError(`no review item ${itemId}`)
     if (item.doc !== 'ledger') throw new InputError('', `${item.id} is decided on its ${item.doc}, not here`)
     if (item.status === 'resolved') throw new ConflictError(`${item.id} was already decided by ${item.decision?.by}`)
-    const adjustments = decision.adjustments.map((a, i) => ({ id: compensationId(item.id, node.identity.node, i + 1), kind: 'adjustment' as const, sku: a.sku, delta: a.delta, reason: a.reason, user: decision.user, reference: item.id }))
+    const adjustments = decision.adjustments.map((a, i) => ({ id: compensationId(item.id, node.identity.node, i + 1), kind: 'adjustment' as const, sku: a.sku, delta: a.delta, reason: a.reason, ...(a.lot !== undefined ? { lot: a.lot } : {}), user: decision.user, reference: item.id }))
     announce(node, await node.book.decide(item, decision, adjustments))
     node.events.emit('decision', { doc: 'ledger', id: node.store.ledger.url, item: item.id, by: decision.user })
     return (await reviewItems(node)).find((i) => i.id === item.id) ?? { ...item, status: 'resolved' }

@@ -25,6 +25,12 @@ import { recordMovements } from './ledger.ts'
 import type { SiteNode } from './siteNode.ts'
 
 /** A receipt movement that reached (or was already in) the ledger. */
+
+/** The lot (and its expiry) a receipt of a manifest line posts into, when the line names one. */
+function lotOf(m: { lot?: string; expiry?: string }): { lot?: string; expiry?: string } {
+  return m.lot === undefined ? {} : { lot: m.lot, ...(m.expiry !== undefined ? { expiry: m.expiry } : {}) }
+}
+
 export interface ReceiptResult {
   manifest: string
   stop: string
@@ -70,7 +76,7 @@ export async function reconcileReceipts(node: SiteNode): Promise<ReceiptResult[]
           if (seen.has(m.id)) continue
           seen.add(m.id)
           if (node.book.postingsOf(m.id).length > 0) continue
-          missing.push({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, user: str(delivery.by), device: str(delivery.device) })
+          missing.push({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, ...lotOf(m), user: str(delivery.by), device: str(delivery.device) })
         }
       })
       if (missing.length === 0) continue
@@ -158,7 +164,7 @@ export async function deliverStop(node: SiteNode, id: string, stopId: string, in
   try {
     const results = posting.movements.length === 0
       ? []
-      : await recordMovements(node, posting.movements.map((m) => ({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, user: ctx.user, device: ctx.device })), 'node')
+      : await recordMovements(node, posting.movements.map((m) => ({ id: m.id, kind: 'receipt', sku: m.sku, quantity: m.quantity, reference: m.reference, ...lotOf(m), user: ctx.user, device: ctx.device })), 'node')
     const reconciled = await reconcileReceipts(node)
     return { ...answer, receipts: { posted: true, results: results.map((r) => receiptResult(id, stopId, r)) }, reconciled }
   } catch (error) {

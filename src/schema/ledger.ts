@@ -184,7 +184,7 @@ export const LedgerDecisionInput = z.strictObject({
   user: UserId,
   note: text(500).pipe(z.string().min(1, { error: 'must say what was decided' })),
   adjustments: z
-    .array(z.strictObject({ sku: Sku, delta: wholeNumber.refine((n) => n !== 0, { error: 'must not be zero' }), reason: ReasonCode }))
+    .array(z.strictObject({ sku: Sku, delta: wholeNumber.refine((n) => n !== 0, { error: 'must not be zero' }), reason: ReasonCode, lot: LotId.optional() }))
     .max(50, { error: 'at most 50 adjustments per decision' })
     .default([]),
 })

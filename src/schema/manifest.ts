@@ -6,7 +6,7 @@
  * docs/conflict-rules.md, "Manifests".
  */
 import { z } from 'zod'
-import { isId, LineId, ManifestId, SiteId, Sku, StopId } from './ids.ts'
+import { ExpiryDate, LineId, LotId, ManifestId, SiteId, Sku, StopId, isId } from './ids.ts'
 import { decisionKeysMigration } from './migrations/decisions.ts'
 import type { Migration } from './migrations/types.ts'
 import type { StoredDecision } from './reviewDecision.ts'
@@ -24,6 +24,9 @@ export interface ManifestLine {
   id: Str
   sku: Str
   shipped: number
+  /** Products tracked by lot: the lot shipped and its expiry (YYYY-MM-DD); a receipt of the line posts into that lot. */
+  lot?: Str
+  expiry?: Str
 }
 
 export interface DeliveryLine {
@@ -116,7 +119,7 @@ export const Signature = z
     { error: `must be a data:image/png;base64 URL or a typed name of 1–${MAX_TYPED_NAME} characters` },
   )
 
-export const ManifestLineInput = z.strictObject({ id: LineId, sku: Sku, shipped })
+export const ManifestLineInput = z.strictObject({ id: LineId, sku: Sku, shipped, lot: LotId.optional(), expiry: ExpiryDate.optional() })
 export const ManifestStopInput = z.strictObject({
   id: StopId,
   site: SiteId,

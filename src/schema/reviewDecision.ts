@@ -32,7 +32,8 @@ export interface StoredDecision {
    * Ledger decisions: the compensating adjustments themselves, recorded before they are posted so
    * that a crash in between loses nothing (the deciding device posts what is missing at its next start).
    */
-  compensations?: Array<{ id: Str; sku: Str; delta: number; reason: Str }>
+  /** `lot`: the lot an adjustment of a product tracked by lot moves. */
+  compensations?: Array<{ id: Str; sku: Str; delta: number; reason: Str; lot?: Str }>
 }
 
 /**

@@ -47,7 +47,7 @@ describe('stockmesh catalog import', () => {
     const site = await start(dir)
     expect((await api(site.url, 'POST', '/api/movements', receipt('rcv-1', 'AMOX-500'))).status).toBe(201)
     const stock = await api(site.url, 'GET', '/api/stock')
-    expect(stock.body.items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg capsules', unit: 'pack of 100', onHand: 10 })
+    expect(stock.body.items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg capsules', unit: 'pack of 100', onHand: 10, lotTracked: false })
     expect(await site.kill('SIGTERM')).toBe(0)
 
     const renamed = csvFile('products.csv', 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg caps,pack of 100\n')
@@ -56,9 +56,19 @@ describe('stockmesh catalog import', () => {
     expect(second.stdout.trim()).toBe('catalog of site store-12: 1 renamed (products)')
     const again = await start(dir)
     const items = (await api(again.url, 'GET', '/api/stock')).body.items
-    expect(items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg caps', unit: 'pack of 100', onHand: 10 })
+    expect(items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg caps', unit: 'pack of 100', onHand: 10, lotTracked: false })
     // Not in the second file, still in the catalog.
     expect(items).toContainEqual(expect.objectContaining({ sku: 'ORS-1L', name: 'Oral rehydration salts, 1 L' }))
+    expect(await again.kill('SIGTERM')).toBe(0)
+
+    // A lots column: the product is tracked by lot from then on, its receipts name a lot and its expiry.
+    const tracked = csvFile('products.csv', 'sku,name,unit,lots\nAMOX-500,Amoxicillin 500 mg caps,pack of 100,yes\n')
+    expect((await runCli(['catalog', 'import', '--data', dir, tracked])).stdout.trim()).toBe('catalog of site store-12: 1 updated (products)')
+    const third = await start(dir)
+    expect((await api(third.url, 'POST', '/api/movements', receipt('rcv-2', 'AMOX-500'))).body).toMatchObject({ code: 'lot-required', field: 'lot' })
+    expect((await api(third.url, 'POST', '/api/movements', { ...receipt('rcv-3', 'AMOX-500'), lot: 'B1', expiry: '2027-01-31' })).status).toBe(201)
+    // The stock from before it was tracked is in no lot.
+    expect((await api(third.url, 'GET', '/api/stock/AMOX-500')).body).toMatchObject({ onHand: 20, lotTracked: true, lots: [{ lot: 'B1', expiry: '2027-01-31', onHand: 10 }], notInLots: 10 })
   })
 
   it('refuses a file with bad rows, naming each, and changes nothing', async () => {

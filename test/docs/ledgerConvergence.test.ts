@@ -16,7 +16,10 @@ import { checkProperty, prng } from '../helpers/seed.ts'
 import { indexDecisions } from '../../src/docs/reviewDecision.ts'
 import { compensationId } from '../../src/node/ledger.ts'
 
-const SKUS = ['AMOX-500', 'ORS-1L', 'GLOVE-M']
+const SKUS = ['AMOX-500', 'ORS-1L', 'GLOVE-M', 'RDT-MAL']
+/** Tracked by lot: receipts name a lot and its expiry, issues name one or are served first-expiry-first-out. */
+const TRACKED = 'RDT-MAL'
+const EXPIRY: Record<string, string> = { L1: '2026-12-01', L2: '2027-01-15', L3: '2026-11-25' }
 const known = new Set(SKUS)
 const T0 = Date.parse('2026-11-20T09:00:00Z')
 
@@ -26,6 +29,9 @@ const movementArb = fc.record({
   quantity: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 50 }) }, { weight: 1, arbitrary: fc.constantFrom(0, -3, 2.5) }),
   /** Re-use one of a few shared ids now and then: the same movement sent to two devices. */
   sharedId: fc.option(fc.integer({ min: 0, max: 3 }), { freq: 8 }),
+  /** Of the tracked product: the lot named (none: an issue served first-expiry-first-out), and now and then a wrong expiry. */
+  lot: fc.option(fc.constantFrom('L1', 'L2', 'L3'), { freq: 4 }),
+  wrongExpiry: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
 })
 
 const stepArb = (replicas: number) =>
@@ -50,7 +56,8 @@ type MovementStep = typeof movementArb extends fc.Arbitrary<infer T> ? T : never
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never
 
 function toInput(m: MovementStep, id: string) {
-  const base = { id, sku: m.sku, user: 'u1' }
+  const lot = m.sku === TRACKED && m.lot !== null ? { lot: m.lot, expiry: m.wrongExpiry ? '2030-01-01' : EXPIRY[m.lot]! } : {}
+  const base = { id, sku: m.sku, user: 'u1', ...lot }
   switch (m.kind) {
     case 'adjustment':
       return { ...base, kind: m.kind, delta: m.quantity % 2 ? m.quantity : -m.quantity, reason: 'damaged' }
@@ -83,6 +90,7 @@ async function run({ n, steps, deciders }: Scenario) {
   const origin = originLedger('store-1')
   const clocks = Array.from({ length: n }, () => T0)
   const replicas = Array.from({ length: n }, (_, i) => new MemoryReplica(i, `node-${i}`, origin, 'store-1', (s) => known.has(s), () => clocks[i]!))
+  for (const r of replicas) r.lotTracked = (sku) => sku === TRACKED
   const acked = new Map<string, Posting>()
   const decided = new Map<string, number>()
   let nextId = 0
@@ -94,11 +102,13 @@ async function run({ n, steps, deciders }: Scenario) {
       const r = replicas[step.r]!
       const item = ledgerReviewItems(r.ledger.doc(), r.journalDocs()).find((i) => i.status === 'open')
       if (!item) continue
-      // A compensating adjustment: back to zero for negative stock, a small correction otherwise.
+      // A compensating adjustment: back to zero for negative stock (of a lot: that lot), a small
+      // correction otherwise; of the tracked product, into a lot (the item's, or the first known).
       const sku = String(item.details.sku)
-      const onHandNow = r.book.onHand().get(sku) ?? 0
-      const delta = item.kind === 'negative-stock' ? -onHandNow : 1
-      const adjustments = delta === 0 ? [] : [{ id: compensationId(item.id, r.node, 1), kind: 'adjustment' as const, sku, delta, reason: 'correction', user: `u${step.r}`, reference: item.id }]
+      const lot = sku === TRACKED ? (item.details.lot !== undefined ? String(item.details.lot) : r.book.lotsOf(sku)[0]?.lot) : undefined
+      const onHandNow = item.kind === 'negative-lot' ? (r.book.lotsOnHand().get(`${sku}|${lot}`) ?? 0) : (r.book.onHand().get(sku) ?? 0)
+      const delta = item.kind === 'negative-stock' || item.kind === 'negative-lot' ? -onHandNow : 1
+      const adjustments = delta === 0 || (sku === TRACKED && lot === undefined) ? [] : [{ id: compensationId(item.id, r.node, 1), kind: 'adjustment' as const, sku, delta, reason: 'correction', user: `u${step.r}`, reference: item.id, ...(lot !== undefined ? { lot } : {}) }]
       for (const res of await r.book.decide(item, { user: `u${step.r}`, note: 'seen' }, adjustments)) {
         if (res.status === 'recorded') acked.set(postingKey(res.posting.node, res.posting.seq), res.posting)
       }
@@ -150,6 +160,11 @@ async function run({ n, steps, deciders }: Scenario) {
       expect(ledgerReviewItems(r.ledger.doc(), r.journalDocs()).find((i) => i.id === id)?.status).toBe('resolved')
     }
   }
+  // Per lot too: the same on every replica, and Σ of the lot parts of every movement.
+  const expectedLots = new Map<string, number>()
+  for (const p of all) for (const part of p.lots ?? []) expectedLots.set(`${p.sku}|${part.lot}`, (expectedLots.get(`${p.sku}|${part.lot}`) ?? 0) + part.delta)
+  for (const r of replicas) expect(r.book.lotsOnHand()).toEqual(first.book.lotsOnHand())
+  expect(first.book.lotsOnHand()).toEqual(new Map([...expectedLots].filter(([, q]) => q !== 0)))
   for (const [sku, quantity] of first.book.onHand()) expect(quantity).toBe(expectedOnHand.get(sku) ?? 0)
   for (const [sku, quantity] of expectedOnHand) expect(first.book.onHand().get(sku) ?? 0).toBe(quantity)
   const present = new Map(all.map((p) => [postingKey(p.node, p.seq), p]))

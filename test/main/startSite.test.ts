@@ -32,7 +32,7 @@ describe('startSite()', () => {
     expect(site.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(await api(site.url, 'GET', '/api/health')).toMatchObject({ status: 200, body: { status: 'ok', site: 'demo-store', node: site.node } })
     const stock = await api(site.url, 'GET', '/api/stock')
-    expect(stock.body.items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg capsules', unit: 'pack of 100', onHand: 0 })
+    expect(stock.body.items).toContainEqual({ sku: 'AMOX-500', name: 'Amoxicillin 500 mg capsules', unit: 'pack of 100', onHand: 0, lotTracked: false })
   })
 
   it('opens a named site without the demo catalog', async () => {

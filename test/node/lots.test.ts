@@ -75,4 +75,21 @@ describe('lots through the API', () => {
     expect((await post({ id: 'i1', kind: 'issue', quantity: 50, reference: 'ward 3' })).body).toMatchObject({ status: 'duplicate', lots: [{ lot: 'AL2611', delta: -40 }, { lot: 'AL2705', delta: -10 }] })
     expect((await api(site.url, 'GET', '/api/ledger/check')).body).toEqual({ consistent: true, mismatches: [] })
   })
+
+  it('plans manifest lines by lot and receives a delivered stop into those lots', async () => {
+    const site = await startSite(tempDir(), { now: () => T0 })
+    const plan = (lines: unknown[]) => ({ id: 'mf-lots', from: 'demo-hub', carrier: 'Kisumu Transport', stops: [{ id: 's1', site: 'demo-store', lines }], user: 'hub-clerk' })
+    // A tracked product's line names its lot and expiry; an untracked one names none.
+    expect(await api(site.url, 'POST', '/api/manifests', plan([{ id: 'l1', sku: SKU, shipped: 12 }]))).toMatchObject({ status: 422, body: { code: 'lot-required', field: 'stops.0.lines.0.lot' } })
+    expect(await api(site.url, 'POST', '/api/manifests', plan([{ id: 'l1', sku: 'ORS-1L', shipped: 1, lot: 'X' }]))).toMatchObject({ status: 422, body: { code: 'not-lot-tracked' } })
+    const planned = await api(site.url, 'POST', '/api/manifests', plan([{ id: 'l1', sku: SKU, shipped: 12, lot: 'AL2705', expiry: '2027-05-31' }, { id: 'l2', sku: 'ORS-1L', shipped: 4 }]))
+    expect(planned.status).toBe(201)
+    expect(planned.body.stops[0].lines[0]).toMatchObject({ sku: SKU, lot: 'AL2705', expiry: '2027-05-31' })
+    await api(site.url, 'POST', '/api/manifests/mf-lots/depart', { user: 'driver-1' })
+    const signature = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+    const delivered = await api(site.url, 'POST', '/api/manifests/mf-lots/stops/s1/delivery', { user: 'amina', receiver: 'Amina Odhiambo', signature, lines: [{ line: 'l1', received: 11, rejected: 1 }, { line: 'l2', received: 4 }] })
+    expect(delivered.status).toBe(201)
+    expect((await api(site.url, 'GET', `/api/stock/${SKU}`)).body).toMatchObject({ onHand: 11, lots: [{ lot: 'AL2705', expiry: '2027-05-31', onHand: 11 }] })
+    expect((await api(site.url, 'GET', '/api/lots/AL2705')).body.movements).toMatchObject([{ id: 'rcv:mf-lots:s1:l1', kind: 'receipt', lots: [{ lot: 'AL2705', delta: 11, expiry: '2027-05-31' }] }])
+  })
 })
