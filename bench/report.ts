@@ -103,6 +103,8 @@ function commitSection(r: Report): string {
     ['… `A.save` inside those compactions, ms', ...col((c) => c.compactionSaveMs.map((v) => fmt(v, 0)).join(', ') || '–')],
     ['LedgerBook on plain Automerge copies, CPU p50 / p99', ...col((c) => d(c.memory.book, false))],
     ['**Automerge alone (`A.change` journal + ledger), CPU p50 / p99**', ...col((c) => `**${d(c.memory.automerge, false)}**`)],
+    ['Lot movements (after the plain ones; products tracked by lot): receipt of a new lot, SiteNode CPU p50 / p99 / max', ...col((c) => (c.lots ? d(c.lots.receipt) : '–'))],
+    ['… issue naming no lot, served first-expiry-first-out, SiteNode CPU p50 / p99 / max', ...col((c) => (c.lots ? d(c.lots.issue) : '–'))],
     ['Split of the p50: Automerge / LedgerBook bookkeeping / repo + storage', ...col((c) => `${fmt(c.memory.automerge.p50)} / ${fmt(c.memory.book.p50 - c.memory.automerge.p50)} / ${fmt(c.site.cpu.p50 - c.memory.book.p50)} ms`)],
   ]
   const spikes = cs.map((c) => `At ${k(c.size)}: ` + c.spikes.slice(0, 6).map((s) => `${fmt(s.wall, 0)} ms wall / ${fmt(s.cpu, 0)} ms CPU${s.compacted.length || s.opened ? ` (${[s.opened ? 'opened a journal' : '', s.compacted.length ? `${s.compacted.join('+')} compaction` : ''].filter(Boolean).join(', ')})` : ''}`).join('; ')).join('\n\n')

@@ -17,7 +17,7 @@ import { DurableFsStorageAdapter } from '../src/node/storage/DurableFsStorageAda
 import type { JournalDoc, LedgerDoc } from '../src/schema/ledger.ts'
 import { siteContents, writeSingleChangeCopy } from './replay.ts'
 import { NODE, extendHistory, measureSingles, memBook, nextInputs, openSite, ownJournal, watchCompactions, type Sample } from './site.ts'
-import { BenchClock, Movements, cpuMs, fmtInt, gc, log, median, percentile } from './workload.ts'
+import { BenchClock, Movements, STEP_MS, cpuMs, fmtInt, gc, log, lotInputs, median, percentile } from './workload.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -58,6 +58,8 @@ export interface CommitResult {
   spikes: Array<Pick<Sample, 'at' | 'cpu' | 'wall' | 'compacted' | 'opened'>>
   /** Same movements, same documents, plain Automerge, no repo, no storage. */
   memory: { book: Dist; automerge: Dist }
+  /** Lot movements (receipts of a new lot, first-expiry-first-out issues), SiteNode CPU per movement. */
+  lots?: { measured: number; receipt: Dist; issue: Dist }
 }
 
 export interface ChildResult {
@@ -218,6 +220,11 @@ async function measureCommit(node: SiteNode, gen: Movements, clock: BenchClock, 
   const site = await measureSingles(node.book, inputs, clock, watch)
   watch.stop()
   const calm = site.filter((s) => s.compacted.length === 0 && !s.opened)
+  // Lot movements beside the plain ones: receipts of a new lot, and issues served first-expiry-first-out.
+  const lotCount = Math.min(measured, 500)
+  log(`  ${lotCount} lot movements through the SiteNode (receipt by lot / first-expiry-first-out issue)`)
+  gc()
+  const lotSamples = await measureSingles(node.book, lotInputs(lotCount, (i) => clock.start + (clock.count + i) * STEP_MS, clock.count), clock)
   const latest = node.store.journal(ownJournal(node.book).url)!.doc()
   return {
     size: clock.count,
@@ -234,6 +241,7 @@ async function measureCommit(node: SiteNode, gen: Movements, clock: BenchClock, 
     compactionSaveMs: watch.saveMs,
     spikes: [...site].sort((a, b) => b.wall - a.wall).slice(0, 8).map(({ at, cpu, wall, compacted, opened }) => ({ at, cpu, wall, compacted, opened })),
     memory: { book: dist(mem.map((s) => s.cpu)), automerge: dist(mem.map((s) => s.automerge)) },
+    lots: { measured: lotCount, receipt: dist(lotSamples.filter((_, i) => i % 2 === 0).map((s) => s.cpu)), issue: dist(lotSamples.filter((_, i) => i % 2 === 1).map((s) => s.cpu)) },
   }
 }
 

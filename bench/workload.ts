@@ -24,6 +24,24 @@ export const skuOf = (i: number): string => `${FAMILIES[i % FAMILIES.length]}-${
 export function benchCatalog(doc: CatalogDoc): void {
   demoCatalog(doc)
   for (let i = 0; i < CATALOG_SIZE; i++) upsertProduct(doc, { sku: skuOf(i), name: `Product ${i} ${FAMILIES[i % FAMILIES.length]}`, unit: 'each' })
+  // Tracked by lot and expiry: the lot movements measured beside the plain ones (siteBench.ts).
+  for (let i = 0; i < LOT_SKUS; i++) upsertProduct(doc, { sku: lotSkuOf(i), name: `Lot-tracked product ${i}`, unit: 'each', lots: true })
+}
+
+export const LOT_SKUS = 50
+export const lotSkuOf = (i: number) => `LOT-${String(i).padStart(3, '0')}`
+
+/**
+ * Lot movements, alternating: a receipt of a new lot (its expiry named), then an issue of the
+ * same product naming no lot, served first-expiry-first-out (over two lots once the first runs low).
+ */
+export function lotInputs(n: number, at: (i: number) => number, seed = 0): Input[] {
+  return Array.from({ length: n }, (_, i) => {
+    const sku = lotSkuOf(Math.floor(i / 2) % LOT_SKUS)
+    const base = { id: `lot-${seed}-${i}`, sku, user: 'user-01', device: 'scanner-1', at: at(i) }
+    if (i % 2 === 0) return { ...base, kind: 'receipt', quantity: 12, lot: `B${seed}-${Math.floor(i / 2)}`, expiry: new Date(Date.UTC(2027, 0, 1) + (i % 365) * 86_400_000).toISOString().slice(0, 10), reference: 'GRN-1' }
+    return { ...base, kind: 'issue', quantity: 7, reference: 'ward 3' }
+  })
 }
 
 

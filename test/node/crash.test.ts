@@ -11,13 +11,17 @@ import { chaosSeeds, prng } from '../helpers/seed.ts'
 import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 
-const SKUS = ['AMOX-500', 'ORS-1L', 'ZINC-20', 'RDT-MAL', 'GLOVE-M']
+const SKUS = ['AMOX-500', 'ORS-1L', 'ZINC-20', 'RDT-MAL', 'GLOVE-M', 'AL-6X1']
+/** Tracked by lot in the demo catalog: its movements name lot L0. */
+const LOT_SKU = 'AL-6X1'
+const LOT = { lot: 'L0', expiry: '2027-06-30' }
 const ROUNDS = 12
 
 interface Acked {
   id: string
   sku: string
   delta: number
+  lot?: string
 }
 
 /**
@@ -33,8 +37,13 @@ async function verifyRestart(site: SiteProcess, acked: Map<string, Acked>, when:
   for (const m of listed.body.movements) present.set(m.id, [...(present.get(m.id) ?? []), m])
   for (const a of acked.values()) {
     expect(present.get(a.id), `${when}: acknowledged movement ${a.id} is missing`).toHaveLength(1)
-    expect(present.get(a.id)![0]).toMatchObject({ sku: a.sku, delta: a.delta })
+    expect(present.get(a.id)![0]).toMatchObject({ sku: a.sku, delta: a.delta, ...(a.lot ? { lots: [{ lot: a.lot, delta: a.delta }] } : {}) })
   }
+  // Per lot too: the lot's on hand is the sum of its parts in the movements present.
+  let inLot = 0
+  for (const m of listed.body.movements as Array<{ lots?: Array<{ lot: string; delta: number }> }>) for (const part of m.lots ?? []) if (part.lot === LOT.lot) inLot += part.delta
+  const lotStock = (await api(site.url, 'GET', `/api/stock/${LOT_SKU}`)).body
+  expect(lotStock.lots.find((l: { lot: string }) => l.lot === LOT.lot)?.onHand ?? 0, `${when}: on hand of lot ${LOT.lot}`).toBe(inLot)
   // On hand equals the sum of every movement present (acknowledged or not) and the ledger checks out.
   const sums = new Map<string, number>()
   for (const m of listed.body.movements) sums.set(m.sku, (sums.get(m.sku) ?? 0) + m.delta)
@@ -43,7 +52,7 @@ async function verifyRestart(site: SiteProcess, acked: Map<string, Acked>, when:
   expect((await api(site.url, 'GET', '/api/ledger/check')).body).toEqual({ consistent: true, mismatches: [] })
   // A scanner that never got its answer sends again: recognised, not counted twice.
   for (const a of [...acked.values()].slice(-3)) {
-    const res = await api(site.url, 'POST', '/api/movements', { id: a.id, kind: a.delta > 0 ? 'receipt' : 'issue', sku: a.sku, quantity: Math.abs(a.delta), user: 'scanner' })
+    const res = await api(site.url, 'POST', '/api/movements', { id: a.id, kind: a.delta > 0 ? 'receipt' : 'issue', sku: a.sku, quantity: Math.abs(a.delta), user: 'scanner', ...(a.lot ? LOT : {}) })
     expect(res.body.status, `${when}: re-sent ${a.id}`).toBe('duplicate')
   }
 }
@@ -55,6 +64,7 @@ describe('a site node killed with SIGKILL', () => {
     const args = ['site', '--data', dir, '--site', 'demo-store', '--port', '0', '--log-level', 'warn']
     const acked = new Map<string, Acked>()
     let next = 0
+    let lotKnown = false
 
     // Provision with the demo catalog first, so the SKUs exist.
     const first = await startSiteProcess(['demo', '--data', dir, '--port', '0', '--log-level', 'warn'])
@@ -87,14 +97,18 @@ describe('a site node killed with SIGKILL', () => {
           while (!killed) {
             const batch = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => {
               const sku = SKUS[Math.floor(rand() * SKUS.length)]!
-              const issue = rand() < 0.3
+              // An issue names lot L0 only once a receipt of it was acknowledged (before that the lot is unknown here).
+              const issue = rand() < 0.3 && (sku !== LOT_SKU || lotKnown)
               const quantity = 1 + Math.floor(rand() * 20)
-              return { id: `c${round}-${next++}`, kind: issue ? 'issue' : 'receipt', sku, quantity, user: 'scanner', device: 'crash-test' }
+              return { id: `c${round}-${next++}`, kind: issue ? 'issue' : 'receipt', sku, quantity, user: 'scanner', device: 'crash-test', ...(sku === LOT_SKU ? LOT : {}) }
             })
             try {
               const res = await api(site.url, 'POST', '/api/movements', { movements: batch })
               if (res.status !== 201) throw new Error(`unexpected ${res.status}: ${JSON.stringify(res.body)}`)
-              for (const m of batch) acked.set(m.id, { id: m.id, sku: m.sku, delta: m.kind === 'issue' ? -m.quantity : m.quantity })
+              for (const m of batch) {
+                acked.set(m.id, { id: m.id, sku: m.sku, delta: m.kind === 'issue' ? -m.quantity : m.quantity, ...(m.sku === LOT_SKU ? { lot: LOT.lot } : {}) })
+                if (m.sku === LOT_SKU) lotKnown = true
+              }
               ackedThisRound += batch.length
               firstAck()
             } catch (error) {
