@@ -210,8 +210,9 @@ function deploymentCommands(cli: Command): void {
     .option('--upstream <url>', 'chain this relay under another (ws://HOST:PORT): DIR is then this relay\'s own folder, not a hub')
     .option('--enrol <file>', 'first start of a chained relay: its enrolment file (stockmesh enrol --role relay --serves …)')
     .option('--unload-after <duration>', 'documents idle this long are written out and leave memory (e.g. 5m, 1h; never keeps all)', '5m')
+    .option('--api-token <secret>', "the hub relay's data endpoints (GET /lots/:lot, a recall across sites) need this bearer token; off without one (env STOCKMESH_RELAY_TOKEN)", process.env.STOCKMESH_RELAY_TOKEN)
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; unloadAfter: string; logLevel: string }) => {
+    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; unloadAfter: string; apiToken?: string; logLevel: string }) => {
       const idleMs = flags.unloadAfter === 'never' ? 0 : parseDuration(flags.unloadAfter)
       const logger = pino({ level: flags.logLevel })
       process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
@@ -226,7 +227,7 @@ function deploymentCommands(cli: Command): void {
         console.log(`stockmesh relay ${chained.deployment.id} ready at ${chained.relay.url}  chained under ${chained.upstream}  data in ${hubDir(flags.data)}`)
         return
       }
-      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs })
+      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs, ...(flags.apiToken ? { apiToken: flags.apiToken } : {}) })
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
       console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)

@@ -82,12 +82,12 @@ function refuse(problems: Array<Problem | undefined>, sites: () => string[], rea
  * of the catalog and active. Throws `RuleError` 'unknown-site' / 'unknown-sku' naming the first bad
  * field (`from`, `to`, `lines.2.sku`), listing every bad value in the message.
  */
-export function checkOrderAgainstCatalog(catalog: CatalogDoc, order: { from?: string; to?: string; lines?: ReadonlyArray<{ sku: string }> }): void {
+export function checkOrderAgainstCatalog(catalog: CatalogDoc, order: { from?: string; to?: string; lines?: ReadonlyArray<{ sku: string; lot?: string }> }): void {
   refuse(
     [
       order.from === undefined ? undefined : siteProblem(catalog, order.from, 'from'),
       order.to === undefined ? undefined : siteProblem(catalog, order.to, 'to'),
-      ...(order.lines ?? []).map((line, i) => skuProblem(catalog, line.sku, `lines.${i}.sku`)),
+      ...(order.lines ?? []).flatMap((line, i) => [skuProblem(catalog, line.sku, `lines.${i}.sku`), orderLotProblem(catalog, line, `lines.${i}`)]),
     ],
     () => siteIds(catalog),
   )
@@ -97,8 +97,14 @@ export function checkOrderAgainstCatalog(catalog: CatalogDoc, order: { from?: st
  * Checks an order line being set (`SetLineInput`): its SKU must be a product of the catalog and
  * active. Throws `RuleError` 'unknown-sku' with field `sku`.
  */
-export function checkOrderLineAgainstCatalog(catalog: CatalogDoc, line: { sku: string }): void {
-  refuse([skuProblem(catalog, line.sku, 'sku')], () => siteIds(catalog))
+export function checkOrderLineAgainstCatalog(catalog: CatalogDoc, line: { sku: string; lot?: string }): void {
+  refuse([skuProblem(catalog, line.sku, 'sku'), orderLotProblem(catalog, line, '')], () => siteIds(catalog))
+}
+
+/** An order line may ask for a lot only of a product tracked by lot (it need not: the supplier then serves first-expiry-first-out). */
+function orderLotProblem(catalog: CatalogDoc, line: { sku: string; lot?: string }, field: string): Problem | undefined {
+  if (line.lot === undefined || own(catalog.products, line.sku)?.lots === true) return undefined
+  return { code: 'not-lot-tracked', field: field ? `${field}.lot` : 'lot', text: `${line.sku} is not tracked by lot in the catalog` }
 }
 
 /**

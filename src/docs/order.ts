@@ -82,7 +82,7 @@ export function createOrder(doc: OrderDoc, input: unknown, ctx: ChangeContext): 
   doc.createdBy = imm(c.user)
   doc.createdDevice = imm(c.device)
   doc.createdAt = c.at
-  doc.lines = Object.fromEntries(order.lines.map((l) => [l.sku, { sku: imm(l.sku), requested: l.requested }]))
+  doc.lines = Object.fromEntries(order.lines.map((l) => [l.sku, { sku: imm(l.sku), requested: l.requested, ...(l.lot !== undefined ? { lot: imm(l.lot) } : {}) }]))
   doc.events = []
   doc.decisions = {}
 }
@@ -95,10 +95,12 @@ export function setLine(doc: OrderDoc, input: unknown, ctx: ChangeContext): void
   const existing = own(doc.lines, line.sku)
   if (existing) {
     existing.requested = line.requested
+    if (line.lot !== undefined && (existing.lot === undefined || str(existing.lot) !== line.lot)) existing.lot = imm(line.lot)
+    else if (line.lot === undefined && existing.lot !== undefined) delete existing.lot
     return
   }
   if (Object.keys(doc.lines).length >= MAX_LINES) throw new RuleError('too-many-lines', `an order has at most ${MAX_LINES} lines`, 'sku')
-  doc.lines[line.sku] = { sku: imm(line.sku), requested: line.requested }
+  doc.lines[line.sku] = { sku: imm(line.sku), requested: line.requested, ...(line.lot !== undefined ? { lot: imm(line.lot) } : {}) }
 }
 
 /** Removes the line of `{sku}`. Draft only; refuses a SKU that is not on the order. */

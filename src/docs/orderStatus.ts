@@ -83,6 +83,8 @@ export interface OrderLineView {
   requested: number
   /** Approved quantity once approved (by the approval that counts), otherwise null. */
   approved: number | null
+  /** The lot asked for (products tracked by lot), when the line names one. */
+  lot?: string
 }
 
 /**
@@ -99,5 +101,8 @@ export function orderLines(doc: OrderDoc): OrderLineView[] {
     : Object.entries(doc.lines ?? {}).map(([sku, line]) => [sku, line.requested])
   return requested
     .sort(([a], [b]) => cmp(a, b))
-    .map(([sku, quantity]) => ({ sku, requested: quantity, approved: approved ? (own(approved, sku) ?? 0) : null }))
+    .map(([sku, quantity]) => {
+      const lot = own(doc.lines, sku)?.lot
+      return { sku, requested: quantity, approved: approved ? (own(approved, sku) ?? 0) : null, ...(lot !== undefined ? { lot: str(lot) } : {}) }
+    })
 }

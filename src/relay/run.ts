@@ -24,6 +24,8 @@ export interface RunRelayOptions {
   logger: Logger
   /** Documents idle this long leave memory (default 5 minutes; 0 never). */
   idleMs?: number
+  /** Bearer token of the relay's data endpoints (a recall across sites: `GET /lots/:lot`). */
+  apiToken?: string
   /** How often the register is checked for changes (ms). */
   registerPollMs?: number
 }
@@ -87,6 +89,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       port: options.port,
       logger,
       ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
+      ...(options.apiToken !== undefined ? { apiToken: options.apiToken } : {}),
       access,
       openRepo: async (config) => {
         hub = await openHub(dir, { logger, lock, network: config.network ?? [], repo: { sharePolicy: undefined, shareConfig: config.shareConfig, peerId: config.peerId } })

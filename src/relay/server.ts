@@ -21,6 +21,9 @@ import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalB
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 import { partiesOf, SiteAccess } from './access.ts'
+import { recallLot } from './recall.ts'
+import { isId } from '../schema/ids.ts'
+import { timingSafeEqual } from 'node:crypto'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { listInDirectories } from './directory.ts'
 import { IdleUnloader } from './idle.ts'
@@ -62,6 +65,11 @@ export interface RelayOptions {
   serves?: readonly string[]
   /** Documents idle this long leave memory (flushed, then unloaded; src/relay/idle.ts); default 5 minutes, 0 keeps everything. */
   idleMs?: number
+  /**
+   * The bearer token of the relay's data endpoints (`GET /lots/:lot`, a recall across sites);
+   * without one they answer 403. /healthz and /metrics stay open.
+   */
+  apiToken?: string
   /** This relay's peer id (default `relay/hub/<deployment>`; a chained relay's is its credential's). */
   peerId?: string
   /** The relay this one is chained under, and this relay's credential there. */
@@ -479,7 +487,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
 
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = (req.url ?? '/').split('?')[0] ?? '/'
     if (req.method !== 'GET') return json(res, 405, { error: 'method-not-allowed', reason: 'only GET' }, { allow: 'GET' })
     if (path === CHALLENGE_PATH) {
       const issued = challenges.issue()
@@ -488,6 +496,24 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         return json(res, 503, { error: 'busy', reason: 'too many challenges outstanding: try again shortly' }, { 'retry-after': '5' })
       }
       return json(res, 200, issued)
+    }
+    if (path.startsWith('/lots/')) {
+      if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
+      const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
+      const a = Buffer.from(given)
+      const b = Buffer.from(options.apiToken)
+      if (a.length !== b.length || !timingSafeEqual(a, b)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
+      let lot: string
+      try {
+        lot = decodeURIComponent(path.slice('/lots/'.length))
+      } catch {
+        return json(res, 400, { error: 'bad-lot', reason: 'the lot in the path is not readable' })
+      }
+      if (!isId(lot)) return json(res, 400, { error: 'bad-lot', reason: 'lot must be 1–128 characters: letters, digits and . _ : - (starting with a letter or digit)' })
+      recallLot(repo, access.roots().map(([site, documents]) => [site, documents]), lot)
+        .then((answer) => json(res, answer.sites.length > 0 ? 200 : 404, answer.sites.length > 0 ? answer : { ...answer, error: 'not-found', reason: `no movement of lot ${lot} at any site this relay holds` }))
+        .catch((error: unknown) => json(res, 500, { error: 'recall', reason: String(error) }))
+      return
     }
     if (path === '/healthz') {
       return json(res, 200, { ok: true, deployment: deployment.id, peers: Object.keys(adapter.sockets).length, documents: Object.keys(repo.handles).length, owners: access.ownerCount })

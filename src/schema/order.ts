@@ -5,7 +5,7 @@
  * same status everywhere and none is lost. Rules: docs/conflict-rules.md, "Orders".
  */
 import { z } from 'zod'
-import { OrderId, SiteId, Sku } from './ids.ts'
+import { LotId, OrderId, SiteId, Sku } from './ids.ts'
 import { decisionKeysMigration } from './migrations/decisions.ts'
 import type { Migration } from './migrations/types.ts'
 import type { StoredDecision } from './reviewDecision.ts'
@@ -38,6 +38,8 @@ export const ORDER_PRECEDENCE: readonly OrderStatus[] = ['fulfilled', 'cancelled
 export interface OrderLine {
   sku: Str
   requested: number
+  /** A product tracked by lot: the lot asked for, when one is (a return, a recall); none: the supplier serves first-expiry-first-out. */
+  lot?: Str
 }
 
 /** One transition, appended and never changed. */
@@ -107,7 +109,7 @@ function uniqueSkus(key: string) {
   }
 }
 
-export const OrderLineInput = z.strictObject({ sku: Sku, requested: quantity })
+export const OrderLineInput = z.strictObject({ sku: Sku, requested: quantity, lot: LotId.optional() })
 export type OrderLineInput = z.infer<typeof OrderLineInput>
 
 export const CreateOrderInput = z

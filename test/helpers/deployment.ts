@@ -74,11 +74,11 @@ export async function relayProcess(dir: string, port = 0, extra: string[] = []):
  * A hub (`deployment init`) with `products` in its catalog, a free port for its relay, and
  * `enrol(device, store)` writing `<files>/<device>.json` against `ws://127.0.0.1:<port>`.
  */
-export async function hubDeployment(products: string[] = ['AMOX-500,Amoxicillin 500 mg capsules,pack of 100']) {
+export async function hubDeployment(products: string[] = ['AMOX-500,Amoxicillin 500 mg capsules,pack of 100'], header = 'sku,name,unit') {
   const hub = path.join(tempDir('hub-'), 'hub')
   await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
   const csv = path.join(tempDir('csv-'), 'products.csv')
-  writeFileSync(csv, `sku,name,unit\n${products.join('\n')}\n`)
+  writeFileSync(csv, `${header}\n${products.join('\n')}\n`)
   await ok(['catalog', 'import', '--data', hub, csv])
   const port = await freePort()
   const relayUrl = `ws://127.0.0.1:${port}`

@@ -92,4 +92,17 @@ describe('lots through the API', () => {
     expect((await api(site.url, 'GET', `/api/stock/${SKU}`)).body).toMatchObject({ onHand: 11, lots: [{ lot: 'AL2705', expiry: '2027-05-31', onHand: 11 }] })
     expect((await api(site.url, 'GET', '/api/lots/AL2705')).body.movements).toMatchObject([{ id: 'rcv:mf-lots:s1:l1', kind: 'receipt', lots: [{ lot: 'AL2705', delta: 11, expiry: '2027-05-31' }] }])
   })
+
+  it('lets an order line ask for a lot of a product tracked by lot, and only of one', async () => {
+    const site = await startSite(tempDir(), { now: () => T0 })
+    const order = (lines: unknown[]) => ({ id: `po-${Math.random().toString(36).slice(2, 8)}`, from: 'demo-store', to: 'demo-hub', lines, user: 'amina' })
+    const created = await api(site.url, 'POST', '/api/orders', order([{ sku: SKU, requested: 30, lot: 'AL2611' }, { sku: 'ORS-1L', requested: 5 }]))
+    expect(created.status).toBe(201)
+    expect(created.body.lines).toEqual([
+      { sku: SKU, requested: 30, approved: null, lot: 'AL2611' },
+      { sku: 'ORS-1L', requested: 5, approved: null },
+    ])
+    expect(await api(site.url, 'POST', '/api/orders', order([{ sku: 'ORS-1L', requested: 5, lot: 'X1' }]))).toMatchObject({ status: 422, body: { code: 'not-lot-tracked', field: 'lines.0.lot' } })
+    expect(await api(site.url, 'POST', `/api/orders/${created.body.id}/lines`, { sku: 'ZINC-20', requested: 2, lot: 'Z1', user: 'amina' })).toMatchObject({ status: 422, body: { code: 'not-lot-tracked', field: 'lot' } })
+  })
 })

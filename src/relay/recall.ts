@@ -1,0 +1,94 @@
+/**
+ * A recall at the hub: every movement of one lot, at every site whose documents the relay holds
+ * (`GET /lots/:lot` on the relay's port, behind its API token). A site answers the same for its
+ * own movements (`GET /api/lots/:lot`); the hub answers across sites once they have synced.
+ *
+ * It reads each site's ledger and journals through the relay's Repo (loaded on demand; the idle
+ * unloader takes them out of memory again), so its cost is reading every journal once: a recall
+ * is rare and urgent, not a dashboard.
+ */
+import type { AutomergeUrl, DocHandle, Repo } from '@automerge/automerge-repo'
+import { journalEntries, journalLotBalance, journalPostings, latestJournals, lotKey, type Posting } from '../docs/ledger.ts'
+import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
+import { str } from '../schema/strings.ts'
+
+export interface RecallAnswer {
+  lot: string
+  sites: Array<{
+    site: string
+    /** Journals named by the site's ledger that the relay does not hold (yet): the answer may miss their movements. */
+    missingJournals: number
+    skus: Array<{ sku: string; onHand: number; expiry: string | null }>
+    movements: Array<{ id: string; kind: string; sku: string; delta: number; at: number; user: string; device?: string; reference?: string; posting: string }>
+  }>
+}
+
+/** Waits for a document, or gives up after `ms` (a document the relay never received). */
+async function findWithin<T>(repo: Repo, url: string, ms: number): Promise<DocHandle<T> | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))
+  try {
+    return await Promise.race([repo.find<T>(url as AutomergeUrl).catch(() => undefined), gaveUp])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Every movement of `lot` at each site in `roots` (site → its root documents). */
+export async function recallLot(repo: Repo, roots: Iterable<[site: string, documents: string[]]>, lot: string, waitMs = 5_000): Promise<RecallAnswer> {
+  const sites: RecallAnswer['sites'] = []
+  for (const [site, documents] of roots) {
+    let ledger: LedgerDoc | undefined
+    for (const id of documents) {
+      const handle = await findWithin<{ kind?: unknown }>(repo, `automerge:${id}`, waitMs)
+      if (handle && str(handle.doc()?.kind as never) === 'ledger') ledger = handle.doc() as unknown as LedgerDoc
+    }
+    if (!ledger) continue
+    const journals = new Map<string, JournalDoc>()
+    let missingJournals = 0
+    for (const { url } of journalEntries(ledger)) {
+      const handle = await findWithin<JournalDoc>(repo, url, waitMs)
+      if (handle?.doc()?.m) journals.set(url, handle.doc())
+      else missingJournals++
+    }
+    const movements: Posting[] = []
+    const expiry = new Map<string, string>()
+    for (const journal of journals.values()) {
+      for (const p of journalPostings(journal)) {
+        if (!p.lots?.some((part) => part.lot === lot)) continue
+        movements.push(p)
+        if (p.expiry !== undefined && p.lots.length === 1) {
+          const known = expiry.get(p.sku)
+          if (known === undefined || p.expiry < known) expiry.set(p.sku, p.expiry)
+        }
+      }
+    }
+    if (movements.length === 0) continue
+    // On hand of the lot at the site: each device's latest journal the relay holds.
+    const onHand = new Map<string, number>()
+    for (const { url } of latestJournals(ledger)) {
+      const journal = journals.get(url)
+      if (!journal) continue
+      for (const [key, quantity] of journalLotBalance(journal)) onHand.set(key, (onHand.get(key) ?? 0) + quantity)
+    }
+    const skus = [...new Set(movements.map((m) => m.sku))].sort()
+    movements.sort((a, b) => b.at - a.at || (a.node < b.node ? -1 : a.node > b.node ? 1 : b.seq - a.seq))
+    sites.push({
+      site,
+      missingJournals,
+      skus: skus.map((sku) => ({ sku, onHand: onHand.get(lotKey(sku, lot)) ?? 0, expiry: expiry.get(sku) ?? null })),
+      movements: movements.map((p) => ({
+        id: p.id,
+        kind: p.kind,
+        sku: p.sku,
+        delta: p.lots!.filter((part) => part.lot === lot).reduce((sum, part) => sum + part.delta, 0),
+        at: p.at,
+        user: p.by,
+        ...(p.device !== undefined ? { device: p.device } : {}),
+        ...(p.reference !== undefined ? { reference: p.reference } : {}),
+        posting: `${p.node}:${p.seq}`,
+      })),
+    })
+  }
+  return { lot, sites: sites.sort((a, b) => (a.site < b.site ? -1 : 1)) }
+}
