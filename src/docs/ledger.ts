@@ -275,9 +275,18 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
     throw new RuleError('not-lot-tracked', `${mv.lot !== undefined ? 'lot' : 'expiry'}: ${mv.sku} is not tracked by lot in the catalog; leave out lot and expiry`, mv.lot !== undefined ? 'lot' : 'expiry')
   }
   let lots: LotPart[] | undefined
-  if (tracked) {
+  // A re-sent movement (its id recorded already, same kind and SKU) is the same movement: the book
+  // answers it as a duplicate, or refuses it if it differs. The lot rules judged it when it was
+  // recorded; judged again now (the lot expired since, its expiry was corrected, its stock is
+  // gone) a scanner that never got its answer would be refused, and might enter it again.
+  const earlier = tracked ? ctx.recorded?.(mv.id) : undefined
+  if (earlier && earlier.sku === mv.sku && earlier.kind === mv.kind) {
+    lots = mv.lot === undefined ? earlier.lots : [{ lot: mv.lot, delta }]
+  } else if (tracked) {
     const known = ctx.lotsOf?.(mv.sku) ?? []
     const lot = mv.lot === undefined ? undefined : known.find((l) => l.lot === mv.lot)
+    // Expiry is judged on the day the movement happened (a batch recorded offline arrives late).
+    const day = dateOf(mv.at ?? ctx.now)
     if (!ctx.acceptExpiryMismatch && mv.lot !== undefined && mv.expiry !== undefined && lot?.expiry !== undefined && lot.expiry !== mv.expiry) {
       throw new RuleError('expiry-mismatch', `expiry: lot ${mv.lot} of ${mv.sku} expires ${lot.expiry} here, not ${mv.expiry}; check the label`, 'expiry')
     }
@@ -289,15 +298,12 @@ export function planMovement(input: unknown, ctx: PlanContext): Posting {
       prev = ctx.lastCount(lotKey(mv.sku, mv.lot))
     } else if (mv.lot === undefined) {
       if (mv.kind !== 'issue' && mv.kind !== 'transferOut') throw new RuleError('lot-required', `lot: ${mv.sku} is tracked by lot: name the lot${mv.kind === 'receipt' || mv.kind === 'transferIn' ? ' and its expiry' : ''}`, 'lot')
-      // Re-sent: the lots it was served from then (the stock it took is gone now); the book then
-      // answers it as a duplicate, or refuses it if it differs.
-      const earlier = ctx.recorded?.(mv.id)
-      lots = earlier?.sku === mv.sku && earlier.kind === mv.kind && earlier.lots ? earlier.lots : firstExpiryFirstOut(mv.sku, -delta, known, dateOf(ctx.now))
+      lots = firstExpiryFirstOut(mv.sku, -delta, known, day)
     } else if (!lot && (mv.kind === 'receipt' || mv.kind === 'transferIn')) {
       if (mv.expiry === undefined) throw new RuleError('expiry-required', `expiry: lot ${mv.lot} of ${mv.sku} is new here: give its expiry (YYYY-MM-DD)`, 'expiry')
     } else if (!lot) {
       throw new RuleError('unknown-lot', `lot: ${mv.sku} has no lot ${mv.lot} here (lots: ${known.map((l) => l.lot).join(', ') || 'none'})`, 'lot')
-    } else if (mv.kind === 'issue' && lot.expiry !== undefined && lot.expiry < dateOf(ctx.now)) {
+    } else if (mv.kind === 'issue' && lot.expiry !== undefined && lot.expiry < day) {
       throw new RuleError('lot-expired', `lot: lot ${mv.lot} of ${mv.sku} expired on ${lot.expiry}: write it off (an adjustment with the reason expired) or transfer it out, do not issue it`, 'lot')
     }
     lots ??= [{ lot: mv.lot!, delta }]

@@ -10,7 +10,7 @@
  * It is idempotent: it posts only movement ids the ledger does not hold.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import { isKnownSku } from '../docs/catalog.ts'
+import { isKnownSku, isLotTracked } from '../docs/catalog.ts'
 import { checkManifestAgainstCatalog } from '../docs/catalogRules.ts'
 import { decideManifestItem, deliverStop as deliverStopOp, findStop, manifestReviewItems, manifestStatus, planManifest as initManifest, receiptPostings, stopDeliveries } from '../docs/manifest.ts'
 import type { Posting } from '../docs/ledger.ts'
@@ -81,7 +81,8 @@ export async function reconcileReceipts(node: SiteNode): Promise<ReceiptResult[]
       })
       if (missing.length === 0) continue
       try {
-        const results = await node.book.record(missing)
+        // As the delivery itself posts them: facts from the hub (an expiry that differs is recorded, and reviewed).
+        const results = await node.book.record(missing, 'node')
         const recorded = results.filter((r) => r.status === 'recorded')
         if (recorded.length > 0) node.events.emit('movements', { postings: recorded.map((r) => r.posting), source: 'local' })
         out.push(...recorded.map((r) => receiptResult(manifestId, stopId, r)))
@@ -121,12 +122,19 @@ function checkPostable(node: SiteNode, doc: ManifestDoc, given: DeliverStopInput
   if (readOnlyLedger) throw readOnlyLedger
   const stop = findStop(doc, given.stop)
   if (!stop) return // deliverStop refuses it
-  const skuOf = new Map(Array.from(stop.lines).map((l) => [str(l.id), str(l.sku)]))
+  const lineOf = new Map(Array.from(stop.lines).map((l) => [str(l.id), l]))
   given.lines.forEach((line, i) => {
-    const sku = skuOf.get(line.line)
-    if (sku !== undefined && line.received > 0 && !isKnownSku(node.catalog.doc(), sku)) {
+    const shipped = lineOf.get(line.line)
+    if (shipped === undefined || line.received <= 0) return
+    const sku = str(shipped.sku)
+    if (!isKnownSku(node.catalog.doc(), sku)) {
       throw new RuleError('unknown-sku', `SKU ${sku} of line ${line.line} is not in this site's catalog, so its receipt cannot be posted; update the catalog first`, `lines.${i}.line`)
     }
+    // The hub's catalog and this site's may disagree on lot tracking (each site has its own copy
+    // until it syncs): the receipt would be refused for ever, so the delivery is refused now.
+    const tracked = isLotTracked(node.catalog.doc(), sku)
+    if (tracked && shipped.lot === undefined) throw new RuleError('lot-required', `SKU ${sku} of line ${line.line} is tracked by lot in this site's catalog but the manifest names no lot: its receipt cannot be posted; the hub must name the lot shipped`, `lines.${i}.line`)
+    if (!tracked && shipped.lot !== undefined) throw new RuleError('not-lot-tracked', `SKU ${sku} of line ${line.line} is not tracked by lot in this site's catalog but the manifest names lot ${str(shipped.lot)}: update this site's catalog first`, `lines.${i}.line`)
   })
 }
 

@@ -23,7 +23,7 @@ import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts
 import { partiesOf, SiteAccess } from './access.ts'
 import { recallLot } from './recall.ts'
 import { isId } from '../schema/ids.ts'
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { listInDirectories } from './directory.ts'
 import { IdleUnloader } from './idle.ts'
@@ -499,10 +499,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
     if (path.startsWith('/lots/')) {
       if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
+      // Compared as digests in constant time: neither the token nor its length shows in the timing.
       const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
-      const a = Buffer.from(given)
-      const b = Buffer.from(options.apiToken)
-      if (a.length !== b.length || !timingSafeEqual(a, b)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
+      const digest = (text: string) => createHash('sha256').update(text).digest()
+      if (!timingSafeEqual(digest(given), digest(options.apiToken))) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
       let lot: string
       try {
         lot = decodeURIComponent(path.slice('/lots/'.length))
@@ -511,7 +511,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       if (!isId(lot)) return json(res, 400, { error: 'bad-lot', reason: 'lot must be 1–128 characters: letters, digits and . _ : - (starting with a letter or digit)' })
       recallLot(repo, access.roots().map(([site, documents]) => [site, documents]), lot)
-        .then((answer) => json(res, answer.sites.length > 0 ? 200 : 404, answer.sites.length > 0 ? answer : { ...answer, error: 'not-found', reason: `no movement of lot ${lot} at any site this relay holds` }))
+        .then((answer) => {
+          // 404 only when every site was read whole and none moved the lot; a site not read whole is listed (complete: false).
+          if (answer.sites.length === 0) return json(res, 404, { ...answer, error: 'not-found', reason: `no movement of lot ${lot} at any site this relay holds` })
+          json(res, 200, answer)
+        })
         .catch((error: unknown) => json(res, 500, { error: 'recall', reason: String(error) }))
       return
     }

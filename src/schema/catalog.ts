@@ -50,7 +50,8 @@ export const ProductInput = z.strictObject({
   name,
   unit: z.string().trim().min(1, { error: 'must not be empty' }).max(32),
   active: z.boolean().default(true),
-  lots: z.boolean().default(false),
+  /** Left out: a new product is not tracked by lot, an existing one keeps what it is. */
+  lots: z.boolean().optional(),
 })
 export type ProductInput = z.infer<typeof ProductInput>
 

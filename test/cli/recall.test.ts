@@ -36,9 +36,9 @@ describe('a recall at the hub', () => {
 
     const recall = await relayGet(port, '/lots/AL2611', TOKEN)
     expect(recall.status).toBe(200)
-    expect(recall.body.sites.map((s: { site: string; skus: unknown; missingJournals: number }) => [s.site, s.skus, s.missingJournals])).toEqual([
-      ['store-a', [{ sku: 'AL-6X1', onHand: 17, expiry: '2027-01-31' }], 0],
-      ['store-b', [{ sku: 'AL-6X1', onHand: 8, expiry: '2027-01-31' }], 0],
+    expect(recall.body.sites.map((s: { site: string; skus: unknown; complete: boolean }) => [s.site, s.skus, s.complete])).toEqual([
+      ['store-a', [{ sku: 'AL-6X1', onHand: 17, expiry: '2027-01-31' }], true],
+      ['store-b', [{ sku: 'AL-6X1', onHand: 8, expiry: '2027-01-31' }], true],
     ])
     expect(recall.body.sites[0].movements.map((m: { id: string; kind: string; delta: number; reference?: string }) => [m.id, m.kind, m.delta, m.reference])).toEqual([
       ['a-i', 'issue', -3, 'ward 2'],

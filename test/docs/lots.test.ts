@@ -84,6 +84,24 @@ describe('lots', () => {
     expect(r.book.onHand().get('AMOX-500')).toBe(before)
   })
 
+  it('answers a re-sent issue of a lot that expired since as a duplicate, and judges expiry on the day a late movement happened', async () => {
+    const { r, setNow } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 10, lot: 'L1', expiry: '2026-11-17' })])
+    const input = mv({ kind: 'issue', quantity: 2, lot: 'L1' })
+    await r.book.record([input])
+    setNow(T0 + 3 * DAY) // the 19th: L1 expired on the 17th
+    // The scanner never got its answer and sends again: the same movement, not a refusal.
+    expect((await r.book.record([input]))[0]!.status).toBe('duplicate')
+    // Recorded offline on the 16th, arriving on the 19th: the lot was good that day.
+    const [late] = await r.book.record([mv({ kind: 'issue', quantity: 1, lot: 'L1', at: T0 })])
+    expect(late!.status).toBe('recorded')
+    const [lateFefo] = await r.book.record([mv({ kind: 'issue', quantity: 1, at: T0 + 3_600_000 })])
+    expect(lateFefo!.posting.lots).toEqual([{ lot: 'L1', delta: -1 }])
+    // Today it is refused.
+    expect((await refusal(r.book.record([mv({ kind: 'issue', quantity: 1, lot: 'L1' })]))).code).toBe('lot-expired')
+    expect(lots(r)).toEqual([['L1', '2026-11-17', 6]])
+  })
+
   it('refuses what the lot rules forbid, naming the field', async () => {
     const { r } = replica()
     await r.book.record([mv({ kind: 'receipt', quantity: 5, lot: 'L1', expiry: '2027-03-01' })])

@@ -4,6 +4,7 @@
  * one lot, and all of it again after a restart (from the journal cache).
  */
 import { describe, expect, it } from 'vitest'
+import { upsertProduct } from '../../src/docs/catalog.ts'
 import { api } from '../helpers/api.ts'
 import { startSite } from '../helpers/site.ts'
 import { tempDir } from '../helpers/tempDir.ts'
@@ -104,5 +105,21 @@ describe('lots through the API', () => {
     ])
     expect(await api(site.url, 'POST', '/api/orders', order([{ sku: 'ORS-1L', requested: 5, lot: 'X1' }]))).toMatchObject({ status: 422, body: { code: 'not-lot-tracked', field: 'lines.0.lot' } })
     expect(await api(site.url, 'POST', `/api/orders/${created.body.id}/lines`, { sku: 'ZINC-20', requested: 2, lot: 'Z1', user: 'amina' })).toMatchObject({ status: 422, body: { code: 'not-lot-tracked', field: 'lot' } })
+  })
+
+  it('refuses a delivery whose lots this site’s catalog disagrees with, before recording anything', async () => {
+    const { url, node } = await startSite(tempDir(), { now: () => T0 })
+    const plan = { id: 'mf-x', from: 'demo-hub', carrier: 'Kisumu Transport', stops: [{ id: 's1', site: 'demo-store', lines: [{ id: 'l1', sku: 'ORS-1L', shipped: 4 }] }], user: 'hub-clerk' }
+    expect((await api(url, 'POST', '/api/manifests', plan)).status).toBe(201)
+    await api(url, 'POST', '/api/manifests/mf-x/depart', { user: 'driver-1' })
+    // This site now tracks ORS-1L by lot; the manifest (planned before) names no lot: its receipt could never be posted.
+    await node.commit(node.catalog, (d) => upsertProduct(d, { sku: 'ORS-1L', name: 'Oral rehydration salts, 1 L sachet', unit: 'sachet', lots: true }), { op: 'catalog.test', user: 'it' })
+    const signature = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+    const res = await api(url, 'POST', '/api/manifests/mf-x/stops/s1/delivery', { user: 'amina', receiver: 'Amina', signature, lines: [{ line: 'l1', received: 4 }] })
+    expect(res).toMatchObject({ status: 422, body: { code: 'lot-required', field: 'lines.0.line' } })
+    expect((await api(url, 'GET', '/api/manifests/mf-x')).body.stops[0].status).toBe('pending')
+    // A catalog import that says nothing of lots leaves the product tracked.
+    await node.commit(node.catalog, (d) => upsertProduct(d, { sku: 'ORS-1L', name: 'ORS sachet', unit: 'sachet' }), { op: 'catalog.test', user: 'it' })
+    expect((await api(url, 'GET', '/api/stock/ORS-1L')).body.lotTracked).toBe(true)
   })
 })
