@@ -32,7 +32,7 @@ export interface Route {
 
 const ok = (body: unknown): RouteResult => ({ status: 200, body })
 
-function movementView(p: Posting, node?: SiteNode) {
+export function movementView(p: Posting, node?: SiteNode) {
   return {
     id: p.id,
     kind: p.kind,

@@ -7,6 +7,7 @@
  * has a deadline (see {@link ApiOptions}). It can listen before its site node is open
  * ({@link listenApi}), so a port problem shows before the data folder is touched.
  */
+import { EVENTS_PATH, streamEvents } from './events.ts'
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
@@ -16,7 +17,7 @@ import { InputError, ReadOnlyDocumentError, RuleError } from '../../schema/error
 import { ConflictError, NotFoundError } from '../../schema/errors.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { HttpError, readJson } from './body.ts'
-import { routes, type Route } from './routes.ts'
+import { movementView, routes, type Route } from './routes.ts'
 import { sendStatic } from './static.ts'
 
 export interface ApiOptions {
@@ -39,6 +40,8 @@ export interface ApiOptions {
   requestTimeout?: number
   /** How long a kept-alive connection may wait for its next request, ms (Node adds a second of grace). Default 5 000. */
   keepAliveTimeout?: number
+  /** `GET /api/events`: a heartbeat comment this often, ms (below `idleTimeout`). Default 5 000. */
+  eventsHeartbeatMs?: number
   /**
    * A connection on which nothing moves for this long is closed, ms: one that never sends
    * anything, or whose client stopped reading the answer. A request being answered is not cut
@@ -221,6 +224,10 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
     if (!node) {
       req.resume()
       return sendJson(res, 503, { error: 'the site is starting' }, { 'retry-after': '1' })
+    }
+    if (url.pathname === EVENTS_PATH && (req.method === 'GET' || req.method === undefined)) {
+      // The event stream stays open: the idle timeout is kept off by its heartbeat.
+      return streamEvents(node, req, res, movementView, options.eventsHeartbeatMs ?? Math.min(5_000, Math.floor(idleTimeout / 2)))
     }
     const found = match(req.method ?? 'GET', url.pathname)
     if (found === undefined) {

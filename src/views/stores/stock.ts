@@ -1,8 +1,9 @@
 /**
  * Stock on hand and the site's identity, read from the site node's JSON API that served the page.
  *
- * A stopgap until the renderer holds its own replica of the ledger (the UI issue); then this store
- * wraps a DocHandle instead (STYLE.md point 7) and keeps the same names for the views.
+ * The page holds no replica of the documents (docs/DESIGN.md, "How the app gets live data"): it
+ * reads the node's JSON API and, once the app listens to `GET /api/events`, reads again what an
+ * event says has changed.
  */
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
