@@ -23,7 +23,7 @@ const MAX_BACKLOG = 1024 * 1024
 /** A movement as the page shows it (the same fields as `GET /api/movements`). */
 export type MovementView = (p: Posting, node?: SiteNode) => unknown
 
-export function streamEvents(node: SiteNode, req: IncomingMessage, res: ServerResponse, view: MovementView, heartbeatMs: number): void {
+export function streamEvents(node: SiteNode, _req: IncomingMessage, res: ServerResponse, view: MovementView, heartbeatMs: number): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
@@ -63,6 +63,6 @@ export function streamEvents(node: SiteNode, req: IncomingMessage, res: ServerRe
     node.events.off('decision', onDecision)
     node.events.off('peer', onPeer)
   }
-  req.on('close', stop)
+  // The response closes when the reader goes (or is dropped); the request may end long before.
   res.on('close', stop)
 }

@@ -225,7 +225,11 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
       req.resume()
       return sendJson(res, 503, { error: 'the site is starting' }, { 'retry-after': '1' })
     }
-    if (url.pathname === EVENTS_PATH && (req.method === 'GET' || req.method === undefined)) {
+    if (url.pathname === EVENTS_PATH) {
+      if (req.method !== 'GET') {
+        req.resume()
+        return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }, { allow: 'GET' })
+      }
       // The event stream stays open: the idle timeout is kept off by its heartbeat.
       return streamEvents(node, req, res, movementView, options.eventsHeartbeatMs ?? Math.min(5_000, Math.floor(idleTimeout / 2)))
     }

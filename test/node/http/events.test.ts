@@ -90,6 +90,7 @@ describe('GET /api/events', () => {
     const refused = openEvents(site.url)
     await until('the refusal', async () => (refused.status ? true : undefined), 5_000)
     expect(refused.status).toBe(401)
+    expect((await api(site.url, 'POST', '/api/events', {}, { authorization: 'Bearer secret-token' })).status).toBe(405)
     const stream = openEvents(site.url, { authorization: 'Bearer secret-token' })
     await until('the hello event', async () => (stream.events.some((e) => e.event === 'hello') ? true : undefined), 5_000)
     stream.close()
