@@ -7,6 +7,7 @@
  */
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
+import { listenToNode, type EventStream } from './events.ts'
 
 /** One row of GET /api/stock. */
 export interface StockItem {
@@ -69,5 +70,43 @@ export const useStockStore = defineStore('stock', () => {
     }
   }
 
-  return { items, health, loading, error, load }
+  /** Whether the page hears the node's events now (false: it shows what it read last). */
+  const live = ref(false)
+  let stream: EventStream | undefined
+  let reloading: Promise<void> | undefined
+  let again = false
+
+  /** Reads again, at most one read at a time and one more queued, however many events arrive. */
+  function reload(): void {
+    if (reloading) {
+      again = true
+      return
+    }
+    reloading = load().finally(() => {
+      reloading = undefined
+      if (again) {
+        again = false
+        reload()
+      }
+    })
+  }
+
+  /** Listens to the node: stock is read again when movements arrive, and on every (re)connection. */
+  function listen(): void {
+    if (stream) return
+    stream = listenToNode(
+      (e) => {
+        if (e.event === 'hello' || e.event === 'movements') reload()
+      },
+      (connected) => (live.value = connected),
+    )
+  }
+
+  function stopListening(): void {
+    stream?.stop()
+    stream = undefined
+    live.value = false
+  }
+
+  return { items, health, loading, error, live, load, listen, stopListening }
 })
