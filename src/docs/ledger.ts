@@ -224,11 +224,30 @@ export function journalBalance(journal: JournalDoc): Map<string, number> {
  * view of that node).
  */
 export function onHand(latestPerNode: Iterable<JournalDoc>): Map<string, number> {
+  return sumOfBalances(latestPerNode, journalBalance)
+}
+
+/** On hand per lot (`sku|lot`) from the latest journal of each node, as `onHand` per SKU. */
+export function lotsOnHand(latestPerNode: Iterable<JournalDoc>): Map<string, number> {
+  return sumOfBalances(latestPerNode, journalLotBalance)
+}
+
+function sumOfBalances(journals: Iterable<JournalDoc>, balanceOf: (journal: JournalDoc) => Map<string, number>): Map<string, number> {
   const totals = new Map<string, number>()
-  for (const journal of latestPerNode) {
-    for (const [sku, quantity] of journalBalance(journal)) totals.set(sku, (totals.get(sku) ?? 0) + quantity)
-  }
+  for (const journal of journals) for (const [key, quantity] of balanceOf(journal)) totals.set(key, (totals.get(key) ?? 0) + quantity)
   return totals
+}
+
+/** The expiry dates movements stated per lot (`sku|lot`), each list distinct and sorted (the first is the one served by). */
+export function statedExpiries(postings: Iterable<Posting>): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const p of postings) {
+    if (p.expiry === undefined || p.lots?.length !== 1) continue
+    const key = lotKey(p.sku, p.lots[0]!.lot)
+    const dates = out.get(key) ?? []
+    if (!dates.includes(p.expiry)) out.set(key, [...dates, p.expiry].sort())
+  }
+  return out
 }
 
 /**

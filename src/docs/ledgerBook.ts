@@ -25,6 +25,8 @@ import {
   journalEntries,
   journalLotBalance,
   lotKey,
+  lotsOnHand as lotsOnHandOf,
+  onHand as onHandOf,
   journalPostings,
   journalSize,
   lastSeqOf,
@@ -388,10 +390,7 @@ export class LedgerBook {
   lotsOnHand(): Map<string, number> {
     if (!this.#lotsOnHand || this.#lotsOnHandLedger !== this.ledger) {
       this.#lotsOnHandLedger = this.ledger
-      this.#lotsOnHand = new Map()
-      for (const journal of this.latestJournals()) {
-        for (const [key, quantity] of journalLotBalance(journal)) this.#lotsOnHand.set(key, (this.#lotsOnHand.get(key) ?? 0) + quantity)
-      }
+      this.#lotsOnHand = lotsOnHandOf(this.latestJournals())
     }
     return new Map([...this.#lotsOnHand].filter(([, quantity]) => quantity !== 0))
   }
@@ -430,10 +429,7 @@ export class LedgerBook {
     // named, possibly after the journal itself arrived and was indexed) makes the cache stale.
     if (!this.#onHand || this.#onHandLedger !== this.ledger) {
       this.#onHandLedger = this.ledger
-      this.#onHand = new Map()
-      for (const journal of this.latestJournals()) {
-        for (const [sku, quantity] of journalBalance(journal)) this.#onHand.set(sku, (this.#onHand.get(sku) ?? 0) + quantity)
-      }
+      this.#onHand = onHandOf(this.latestJournals())
     }
     return new Map(this.#onHand)
   }

@@ -8,7 +8,7 @@ import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { compareReviewItems, type ReviewItem } from '../schema/review.ts'
 import { assertWritable } from '../schema/migrations.ts'
 import { str } from '../schema/strings.ts'
-import { journalLotBalance, journalPostings, latestPerNode, onHand, postingKey, splitLotKey, type Posting } from './ledger.ts'
+import { journalPostings, latestPerNode, lotsOnHand, onHand, postingKey, splitLotKey, statedExpiries, type Posting } from './ledger.ts'
 import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 function postingFacts(p: Posting): Record<string, unknown> {
@@ -48,22 +48,12 @@ export function ledgerReviewItems(ledger: LedgerDoc, journals: Iterable<JournalD
       }
     }
   }
-  const lotsOnHand = new Map<string, number>()
-  for (const journal of latestPerNode(all)) for (const [key, quantity] of journalLotBalance(journal)) lotsOnHand.set(key, (lotsOnHand.get(key) ?? 0) + quantity)
-  const expiries = new Map<string, Set<string>>()
-  for (const journal of all) {
-    for (const p of journalPostings(journal)) {
-      if (p.expiry === undefined || p.lots?.length !== 1) continue
-      const key = `${p.sku}|${p.lots[0]!.lot}`
-      expiries.set(key, (expiries.get(key) ?? new Set()).add(p.expiry))
-    }
-  }
   return ledgerReviewItemsOf(ledger, {
     onHand: onHand(latestPerNode(all)),
     duplicates: [...byId.values()].filter((list) => list.length > 1),
     countGroups: [...counts.values()].filter((list) => list.length > 1),
-    lotsOnHand,
-    expiryConflicts: new Map([...expiries].filter(([, dates]) => dates.size > 1).map(([key, dates]) => [key, [...dates].sort()])),
+    lotsOnHand: lotsOnHand(latestPerNode(all)),
+    expiryConflicts: new Map([...statedExpiries(all.flatMap(journalPostings))].filter(([, dates]) => dates.length > 1)),
   })
 }
 

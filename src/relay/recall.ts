@@ -8,7 +8,7 @@
  * is rare and urgent, not a dashboard.
  */
 import type { AutomergeUrl, DocHandle, Repo } from '@automerge/automerge-repo'
-import { journalEntries, journalLotBalance, journalPostings, latestJournals, lotKey, type Posting } from '../docs/ledger.ts'
+import { journalEntries, journalPostings, latestJournals, lotKey, lotsOnHand, statedExpiries } from '../docs/ledger.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { str } from '../schema/strings.ts'
 
@@ -59,33 +59,18 @@ export async function recallLot(repo: Repo, roots: Iterable<[site: string, docum
         if (doc?.m) journals.set(url, doc)
       })
       const missingJournals = entries.length - journals.size
-      const movements: Posting[] = []
-      const expiry = new Map<string, string>()
-      for (const journal of journals.values()) {
-        for (const p of journalPostings(journal)) {
-          if (!p.lots?.some((part) => part.lot === lot)) continue
-          movements.push(p)
-          if (p.expiry !== undefined && p.lots.length === 1) {
-            const known = expiry.get(p.sku)
-            if (known === undefined || p.expiry < known) expiry.set(p.sku, p.expiry)
-          }
-        }
-      }
+      const movements = [...journals.values()].flatMap(journalPostings).filter((p) => p.lots?.some((part) => part.lot === lot))
       if (movements.length === 0 && missingJournals === 0) return undefined
+      const expiry = statedExpiries(movements)
       // On hand of the lot at the site: each device's latest journal the relay holds.
-      const onHand = new Map<string, number>()
-      for (const { url } of latestJournals(ledger)) {
-        const journal = journals.get(url)
-        if (!journal) continue
-        for (const [key, quantity] of journalLotBalance(journal)) onHand.set(key, (onHand.get(key) ?? 0) + quantity)
-      }
+      const onHand = lotsOnHand(latestJournals(ledger).flatMap(({ url }) => journals.get(url) ?? []))
       const skus = [...new Set(movements.map((m) => m.sku))].sort()
       movements.sort((a, b) => b.at - a.at || (a.node < b.node ? -1 : a.node > b.node ? 1 : b.seq - a.seq))
       return {
         site,
         complete: missingJournals === 0,
         missingJournals,
-        skus: skus.map((sku) => ({ sku, onHand: onHand.get(lotKey(sku, lot)) ?? 0, expiry: expiry.get(sku) ?? null })),
+        skus: skus.map((sku) => ({ sku, onHand: onHand.get(lotKey(sku, lot)) ?? 0, expiry: expiry.get(lotKey(sku, lot))?.[0] ?? null })),
         movements: movements.map((p) => ({
           id: p.id,
           kind: p.kind,

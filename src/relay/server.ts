@@ -23,7 +23,7 @@ import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts
 import { partiesOf, SiteAccess } from './access.ts'
 import { recallLot } from './recall.ts'
 import { isId } from '../schema/ids.ts'
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { bearerMatches } from '../network/bearer.ts'
 import { authenticate, ChallengeStore } from './auth.ts'
 import { listInDirectories } from './directory.ts'
 import { IdleUnloader } from './idle.ts'
@@ -499,10 +499,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
     if (path.startsWith('/lots/')) {
       if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
-      // Compared as digests in constant time: neither the token nor its length shows in the timing.
-      const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
-      const digest = (text: string) => createHash('sha256').update(text).digest()
-      if (!timingSafeEqual(digest(given), digest(options.apiToken))) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
+      if (!bearerMatches(req.headers.authorization, options.apiToken)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
       let lot: string
       try {
         lot = decodeURIComponent(path.slice('/lots/'.length))

@@ -7,9 +7,9 @@ import * as A from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
 import { checkLedger, createJournal, journalPostings, writeJournal, type Posting } from '../../src/docs/ledger.ts'
 import { ledgerReviewItems } from '../../src/docs/review.ts'
-import { RuleError } from '../../src/schema/errors.ts'
+import { ReadOnlyDocumentError, RuleError } from '../../src/schema/errors.ts'
 import { migrate, schemaState } from '../../src/schema/migrations.ts'
-import type { JournalDoc } from '../../src/schema/ledger.ts'
+import { JOURNAL_SCHEMA, type JournalDoc } from '../../src/schema/ledger.ts'
 import { MemoryReplica, originLedger } from '../helpers/memoryReplica.ts'
 
 const SKUS = new Set(['AMOX-500', 'ORS-1L', 'RDT-MAL'])
@@ -172,6 +172,18 @@ describe('lots', () => {
       // The book's maintained facts give the same queue as the documents.
       expect(r.book.reviewFacts().lotsOnHand?.get('AMOX-500|L1')).toBe(-2)
     }
+  })
+})
+
+describe('a journal newer than this code', () => {
+  it('is read, lots included, and never written: recording into it is refused', async () => {
+    const { r } = replica()
+    await r.book.record([mv({ kind: 'receipt', quantity: 5, lot: 'L1', expiry: '2027-03-01' })])
+    const [own] = [...r.journals.values()]
+    own!.change((d) => (d.schema = JOURNAL_SCHEMA + 1))
+    await expect(r.book.record([mv({ kind: 'issue', quantity: 1 })])).rejects.toBeInstanceOf(ReadOnlyDocumentError)
+    expect(lots(r)).toEqual([['L1', '2027-03-01', 5]])
+    expect(own!.doc().schema).toBe(JOURNAL_SCHEMA + 1)
   })
 })
 

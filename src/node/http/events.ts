@@ -11,7 +11,7 @@
  * the page then reconnects and reads the state afresh. The page reads with `fetch` (not
  * EventSource), so the API token travels in the Authorization header as on every request.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import type { Posting } from '../../docs/ledger.ts'
 import type { SiteNode } from '../siteNode.ts'
 import type { SiteNodeEvents } from '../events.ts'
@@ -23,7 +23,7 @@ const MAX_BACKLOG = 1024 * 1024
 /** A movement as the page shows it (the same fields as `GET /api/movements`). */
 export type MovementView = (p: Posting, node?: SiteNode) => unknown
 
-export function streamEvents(node: SiteNode, _req: IncomingMessage, res: ServerResponse, view: MovementView, heartbeatMs: number): void {
+export function streamEvents(node: SiteNode, res: ServerResponse, view: MovementView, heartbeatMs: number): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',

@@ -9,7 +9,7 @@
  */
 import { EVENTS_PATH, streamEvents } from './events.ts'
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
+import { bearerMatches } from '../../network/bearer.ts'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import pino, { type Logger } from 'pino'
@@ -92,12 +92,6 @@ function refuseOnSocket(socket: Duplex, status: number, error: string): void {
   )
   // end() only half-closes; a client that never closes its side must not keep the socket.
   socket.once('finish', () => socket.destroy())
-}
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '')
-  const wanted = Buffer.from(token)
-  return given.length === wanted.length && timingSafeEqual(given, wanted)
 }
 
 function decodeParam(value: string, pathname: string): string {
@@ -217,7 +211,7 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed here` })
       return sendStatic(res, url.pathname, options.uiDir)
     }
-    if (options.token && !tokenMatches(req.headers.authorization, options.token)) {
+    if (options.token && !bearerMatches(req.headers.authorization, options.token)) {
       req.resume()
       return sendJson(res, 401, { error: 'missing or wrong API token: send Authorization: Bearer <token>' })
     }
@@ -231,7 +225,7 @@ export async function listenApi(options: ApiOptions): Promise<RunningApi & { att
         return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }, { allow: 'GET' })
       }
       // The event stream stays open: the idle timeout is kept off by its heartbeat.
-      return streamEvents(node, req, res, movementView, options.eventsHeartbeatMs ?? Math.min(5_000, Math.floor(idleTimeout / 2)))
+      return streamEvents(node, res, movementView, options.eventsHeartbeatMs ?? Math.min(5_000, Math.floor(idleTimeout / 2)))
     }
     const found = match(req.method ?? 'GET', url.pathname)
     if (found === undefined) {
