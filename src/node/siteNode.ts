@@ -508,6 +508,7 @@ export class SiteNode {
     }, options.unloadSweepMs ?? UNLOAD_SWEEP_MS)
     siteNode.#sweeper.unref()
     ledger.on('change', () => void siteNode.#loadNewJournals())
+    siteNode.#watchChanges('ledger', 'ledger', ledger)
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
     return siteNode
   }
@@ -708,6 +709,17 @@ export class SiteNode {
       this.log.warn({ kind, id, from, listedAs: moved }, 'a shared document had this site\'s own id: listed under another name')
     }
     into.set(id, handle)
+    this.#watchChanges(kind, id, handle)
+  }
+
+  /** Handles whose changes are announced as `changed` events (each once). */
+  readonly #watched = new WeakSet<DocHandle<unknown>>()
+
+  /** Announces every later change of `handle` (here or by sync) as a `changed` event. */
+  #watchChanges(kind: 'order' | 'manifest' | 'ledger', id: string, handle: DocHandle<unknown>): void {
+    if (this.#watched.has(handle)) return
+    this.#watched.add(handle)
+    handle.on('change', () => this.events.emit('changed', { kind, id }))
   }
 
   /**
@@ -751,6 +763,7 @@ export class SiteNode {
         this.#upgrade(entry.kind, handle)
         into.set(id, handle)
         this.#sharedListing.set(`${entry.kind}:${id}`, entry.from)
+        this.#watchChanges(entry.kind, id, handle)
         this.events.emit('document', { kind: entry.kind, id, url: handle.url, how: 'shared' })
         this.log.info({ kind: entry.kind, id, from: entry.from }, 'a document shared with this site is listed')
       }

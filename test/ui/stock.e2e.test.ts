@@ -1,53 +1,161 @@
 /**
- * The page in a real browser (Debian's Chromium through playwright-core; ../shared/ENVIRONMENT.md)
- * against a real site node: the stock a storekeeper sees changes by itself when a movement is
- * recorded elsewhere (a scanner, another device), and says whether it is live. A screenshot of
- * what the person sees is saved under test-output/.
+ * The stock page in a real browser (Debian's Chromium through playwright-core) against a real site
+ * node, used the way a storekeeper at a counter uses it: keyboard (or scanner) only, lots on
+ * receipt and issue, refusals next to the field, nothing typed lost when the node cannot be
+ * reached, another device's movement shown without a reload. Screenshots go to test-output/.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import path from 'node:path'
-import { chromium, type BrowserContext } from 'playwright-core'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { api } from '../helpers/api.ts'
+import { browser, openApp, screenshot, UI_DIR } from '../helpers/browser.ts'
 import { startSite } from '../helpers/site.ts'
 import { tempDir } from '../helpers/tempDir.ts'
+import type { Page } from 'playwright-core'
 
-const CHROMIUM = process.env.STOCKMESH_CHROMIUM ?? '/usr/bin/chromium'
-const UI_DIR = path.resolve('out/ui')
-const SHOTS = path.resolve('test-output/screenshots')
-
-async function browser(): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`)
-  if (!existsSync(path.join(UI_DIR, 'index.html'))) throw new Error(`no built UI in ${UI_DIR}: npm run build:ui (npm test does)`)
-  const context = await chromium.launchPersistentContext(tempDir('chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  onTestFinished(() => context.close())
-  return context
-}
+const onHandCell = (page: Page, sku: string) => page.locator('.stock-table').getByRole('row', { name: new RegExp(`^${sku}\\b`) }).locator('td').nth(2)
+const onHand = async (page: Page, sku: string) => (await onHandCell(page, sku).textContent())?.trim()
+const focused = (page: Page) => page.evaluate(() => document.activeElement?.id ?? '')
+const DAY = 86_400_000
+const date = (days: number) => new Date(Date.now() + days * DAY).toISOString().slice(0, 10)
 
 describe('the stock page in Chromium', () => {
-  it('shows a movement recorded elsewhere without a reload, and says it is live', async () => {
+  it('records a receipt and an issue with the keyboard alone, shows them at once and returns to SKU', async () => {
     const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
-    const context = await browser()
-    const page = await context.newPage()
-    // Nothing from the internet: every request the page makes goes to the site node.
-    const foreign: string[] = []
-    page.on('request', (req) => {
-      if (!req.url().startsWith(site.url)) foreign.push(req.url())
-    })
-    await page.goto(site.url)
-    const row = page.getByRole('row', { name: /AMOX-500/ })
-    await expect.poll(async () => (await row.textContent()) ?? '', { timeout: 10_000 }).toContain('0')
-    await expect.poll(async () => (await page.getByRole('status').textContent()) ?? '', { timeout: 10_000 }).toContain('live')
+    const { page, foreign } = await openApp(await browser(), site.url, 'amina')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
 
-    // A scanner posts to the node: the page shows it by itself.
-    expect((await api(site.url, 'POST', '/api/movements', { id: 'e2e-1', kind: 'receipt', sku: 'AMOX-500', quantity: 37, user: 'amina' })).status).toBe(201)
-    await expect.poll(async () => (await row.locator('td').nth(2).textContent())?.trim(), { timeout: 2_000 }).toBe('37')
-    mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: path.join(SHOTS, 'stock-live.png'), fullPage: true })
+    // The SKU field has the focus on arrival; here the storekeeper typed their user id first.
+    await page.getByLabel('SKU').focus()
+    await page.keyboard.type('AMOX-500')
+    await page.keyboard.press('Enter') // a scanner's Enter: on to the quantity
+    expect(await focused(page)).toBe('entry-quantity')
+    await page.keyboard.type('40')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 5_000 }).toBe('40')
+    await expect.poll(() => page.locator('[aria-live=polite].ok').textContent()).toContain('on hand now 40')
+    expect(await focused(page)).toBe('entry-sku')
+    expect(await page.getByLabel('SKU').inputValue()).toBe('')
+
+    // An issue: back to the Movement field with the keyboard, one down (Receipt → Issue).
+    await page.keyboard.press('Shift+Tab')
+    expect(await focused(page)).toBe('entry-kind')
+    await page.keyboard.press('ArrowDown')
+    await page.keyboard.press('Tab')
+    await page.keyboard.type('AMOX-500')
+    await page.keyboard.press('Enter')
+    await page.keyboard.type('15')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 5_000 }).toBe('25')
+    expect(await focused(page)).toBe('entry-sku')
+    expect(await page.getByLabel('Movement').inputValue()).toBe('issue') // the kind stays for the next scan
+
+    // What the node holds is what the page shows.
+    expect((await api(site.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(25)
+    const moves = (await api(site.url, 'GET', '/api/movements?sku=AMOX-500')).body.movements as Array<{ kind: string; delta: number; user: string }>
+    expect(moves.map((m) => [m.kind, m.delta, m.user]).sort()).toEqual([['issue', -15, 'amina'], ['receipt', 40, 'amina']])
+    await screenshot(page, 'stock')
     expect(foreign).toEqual([])
+  }, 60_000)
+
+  it('asks for lot and expiry on a receipt of a lot-tracked product, offers the first-expiring lot on an issue, and shows what expires soon', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
+    const { page } = await openApp(await browser(), site.url, 'amina')
+    await expect.poll(() => onHand(page, 'AL-6X1'), { timeout: 10_000 }).toBe('0')
+    const sku = page.getByLabel('SKU')
+
+    // A receipt without a lot is stopped before it leaves the page, next to the Lot field.
+    await sku.fill('AL-6X1')
+    await sku.press('Enter')
+    await page.keyboard.type('30')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.locator('#entry-lot-error').textContent()).toContain('tracked by lot')
+    expect(await page.getByLabel('Quantity').inputValue()).toBe('30') // nothing typed is lost
+    await page.getByLabel('Lot').fill('L-SOON')
+    await page.getByLabel('Expiry').fill(date(10))
+    await page.getByLabel('Lot').press('Enter')
+    await expect.poll(() => onHand(page, 'AL-6X1'), { timeout: 5_000 }).toBe('30')
+    // A second lot, expiring later.
+    await sku.fill('AL-6X1')
+    await sku.press('Enter')
+    await page.keyboard.type('20')
+    await page.getByLabel('Lot').fill('L-LATE')
+    await page.getByLabel('Expiry').fill(date(300))
+    await page.getByLabel('Expiry').press('Enter')
+    await expect.poll(() => onHand(page, 'AL-6X1'), { timeout: 5_000 }).toBe('50')
+
+    // What expires within 30 days is on the stock page.
+    const expiring = page.getByRole('region', { name: 'Expiring within 30 days' })
+    await expect.poll(() => expiring.textContent()).toContain('L-SOON')
+    expect(await expiring.textContent()).not.toContain('L-LATE')
+
+    // An issue offers the first-expiring lot, and takes from it when the lot is left empty.
+    await page.getByLabel('Movement').selectOption('issue')
+    await sku.fill('AL-6X1')
+    await sku.press('Enter')
+    await expect.poll(() => page.locator('.hint').filter({ hasText: 'first to expire' }).textContent()).toContain('L-SOON')
+    await page.keyboard.type('12')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => onHand(page, 'AL-6X1'), { timeout: 5_000 }).toBe('38')
+    await expect.poll(() => page.locator('[aria-live=polite].ok').textContent()).toContain('from lot L-SOON')
+
+    // A lot that does not exist here: the node's refusal next to the Lot field, the input kept.
+    await sku.fill('AL-6X1')
+    await sku.press('Enter')
+    await page.keyboard.type('5')
+    await page.getByLabel('Lot').fill('NO-SUCH')
+    await page.getByLabel('Lot').press('Enter')
+    await expect.poll(() => page.locator('#entry-lot-error').textContent()).toMatch(/NO-SUCH/)
+    expect(await page.getByLabel('Lot').inputValue()).toBe('NO-SUCH')
+    expect(await page.getByLabel('Quantity').inputValue()).toBe('5')
+    await screenshot(page, 'stock-lot-refused')
+
+    // The item's page: lots with their expiry, the chart, the movements.
+    await page.getByRole('link', { name: 'AL-6X1' }).first().click()
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toContain('AL-6X1')
+    const lots = page.getByRole('region', { name: 'Lots' })
+    await expect.poll(() => lots.textContent()).toContain('L-LATE')
+    expect(await lots.getByRole('row', { name: /L-SOON/ }).textContent()).toContain('18')
+    expect(await page.getByRole('img', { name: /Stock over time/ }).count()).toBe(1)
+    await expect.poll(() => page.getByRole('row').filter({ hasText: 'Issue' }).count()).toBe(1)
+    await screenshot(page, 'item')
+  }, 60_000)
+
+  it('keeps what was typed when the node cannot be reached, and the retry is recorded once', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
+    const { page } = await openApp(await browser(), site.url, 'amina')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
+    // The answer is lost on the way back: the node recorded it, the page cannot know.
+    let lost = 0
+    await page.route('**/api/movements', async (route) => {
+      if (route.request().method() !== 'POST' || lost++ > 0) return route.fallback()
+      await route.fetch() // reaches the node…
+      await route.abort('connectionreset') // …and the answer never arrives
+    })
+    await page.getByLabel('SKU').fill('AMOX-500')
+    await page.getByLabel('SKU').press('Enter')
+    await page.keyboard.type('7')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('Cannot reach the site node')
+    expect(await page.getByLabel('SKU').inputValue()).toBe('AMOX-500')
+    expect(await page.getByLabel('Quantity').inputValue()).toBe('7')
+    // Enter again: the same movement, which the node knows already — stock moves once.
+    await page.getByLabel('Quantity').press('Enter')
+    await expect.poll(() => page.locator('[aria-live=polite].ok').textContent()).toContain('Already recorded')
+    expect((await api(site.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(7)
+    await expect.poll(() => onHand(page, 'AMOX-500')).toBe('7')
+  }, 60_000)
+
+  it('shows a movement recorded elsewhere without a reload', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
+    const { page } = await openApp(await browser(), site.url)
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
+    // The page hears the node before the scanner posts.
+    await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toContain('Offline')
+    await expect.poll(() => page.locator('.sync .detail').textContent()).toContain('not enrolled')
+    expect((await api(site.url, 'POST', '/api/movements', { id: 'e2e-1', kind: 'receipt', sku: 'AMOX-500', quantity: 37, user: 'scanner' })).status).toBe(201)
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 2_000 }).toBe('37')
+    await screenshot(page, 'stock-live')
+    await page.getByRole('link', { name: 'Sync', exact: true }).click()
+    await expect.poll(() => page.getByRole('heading', { name: 'Sync' }).count()).toBe(1)
+    await screenshot(page, 'sync-demo')
   }, 60_000)
 })

@@ -5,7 +5,7 @@
  *
  * Each event is `event: <name>` + `data: <json>`: `hello` (the site and device, once), `movements`
  * (each posting as the movement list shows it, and whether it was recorded here or arrived by
- * sync), `document`, `decision` and `peer` as SiteNode emits them. A comment line every
+ * sync), `document`, `changed` (an order, manifest or the ledger changed, here or by sync), `decision` and `peer` as SiteNode emits them. A comment line every
  * `heartbeatMs` keeps the connection from looking idle (the API closes idle connections) and lets
  * the page notice a dead link. A client that stops reading is dropped once 1 MiB waits for it:
  * the page then reconnects and reads the state afresh. The page reads with `fetch` (not
@@ -46,10 +46,12 @@ export function streamEvents(node: SiteNode, res: ServerResponse, view: Movement
 
   const onMovements = ({ postings, source }: SiteNodeEvents['movements'][0]) => send('movements', { source, movements: postings.map((p) => view(p, node)) })
   const onDocument = (e: SiteNodeEvents['document'][0]) => send('document', e)
+  const onChanged = (e: SiteNodeEvents['changed'][0]) => send('changed', e)
   const onDecision = (e: SiteNodeEvents['decision'][0]) => send('decision', e)
   const onPeer = (e: SiteNodeEvents['peer'][0]) => send('peer', { peerId: e.peerId, state: e.state, ...(e.peer ? { role: e.peer.role, site: e.peer.site, device: e.peer.device } : {}) })
   node.events.on('movements', onMovements)
   node.events.on('document', onDocument)
+  node.events.on('changed', onChanged)
   node.events.on('decision', onDecision)
   node.events.on('peer', onPeer)
   const heartbeat = setInterval(() => {
@@ -60,6 +62,7 @@ export function streamEvents(node: SiteNode, res: ServerResponse, view: Movement
     clearInterval(heartbeat)
     node.events.off('movements', onMovements)
     node.events.off('document', onDocument)
+    node.events.off('changed', onChanged)
     node.events.off('decision', onDecision)
     node.events.off('peer', onPeer)
   }

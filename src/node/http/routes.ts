@@ -8,6 +8,7 @@ import { InputError, parseInput } from '../../schema/errors.ts'
 import { LotId, Sku } from '../../schema/ids.ts'
 import { own } from '../../schema/ownProperty.ts'
 import { str } from '../../schema/strings.ts'
+import { BUILT_IN_REASONS } from '../../schema/catalog.ts'
 import { decideLedgerReview, ledgerCheck, ledgerHistory, postings, recordMovements, reviewItems } from '../ledger.ts'
 import type { SiteNode } from '../siteNode.ts'
 import { syncStatus } from '../syncStatus.ts'
@@ -112,6 +113,21 @@ export const routes: Route[] = [
       // Lots come from the index of every movement (their expiry is in the receipts).
       await node.indexed
       return ok(item.lotTracked || node.book.lotsOf(sku).length > 0 ? { ...item, ...lotsView(node, sku, item.onHand) } : item)
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/catalog$/,
+    handle: ({ node }) => {
+      // What forms offer: products, the adjustment reasons this site may use, and the sites of the deployment.
+      const doc = node.catalog.doc()
+      const reasons = new Map(Object.entries(doc.reasons ?? {}).map(([code, r]) => [code, str(r?.label ?? code)]))
+      for (const code of BUILT_IN_REASONS) if (!reasons.has(code)) reasons.set(code, code)
+      return ok({
+        products: Object.entries(doc.products ?? {}).map(([sku, p]) => ({ sku, name: str(p?.name ?? ''), unit: str(p?.unit ?? ''), lotTracked: p?.lots === true })).sort((a, b) => (a.sku < b.sku ? -1 : 1)),
+        reasons: [...reasons].map(([code, label]) => ({ code, label })).sort((a, b) => (a.code < b.code ? -1 : 1)),
+        sites: Object.entries(doc.sites ?? {}).map(([id, s]) => ({ id, name: str(s?.name ?? ''), type: str(s?.type ?? '') })).sort((a, b) => (a.id < b.id ? -1 : 1)),
+      })
     },
   },
   {

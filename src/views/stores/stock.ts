@@ -1,13 +1,14 @@
 /**
- * Stock on hand and the site's identity, read from the site node's JSON API that served the page.
+ * Stock on hand, what expires soon, and the site's identity, read from the site node's JSON API;
+ * movements recorded from this page. Read again whenever the node says movements arrived (here,
+ * from a scanner, or from another device) and whenever the event stream (re)connects.
  *
- * The page holds no replica of the documents (docs/DESIGN.md, "How the app gets live data"): it
- * reads the node's JSON API and, once the app listens to `GET /api/events`, reads again what an
- * event says has changed.
+ * The page holds no replica of the documents (docs/DESIGN.md, "How the app gets live data").
  */
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
-import { listenToNode, type EventStream } from './events.ts'
+import { getJson, messageOf, post } from '../api.ts'
+import { coalesced, useLiveStore } from './live.ts'
 
 /** One row of GET /api/stock. */
 export interface StockItem {
@@ -15,6 +16,7 @@ export interface StockItem {
   name: string
   unit: string
   onHand: number
+  lotTracked?: boolean
 }
 
 /** The parts of GET /api/health that the UI shows. */
@@ -23,90 +25,89 @@ export interface SiteHealth {
   node: string
 }
 
+/** One lot of GET /api/expiring. */
+export interface ExpiringLot {
+  sku: string
+  name: string
+  lot: string
+  expiry: string
+  onHand: number
+  expired: boolean
+  daysLeft: number
+  writeOff?: { kind: 'adjustment'; sku: string; lot: string; delta: number; reason: string }
+}
+
+/** What the entry form sends (POST /api/movements), without the user. */
+export type MovementDraft =
+  | { kind: 'receipt' | 'issue'; sku: string; quantity: number; lot?: string; expiry?: string; reference?: string; reason?: string }
+  | { kind: 'adjustment'; sku: string; delta: number; reason: string; lot?: string; reference?: string }
+  | { kind: 'count'; sku: string; counted: number; lot?: string; reason?: string; reference?: string }
+
+/** A movement as the node shows it (GET /api/movements, POST answers, events). */
+export interface MovementView {
+  id: string
+  kind: string
+  sku: string
+  delta: number
+  counted?: number
+  lots?: Array<{ lot: string; delta: number; expiry?: string }>
+  at: number
+  user: string
+  device?: string
+  reason?: string
+  reference?: string
+  posting: string
+  status?: 'recorded' | 'duplicate'
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null
 
 function isStockItem(value: unknown): value is StockItem {
   return isRecord(value) && typeof value.sku === 'string' && typeof value.name === 'string' && typeof value.unit === 'string' && typeof value.onHand === 'number'
 }
 
-/** GETs a same-origin JSON path; throws an Error whose message is fit to show to the user. */
-async function getJson(path: string): Promise<unknown> {
-  let res: Response
-  try {
-    res = await fetch(path, { headers: { accept: 'application/json' } })
-  } catch {
-    throw new Error(`Cannot reach the site node (${location.origin}). Is it running?`)
-  }
-  const body: unknown = await res.json().catch(() => undefined)
-  if (!res.ok) {
-    const reason = isRecord(body) && typeof body.error === 'string' ? body.error : res.statusText
-    throw new Error(`The site node answered ${path} with ${res.status}: ${reason}`)
-  }
-  if (body === undefined) throw new Error(`The site node answered ${path} with something that is not JSON`)
-  return body
-}
-
 export const useStockStore = defineStore('stock', () => {
+  const live = useLiveStore()
   // Replaced whole on each load, never mutated in place: no deep reactivity needed.
   const items = shallowRef<readonly StockItem[]>([])
+  const expiring = shallowRef<readonly ExpiringLot[]>([])
   const health = shallowRef<SiteHealth | undefined>()
   const loading = ref(false)
   const error = ref<string | undefined>()
 
-  /** Reads stock and health together; on failure keeps the last good data and sets `error`. */
+  /** Reads stock, what expires within 30 days and health; on failure keeps the last good data and sets `error`. */
   async function load(): Promise<void> {
     loading.value = true
     try {
-      const [stock, site] = await Promise.all([getJson('/api/stock'), getJson('/api/health')])
+      const [stock, soon, site] = await Promise.all([getJson<unknown>('/api/stock'), getJson<{ items: ExpiringLot[] }>('/api/expiring?days=30'), getJson<unknown>('/api/health')])
       if (!isRecord(stock) || !Array.isArray(stock.items) || !stock.items.every(isStockItem)) throw new Error('The site node sent a stock list this UI cannot read')
       if (!isRecord(site) || typeof site.site !== 'string' || typeof site.node !== 'string') throw new Error('The site node sent a status this UI cannot read')
       items.value = stock.items
+      expiring.value = Array.isArray(soon.items) ? soon.items : []
       health.value = { site: site.site, node: site.node }
       error.value = undefined
     } catch (caught) {
-      error.value = caught instanceof Error ? caught.message : String(caught)
+      error.value = `Cannot read stock: ${messageOf(caught)}`
     } finally {
       loading.value = false
     }
   }
+  const reload = coalesced(load)
 
-  /** Whether the page hears the node's events now (false: it shows what it read last). */
-  const live = ref(false)
-  let stream: EventStream | undefined
-  let reloading: Promise<void> | undefined
-  let again = false
-
-  /** Reads again, at most one read at a time and one more queued, however many events arrive. */
-  function reload(): void {
-    if (reloading) {
-      again = true
-      return
-    }
-    reloading = load().finally(() => {
-      reloading = undefined
-      if (again) {
-        again = false
-        reload()
-      }
-    })
+  /**
+   * Records one movement; resolves with the node's answer once it is on the node's disk, and shows
+   * its effect at once. Throws an ApiError (field, code) when the node refuses it or cannot be reached.
+   */
+  async function record(id: string, user: string, draft: MovementDraft): Promise<MovementView> {
+    const answer = await post<MovementView>('/api/movements', { id, user, ...draft })
+    if (answer.status === 'recorded') items.value = items.value.map((i) => (i.sku === answer.sku ? { ...i, onHand: i.onHand + answer.delta } : i))
+    reload()
+    return answer
   }
 
-  /** Listens to the node: stock is read again when movements arrive, and on every (re)connection. */
-  function listen(): void {
-    if (stream) return
-    stream = listenToNode(
-      (e) => {
-        if (e.event === 'hello' || e.event === 'movements') reload()
-      },
-      (connected) => (live.value = connected),
-    )
-  }
+  live.subscribe((e) => {
+    if (e.event === 'hello' || e.event === 'movements') reload()
+  })
 
-  function stopListening(): void {
-    stream?.stop()
-    stream = undefined
-    live.value = false
-  }
-
-  return { items, health, loading, error, live, load, listen, stopListening }
+  return { items, expiring, health, loading, error, load, reload, record }
 })

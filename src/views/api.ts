@@ -1,0 +1,67 @@
+/**
+ * The page's client for the site node's JSON API (same origin: the node serves the page). Reads
+ * are GETs; writes are commands (POST) that count as done only when the node answers, which it
+ * does once the change is on its disk. Every failure becomes an `ApiError` whose message is fit
+ * to show to a storekeeper, with the field the node blamed (shown next to that field).
+ */
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  constructor(
+    message: string,
+    /** HTTP status; 0 when the node could not be reached at all. */
+    readonly status: number,
+    /** The input field the node refused (`sku`, `quantity`, `lot`…), when it named one. */
+    readonly field?: string,
+    /** The rule that refused it (`unknown-sku`, `insufficient-lot-stock`…), when one did. */
+    readonly code?: string,
+  ) {
+    super(message)
+  }
+  /** True when the node was not reached: what was typed must stay for a retry. */
+  get unreachable(): boolean {
+    return this.status === 0
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null
+
+async function request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  let res: Response
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+  } catch {
+    throw new ApiError('Cannot reach the site node. Nothing was recorded; what you typed is kept: try again.', 0)
+  }
+  const answer: unknown = await res.json().catch(() => undefined)
+  if (!res.ok) {
+    const error = isRecord(answer) && typeof answer.error === 'string' ? answer.error : `${res.status} ${res.statusText}`
+    const field = isRecord(answer) && typeof answer.field === 'string' && answer.field !== '' ? answer.field : undefined
+    const code = isRecord(answer) && typeof answer.code === 'string' ? answer.code : undefined
+    throw new ApiError(error, res.status, field, code)
+  }
+  if (answer === undefined) throw new ApiError(`The site node answered ${path} with something that is not JSON`, res.status)
+  return answer
+}
+
+/** GET a JSON path. */
+export const getJson = <T>(path: string): Promise<T> => request('GET', path) as Promise<T>
+/** POST a command; resolves once the node has it on disk. */
+export const post = <T>(path: string, body: unknown): Promise<T> => request('POST', path, body) as Promise<T>
+
+/** The message to show for anything thrown. */
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/**
+ * A fresh id for a command the node records once (a movement, an order, a line): time first so
+ * ids sort by creation, then randomness. Kept with what was typed, so a retry after the node was
+ * unreachable is the same movement, never a second one.
+ */
+export function newId(prefix: string): string {
+  const random = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('')
+  return `${prefix}-${Date.now().toString(36)}-${random}`
+}
