@@ -21,7 +21,7 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as
 }
 
 /** Packages only for building, type-checking, testing or bundling into the UI: never in `dependencies`. */
-const DEV_ONLY = ['tsx', 'typescript', 'vitest', 'vite', 'electron', 'electron-vite', '@vitejs/plugin-vue', 'vite-plugin-wasm', 'fast-check', 'vue', 'pinia']
+const DEV_ONLY = ['tsx', 'typescript', 'vitest', 'vite', 'electron', 'electron-vite', '@vitejs/plugin-vue', 'vite-plugin-wasm', 'fast-check', 'vue', 'pinia', 'vue-router']
 
 /** The environment of a child that must not inherit a loader (e.g. `--import tsx`) from this one. */
 function plainEnv(): NodeJS.ProcessEnv {
