@@ -85,6 +85,25 @@ describe('GET /api/events', () => {
     await until('the stream to let go of its listeners', async () => (site.node.events.listenerCount('movements') === listenersBefore ? true : undefined), 2_000)
   })
 
+  it('says when an order or the ledger changed, so the page reads it again', async () => {
+    const site = await startSite(tempDir())
+    const stream = openEvents(site.url)
+    await until('the hello event', async () => (stream.events.some((e) => e.event === 'hello') ? true : undefined), 5_000)
+    expect((await api(site.url, 'POST', '/api/orders', { id: 'po-ev', from: 'demo-store', to: 'demo-hub', lines: [{ sku: 'AMOX-500', requested: 20 }], user: 'amina' })).status).toBe(201)
+    await until('the new order on the stream', async () => stream.events.find((e) => e.event === 'document' && (e.data as { id: string }).id === 'po-ev'), 2_000)
+    const before = stream.events.length
+    expect((await api(site.url, 'POST', '/api/orders/po-ev/lines', { sku: 'ORS-1L', requested: 5, user: 'amina' })).status).toBe(200)
+    const changed = await until('the change on the stream', async () => stream.events.slice(before).find((e) => e.event === 'changed'), 2_000)
+    expect(changed.data).toEqual({ kind: 'order', id: 'po-ev' })
+    // A review decision changes the ledger.
+    await api(site.url, 'POST', '/api/movements', { id: 'ev-neg', kind: 'issue', sku: 'ORS-1L', quantity: 3, user: 'amina' })
+    const item = (await api(site.url, 'GET', '/api/review')).body.items[0]
+    const mark = stream.events.length
+    expect((await api(site.url, 'POST', `/api/review/${encodeURIComponent(item.id)}/decision`, { user: 'amina', note: 'counted later' })).status).toBe(201)
+    await until('the ledger change on the stream', async () => stream.events.slice(mark).find((e) => e.event === 'changed' && (e.data as { kind: string }).kind === 'ledger'), 2_000)
+    stream.close()
+  })
+
   it('asks for the API token like every other endpoint', async () => {
     const site = await startSite(tempDir(), { api: { token: 'secret-token' } })
     const refused = openEvents(site.url)
