@@ -4,6 +4,7 @@
  * does once the change is on its disk. Every failure becomes an `ApiError` whose message is fit
  * to show to a storekeeper, with the field the node blamed (shown next to that field).
  */
+import { ref } from 'vue'
 
 export class ApiError extends Error {
   override readonly name = 'ApiError'
@@ -24,6 +25,34 @@ export class ApiError extends Error {
   }
 }
 
+const TOKEN_KEY = 'stockmesh.token'
+/**
+ * True once the node refused this page for a missing or wrong API token (a site started with
+ * `--token`): the shell then asks for it. The token is kept for this tab only (sessionStorage).
+ */
+export const tokenRequired = ref(false)
+
+/** The Authorization header of every request, when a token was given. */
+export function authHeaders(): Record<string, string> {
+  let token: string | null = null
+  try {
+    token = sessionStorage.getItem(TOKEN_KEY)
+  } catch {
+    // no storage: no token
+  }
+  return token ? { authorization: `Bearer ${token}` } : {}
+}
+
+/** Keeps `token` for this tab's requests (and the event stream's next reconnection). */
+export function setToken(token: string): void {
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token)
+  } catch {
+    // no storage: nothing to keep it in
+  }
+  tokenRequired.value = false
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null
 
 async function request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -31,13 +60,14 @@ async function request(method: 'GET' | 'POST', path: string, body?: unknown): Pr
   try {
     res = await fetch(path, {
       method,
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...authHeaders() },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
   } catch {
     throw new ApiError('Cannot reach the site node. Nothing was recorded; what you typed is kept: try again.', 0)
   }
   const answer: unknown = await res.json().catch(() => undefined)
+  if (res.status === 401) tokenRequired.value = true
   if (!res.ok) {
     const error = isRecord(answer) && typeof answer.error === 'string' ? answer.error : `${res.status} ${res.statusText}`
     const field = isRecord(answer) && typeof answer.field === 'string' && answer.field !== '' ? answer.field : undefined

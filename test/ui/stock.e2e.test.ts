@@ -158,4 +158,24 @@ describe('the stock page in Chromium', () => {
     await expect.poll(() => page.getByRole('heading', { name: 'Sync' }).count()).toBe(1)
     await screenshot(page, 'sync-demo')
   }, 60_000)
+
+  it('asks for the API token of a node started with one, then works with it', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR, token: 'counter-secret' } })
+    const page = await (await browser()).newPage()
+    await page.goto(site.url)
+    await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 10_000 }).toContain('asks for its API token')
+    expect(await page.locator('.stock-table').getByRole('row').count()).toBe(2) // the header and "no products": nothing read
+    await page.getByLabel('API token').fill('counter-secret')
+    await page.getByLabel('API token').press('Enter')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
+    await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toContain('Offline')
+    expect(await page.getByLabel('API token').count()).toBe(0)
+    // Recording works with the token too.
+    await page.getByLabel('User').fill('amina')
+    await page.getByLabel('SKU').fill('AMOX-500')
+    await page.getByLabel('SKU').press('Enter')
+    await page.keyboard.type('3')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 5_000 }).toBe('3')
+  }, 60_000)
 })

@@ -4,6 +4,8 @@
  * backoff and jitter when the stream drops; each (re)connection is announced with `hello`, after
  * which a listener reads the state afresh (events are notifications, not a log to replay).
  */
+import { authHeaders, tokenRequired } from '../api.ts'
+
 export interface NodeEvent {
   event: string
   data: unknown
@@ -22,7 +24,8 @@ export function listenToNode(onEvent: (e: NodeEvent) => void, onState: (connecte
     while (!stopped) {
       controller = new AbortController()
       try {
-        const res = await fetch(path, { headers: { accept: 'text/event-stream' }, signal: controller.signal })
+        const res = await fetch(path, { headers: { accept: 'text/event-stream', ...authHeaders() }, signal: controller.signal })
+        if (res.status === 401) tokenRequired.value = true
         if (!res.ok || !res.body) throw new Error(`the event stream answered ${res.status}`)
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
         let buffer = ''
