@@ -24,16 +24,16 @@ describe('an order through the HTTP API', () => {
   it('goes draft → submitted → approved → fulfilled, with its lines, events and history', async () => {
     const { url, node } = await startSite(tempDir())
     const created = await api(url, 'POST', '/api/orders', ORDER)
-    expect(created).toMatchObject({ status: 201, body: { id: 'po-1', status: 'draft', from: 'demo-store', to: 'demo-hub', lines: [{ sku: 'AMOX-500', requested: 20, approved: null }] } })
+    expect(created).toMatchObject({ status: 201, body: { id: 'po-1', status: 'draft', from: 'demo-store', to: 'demo-hub', lines: [{ sku: 'AMOX-500', requested: 20, approved: null }], actions: ['submit', 'cancel'] } })
 
     expect(await api(url, 'POST', '/api/orders/po-1/lines', { sku: 'ORS-1L', requested: 50, user: 'amina' })).toMatchObject({ status: 200, body: { lines: [{ sku: 'AMOX-500' }, { sku: 'ORS-1L', requested: 50 }] } })
     await api(url, 'POST', '/api/orders/po-1/lines', { sku: 'ZINC-20', requested: 5, user: 'amina' })
     await api(url, 'POST', '/api/orders/po-1/lines', { sku: 'AMOX-500', requested: 30, user: 'amina', device: 'tablet-2' })
     expect((await api(url, 'POST', '/api/orders/po-1/lines/ZINC-20/remove', { user: 'amina' })).status).toBe(200)
 
-    expect(await api(url, 'POST', '/api/orders/po-1/submit', { user: 'amina', reason: 'monthly requisition' })).toMatchObject({ status: 200, body: { status: 'submitted' } })
+    expect(await api(url, 'POST', '/api/orders/po-1/submit', { user: 'amina', reason: 'monthly requisition' })).toMatchObject({ status: 200, body: { status: 'submitted', actions: ['approve', 'reject', 'cancel'] } })
     const approved = await api(url, 'POST', '/api/orders/po-1/approve', { user: 'otieno', lines: [{ sku: 'ORS-1L', approved: 40 }] })
-    expect(approved).toMatchObject({ status: 200, body: { status: 'approved', lines: [{ sku: 'AMOX-500', requested: 30, approved: 30 }, { sku: 'ORS-1L', requested: 50, approved: 40 }] } })
+    expect(approved).toMatchObject({ status: 200, body: { status: 'approved', actions: ['fulfil', 'cancel'], lines: [{ sku: 'AMOX-500', requested: 30, approved: 30 }, { sku: 'ORS-1L', requested: 50, approved: 40 }] } })
     expect((await api(url, 'POST', '/api/orders/po-1/fulfil', { user: 'otieno' })).body.status).toBe('fulfilled')
 
     const order = await orderOf(url)
@@ -46,7 +46,7 @@ describe('an order through the HTTP API', () => {
     expect(order.history[3]).toMatchObject({ op: 'order.setLine', user: 'amina', device: 'tablet-2' })
     expect(order.history[6]).toMatchObject({ op: 'order.approve', user: 'otieno', device: node.identity.node })
 
-    expect((await api(url, 'GET', '/api/orders')).body).toEqual({ orders: [{ id: 'po-1', status: 'fulfilled', from: 'demo-store', to: 'demo-hub', lines: order.lines }] })
+    expect((await api(url, 'GET', '/api/orders')).body).toEqual({ orders: [{ id: 'po-1', status: 'fulfilled', from: 'demo-store', to: 'demo-hub', lines: order.lines, actions: [] }] })
     expect(Object.keys(node.index.doc().orders)).toEqual(['po-1'])
   })
 

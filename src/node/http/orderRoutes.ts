@@ -6,7 +6,7 @@
 import type { DocHandle } from '@automerge/automerge-repo'
 import { approve, cancel, fulfil, orderLines, orderReviewItems, orderStatus, reject, removeLine, submit } from '../../docs/order.ts'
 import { InputError } from '../../schema/errors.ts'
-import type { OrderDoc } from '../../schema/order.ts'
+import { ORDER_TRANSITIONS, type OrderDoc, type OrderStatus } from '../../schema/order.ts'
 import { str } from '../../schema/strings.ts'
 import { changeOrder, createOrder, decideOrderReview, findOrder, setOrderLine } from '../orders.ts'
 import type { SiteNode } from '../siteNode.ts'
@@ -17,8 +17,14 @@ import type { Route, RouteResult } from './routes.ts'
 
 const ok = (body: unknown): RouteResult => ({ status: 200, body })
 
+/** The request (POST /api/orders/:id/<action>) that moves an order to each status. */
+const ACTION_TO: Partial<Record<OrderStatus, Transition>> = { submitted: 'submit', approved: 'approve', rejected: 'reject', fulfilled: 'fulfil', cancelled: 'cancel' }
+
 function orderView(id: string, doc: OrderDoc) {
-  return { id, status: orderStatus(doc), from: str(doc.from), to: str(doc.to), lines: orderLines(doc) }
+  const status = orderStatus(doc)
+  // What a person may do next: the page offers these and no other.
+  const actions = ORDER_TRANSITIONS[status].map((to) => ACTION_TO[to]!)
+  return { id, status, from: str(doc.from), to: str(doc.to), lines: orderLines(doc), actions }
 }
 
 function orderDetail(id: string, handle: DocHandle<unknown>) {
