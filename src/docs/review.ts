@@ -12,7 +12,18 @@ import { journalPostings, latestPerNode, lotsOnHand, onHand, postingKey, splitLo
 import { decidedButCleared, indexDecisions, recordDecision, withDecision } from './reviewDecision.ts'
 
 function postingFacts(p: Posting): Record<string, unknown> {
-  return { posting: postingKey(p.node, p.seq), node: p.node, by: p.by, at: p.at, delta: p.delta, ...(p.counted !== undefined ? { counted: p.counted } : {}) }
+  return {
+    posting: postingKey(p.node, p.seq),
+    node: p.node,
+    by: p.by,
+    // The device the person used (a scanner, a tablet), when not the node itself; the lots moved; the reason given.
+    ...(p.device !== undefined ? { device: p.device } : {}),
+    at: p.at,
+    delta: p.delta,
+    ...(p.counted !== undefined ? { counted: p.counted } : {}),
+    ...(p.lots ? { lots: p.lots.map((l) => ({ lot: l.lot, delta: l.delta })) } : {}),
+    ...(p.reason !== undefined ? { reason: p.reason } : {}),
+  }
 }
 
 /**
