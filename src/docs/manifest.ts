@@ -121,7 +121,7 @@ export function close(doc: ManifestDoc, input: unknown, ctx: ChangeContext): voi
   if (status === 'closed') throw new RuleError('manifest-closed', 'this manifest is already closed')
   const pending = doc.stops.filter((s) => s.deliveries.length === 0).map((s) => str(s.id))
   if (pending.length > 0 && reason === undefined) {
-    throw new RuleError('reason-required', `stops ${pending.join(', ')} have no delivery: give a reason to close`, 'reason')
+    throw new RuleError('reason-required', `${pending.length === 1 ? `stop ${pending[0]} has` : `stops ${pending.join(', ')} have`} no delivery: give a reason to close`, 'reason')
   }
   appendEvent(doc, 'closed', c, reason)
 }
