@@ -50,4 +50,7 @@ export async function openApp(context: BrowserContext, url: string, user?: strin
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true })
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true })
+  // A full-page screenshot resizes the view for a moment: Chromium may then move the page between
+  // the next click's pointerdown and pointerup. One real scroll settles it.
+  await page.evaluate(() => window.scrollTo(0, 0))
 }
