@@ -157,9 +157,12 @@ describe('package.json', () => {
 
   it('starts the demo from the compiled bin, serving the built UI, after building it', () => {
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-    expect(scripts.prestart).toBe('npm run build')
-    expect(scripts.build).toMatch(/build:node/)
-    expect(scripts.build).toMatch(/build:ui/)
+    // npm start builds what it runs (the node code and the browser UI), not the desktop app.
+    expect(scripts.prestart).toBe('npm run build:node && npm run build:ui')
+    // npm run build builds everything: node code, browser UI, Electron main, preload and renderer.
+    expect(scripts.build).toBe('npm run build:node && npm run build:ui && npm run build:electron')
+    expect(scripts['build:electron']).toBe('electron-vite build')
+    expect(scripts.desktop).toBe('node scripts/desktop.mjs')
     expect(scripts.start).toMatch(/^node bin\/stockmesh\.mjs demo --ui out\/ui$/)
     expect(scripts.start).not.toMatch(/tsx/)
   })
