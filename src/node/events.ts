@@ -17,10 +17,11 @@ export interface SiteNodeEvents {
   /** A document created here (`added`), loaded from disk or arriving by sync (`loaded`), or another site's listed in this site's directory (`shared`). */
   document: [{ kind: NodeDocumentKind; id: string; url: string; how: 'added' | 'loaded' | 'shared' }]
   /**
-   * An order, manifest or the site's ledger changed, here or by sync (the page reads it again). The
-   * ledger's own id is `ledger`; journals are announced as `movements` instead.
+   * An order, manifest, the site's ledger or the deployment's catalog changed, here or by sync (the
+   * page reads it again). The ledger's id is `ledger`, the catalog's `catalog`; journals are
+   * announced as `movements` instead.
    */
-  changed: [{ kind: 'order' | 'manifest' | 'ledger'; id: string }]
+  changed: [{ kind: 'order' | 'manifest' | 'ledger' | 'catalog'; id: string }]
   /** A review decision recorded here. */
   decision: [{ doc: 'ledger' | 'order' | 'manifest'; id: string; item: string; by: string }]
   /** A peer connected or went away; `peer` is undefined for a peer id that is not ours. */

@@ -509,6 +509,7 @@ export class SiteNode {
     siteNode.#sweeper.unref()
     ledger.on('change', () => void siteNode.#loadNewJournals())
     siteNode.#watchChanges('ledger', 'ledger', ledger)
+    siteNode.#watchChanges('catalog', 'catalog', catalog)
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
     return siteNode
   }
@@ -705,6 +706,7 @@ export class SiteNode {
       this.#sharedListing.delete(key)
       const moved = `${id}~${from}`
       into.set(moved, shared)
+      this.#watchChanges(kind, moved, shared)
       this.#sharedListing.set(`${kind}:${moved}`, from)
       this.log.warn({ kind, id, from, listedAs: moved }, 'a shared document had this site\'s own id: listed under another name')
     }
@@ -712,14 +714,18 @@ export class SiteNode {
     this.#watchChanges(kind, id, handle)
   }
 
-  /** Handles whose changes are announced as `changed` events (each once). */
-  readonly #watched = new WeakSet<DocHandle<unknown>>()
+  /** Handles whose changes are announced as `changed` events, with the name they are listed under now. */
+  readonly #watched = new WeakMap<DocHandle<unknown>, { kind: SiteNodeEvents['changed'][0]['kind']; id: string }>()
 
-  /** Announces every later change of `handle` (here or by sync) as a `changed` event. */
-  #watchChanges(kind: 'order' | 'manifest' | 'ledger', id: string, handle: DocHandle<unknown>): void {
-    if (this.#watched.has(handle)) return
-    this.#watched.add(handle)
-    handle.on('change', () => this.events.emit('changed', { kind, id }))
+  /** Announces every later change of `handle` (here or by sync) as a `changed` event; called again when it is listed under another id. */
+  #watchChanges(kind: SiteNodeEvents['changed'][0]['kind'], id: string, handle: DocHandle<unknown>): void {
+    const known = this.#watched.get(handle)
+    this.#watched.set(handle, { kind, id })
+    if (known) return
+    handle.on('change', () => {
+      const now = this.#watched.get(handle)
+      if (now) this.events.emit('changed', now)
+    })
   }
 
   /**

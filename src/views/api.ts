@@ -64,7 +64,12 @@ async function request(method: 'GET' | 'POST', path: string, body?: unknown): Pr
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
   } catch {
-    throw new ApiError('Cannot reach the site node. Nothing was recorded; what you typed is kept: try again.', 0)
+    throw new ApiError(
+      method === 'GET'
+        ? 'Cannot reach the site node: what is shown is what was read last.'
+        : 'Cannot reach the site node, or its answer was lost: what you typed is kept. Trying again cannot record it twice.',
+      0,
+    )
   }
   const answer: unknown = await res.json().catch(() => undefined)
   if (res.status === 401) tokenRequired.value = true

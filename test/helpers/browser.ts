@@ -43,6 +43,8 @@ export async function openApp(context: BrowserContext, url: string, user?: strin
     await page.getByLabel('User').fill(user)
   }
   await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toMatch(/Offline|Syncing|Up to date/)
+  // And the page hears its node (the badge says so until the event stream is up).
+  await expect.poll(async () => (await page.locator('.sync').textContent()) ?? '', { timeout: 10_000 }).not.toContain('cannot reach its site node')
   return { page, foreign }
 }
 

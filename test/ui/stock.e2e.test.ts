@@ -10,6 +10,7 @@ import { browser, openApp, screenshot, UI_DIR } from '../helpers/browser.ts'
 import { startSite } from '../helpers/site.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import type { Page } from 'playwright-core'
+import { upsertProduct } from '../../src/docs/catalog.ts'
 
 const onHandCell = (page: Page, sku: string) => page.locator('.stock-table').getByRole('row', { name: new RegExp(`^${sku}\\b`) }).locator('td').nth(2)
 const onHand = async (page: Page, sku: string) => (await onHandCell(page, sku).textContent())?.trim()
@@ -23,8 +24,10 @@ describe('the stock page in Chromium', () => {
     const { page, foreign } = await openApp(await browser(), site.url, 'amina')
     await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
 
-    // The SKU field has the focus on arrival; here the storekeeper typed their user id first.
-    await page.getByLabel('SKU').focus()
+    // Back on the stock page from another one, the SKU field has the focus: the scanner just scans.
+    await page.getByRole('link', { name: 'Orders' }).click()
+    await page.getByRole('link', { name: 'Stock', exact: true }).click()
+    await expect.poll(() => focused(page)).toBe('entry-sku')
     await page.keyboard.type('AMOX-500')
     await page.keyboard.press('Enter') // a scanner's Enter: on to the quantity
     expect(await focused(page)).toBe('entry-quantity')
@@ -139,7 +142,7 @@ describe('the stock page in Chromium', () => {
     expect(await page.getByLabel('Quantity').inputValue()).toBe('7')
     // Enter again: the same movement, which the node knows already — stock moves once.
     await page.getByLabel('Quantity').press('Enter')
-    await expect.poll(() => page.locator('[aria-live=polite].ok').textContent()).toContain('Already recorded')
+    await expect.poll(() => page.locator('[aria-live=polite].ok').textContent()).toContain('your earlier attempt had reached the node')
     expect((await api(site.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(7)
     await expect.poll(() => onHand(page, 'AMOX-500')).toBe('7')
   }, 60_000)
@@ -177,5 +180,56 @@ describe('the stock page in Chromium', () => {
     await page.keyboard.type('3')
     await page.keyboard.press('Enter')
     await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 5_000 }).toBe('3')
+  }, 60_000)
+
+  it('writes off an expired lot once, when the button is pressed twice and the answer lost', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
+    // A lot received three weeks ago that expired yesterday.
+    const received = await api(site.url, 'POST', '/api/movements', { id: 'old-lot', kind: 'receipt', sku: 'AL-6X1', quantity: 12, lot: 'L-OLD', expiry: date(-1), at: Date.now() - 21 * DAY, user: 'amina' })
+    expect(received.status).toBe(201)
+    const { page } = await openApp(await browser(), site.url, 'amina')
+    const expiring = page.getByRole('region', { name: 'Expiring within 30 days' })
+    await expect.poll(async () => (await expiring.textContent()) ?? '', { timeout: 10_000 }).toContain('expired')
+    // The first answer is lost on the way back.
+    let lost = 0
+    await page.route('**/api/movements', async (route) => {
+      if (route.request().method() !== 'POST' || lost++ > 0) return route.fallback()
+      await route.fetch()
+      await route.abort('connectionreset')
+    })
+    const button = expiring.getByRole('button', { name: 'Write off 12' })
+    // Pressed twice in a row: the second press finds the write-off under way.
+    await button.dblclick()
+    // The page cannot know it was recorded…
+    await expect.poll(async () => (await page.getByRole('alert').allTextContents()).join(' ')).toContain('its answer was lost')
+    // …until the node says so: the lot leaves the list by itself (its write-off is the same
+    // movement however often it is retried, so a retry meanwhile would have been a duplicate).
+    await expect.poll(() => expiring.count(), { timeout: 5_000 }).toBe(0)
+    await expect.poll(() => onHand(page, 'AL-6X1')).toBe('0')
+    const moves = (await api(site.url, 'GET', '/api/movements?sku=AL-6X1')).body.movements as Array<{ kind: string; delta: number; reason?: string }>
+    expect(moves.filter((m) => m.kind === 'adjustment')).toEqual([expect.objectContaining({ delta: -12, reason: 'expired' })])
+    expect((await api(site.url, 'GET', '/api/stock/AL-6X1')).body.onHand).toBe(0)
+  }, 60_000)
+
+  it('takes a product added to the catalog without a reload, and refuses a withdrawn one next to SKU', async () => {
+    const site = await startSite(tempDir(), { api: { uiDir: UI_DIR } })
+    const { page } = await openApp(await browser(), site.url, 'amina')
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
+    // The hub's catalog changes (here: written straight into this node's copy, as sync would).
+    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' })
+    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' })
+    await expect.poll(() => onHand(page, 'MASK-N95'), { timeout: 5_000 }).toBe('0')
+    await page.getByLabel('SKU').fill('MASK-N95')
+    await page.getByLabel('SKU').press('Enter')
+    await page.keyboard.type('6')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => onHand(page, 'MASK-N95'), { timeout: 5_000 }).toBe('6')
+    await page.getByLabel('SKU').fill('GLOVE-M')
+    await page.getByLabel('SKU').press('Enter')
+    await expect.poll(() => page.locator('#entry-sku-error').textContent()).toContain('withdrawn')
+    expect(await focused(page)).toBe('entry-sku')
+    // The wrong code is selected: the next scan replaces it.
+    await page.keyboard.type('AMOX-500')
+    expect(await page.getByLabel('SKU').inputValue()).toBe('AMOX-500')
   }, 60_000)
 })

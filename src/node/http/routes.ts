@@ -124,7 +124,7 @@ export const routes: Route[] = [
       const reasons = new Map(Object.entries(doc.reasons ?? {}).map(([code, r]) => [code, str(r?.label ?? code)]))
       for (const code of BUILT_IN_REASONS) if (!reasons.has(code)) reasons.set(code, code)
       return ok({
-        products: Object.entries(doc.products ?? {}).map(([sku, p]) => ({ sku, name: str(p?.name ?? ''), unit: str(p?.unit ?? ''), lotTracked: p?.lots === true })).sort((a, b) => (a.sku < b.sku ? -1 : 1)),
+        products: Object.entries(doc.products ?? {}).map(([sku, p]) => ({ sku, name: str(p?.name ?? ''), unit: str(p?.unit ?? ''), lotTracked: p?.lots === true, active: p?.active === true })).sort((a, b) => (a.sku < b.sku ? -1 : 1)),
         reasons: [...reasons].map(([code, label]) => ({ code, label })).sort((a, b) => (a.code < b.code ? -1 : 1)),
         sites: Object.entries(doc.sites ?? {}).map(([id, s]) => ({ id, name: str(s?.name ?? ''), type: str(s?.type ?? '') })).sort((a, b) => (a.id < b.id ? -1 : 1)),
       })

@@ -6,13 +6,15 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { getJson, messageOf } from '../api.ts'
-import { useLiveStore } from './live.ts'
+import { coalesced, useLiveStore } from './live.ts'
 
 export interface Product {
   sku: string
   name: string
   unit: string
   lotTracked: boolean
+  /** False: withdrawn from the catalog; the node refuses new movements of it. */
+  active: boolean
 }
 export interface Reason {
   code: string
@@ -42,8 +44,9 @@ export const useCatalogStore = defineStore('catalog', () => {
       error.value = messageOf(caught)
     }
   }
+  const reload = coalesced(load)
   live.subscribe((e) => {
-    if (e.event === 'hello') void load()
+    if (e.event === 'hello' || (e.event === 'changed' && (e.data as { kind?: string }).kind === 'catalog')) reload()
   })
 
   const bySku = computed(() => new Map(products.value.map((p) => [p.sku, p])))

@@ -16,13 +16,23 @@ export interface EventStream {
 }
 
 /** Reads the stream until `stop()`; `onEvent` for each event, `onState` when the link comes and goes. */
+/** The node sends a heartbeat every 5 s: a stream silent this long is a dead link (a half-open socket, a stuck node). */
+const SILENCE_MS = 15_000
+
 export function listenToNode(onEvent: (e: NodeEvent) => void, onState: (connected: boolean) => void, path = '/api/events'): EventStream {
   let stopped = false
   let controller: AbortController | undefined
   let attempt = 0
+  let watchdog: ReturnType<typeof setTimeout> | undefined
   const run = async () => {
     while (!stopped) {
       controller = new AbortController()
+      const current = controller
+      const heard = () => {
+        clearTimeout(watchdog)
+        watchdog = setTimeout(() => current.abort(), SILENCE_MS)
+      }
+      heard()
       try {
         const res = await fetch(path, { headers: { accept: 'text/event-stream', ...authHeaders() }, signal: controller.signal })
         if (res.status === 401) tokenRequired.value = true
@@ -32,6 +42,7 @@ export function listenToNode(onEvent: (e: NodeEvent) => void, onState: (connecte
         for (;;) {
           const { value, done } = await reader.read()
           if (done) break
+          heard()
           buffer += value
           let end
           while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -48,8 +59,9 @@ export function listenToNode(onEvent: (e: NodeEvent) => void, onState: (connecte
           }
         }
       } catch {
-        // Dropped, refused or unreachable: try again below.
+        // Dropped, refused, unreachable or silent too long: try again below.
       }
+      clearTimeout(watchdog)
       if (stopped) return
       onState(false)
       attempt++
@@ -61,6 +73,7 @@ export function listenToNode(onEvent: (e: NodeEvent) => void, onState: (connecte
   return {
     stop() {
       stopped = true
+      clearTimeout(watchdog)
       controller?.abort()
     },
   }

@@ -8,7 +8,7 @@
 import { defineStore } from 'pinia'
 import { ref, shallowRef, watch } from 'vue'
 import { getJson, messageOf } from '../api.ts'
-import { coalesced, useLiveStore } from './live.ts'
+import { coalesced, shownIn, useLiveStore } from './live.ts'
 
 /** How many ledger entries the page reads (the newest). */
 export const LEDGER_HISTORY_LIMIT = 200
@@ -98,7 +98,12 @@ export const useHistoryStore = defineStore('history', () => {
   const reloadEntries = coalesced(loadEntries)
   watch(selected, () => reloadEntries())
 
+  const page = shownIn(() => {
+    reloadDocuments()
+    reloadEntries()
+  })
   live.subscribe((e) => {
+    if (!page.shown) return
     if (e.event === 'hello' || e.event === 'document') reloadDocuments()
     if (e.event === 'changed') {
       const { kind, id } = (isRecord(e.data) ? e.data : {}) as { kind?: string; id?: string }
@@ -108,5 +113,5 @@ export const useHistoryStore = defineStore('history', () => {
     if (e.event === 'hello' || ((e.event === 'movements' || e.event === 'decision') && selected.value === LEDGER.key)) reloadEntries()
   })
 
-  return { documents, selected, entries, shown, error, loadDocuments, loadEntries, reloadDocuments, reloadEntries }
+  return { documents, selected, entries, shown, error, loadDocuments, loadEntries, reloadDocuments, reloadEntries, usePage: page.use }
 })

@@ -6,7 +6,7 @@
 import { defineStore } from 'pinia'
 import { ref, shallowRef } from 'vue'
 import { getJson, messageOf } from '../api.ts'
-import { coalesced, useLiveStore } from './live.ts'
+import { coalesced, shownIn, useLiveStore } from './live.ts'
 import type { MovementView } from './stock.ts'
 
 export interface ItemDetail {
@@ -59,8 +59,9 @@ export const useItemStore = defineStore('item', () => {
     reload()
   }
 
+  const page = shownIn(reload)
   live.subscribe((e) => {
-    if (sku.value === undefined) return
+    if (sku.value === undefined || !page.shown) return
     if (e.event === 'hello') reload()
     if (e.event === 'movements') {
       const moved = (e.data as { movements?: Array<{ sku?: string }> }).movements ?? []
@@ -68,5 +69,5 @@ export const useItemStore = defineStore('item', () => {
     }
   })
 
-  return { sku, item, movements, total, error, open }
+  return { sku, item, movements, total, error, open, usePage: page.use }
 })

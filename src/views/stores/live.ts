@@ -4,7 +4,7 @@
  * their data again when an event says it changed, and on every (re)connection (`hello`).
  */
 import { defineStore } from 'pinia'
-import { onScopeDispose, ref } from 'vue'
+import { onMounted, onScopeDispose, onUnmounted, ref } from 'vue'
 import { listenToNode, type EventStream, type NodeEvent } from './events.ts'
 
 export const useLiveStore = defineStore('live', () => {
@@ -38,8 +38,35 @@ export const useLiveStore = defineStore('live', () => {
 })
 
 /**
+ * Whether a page shows a store's data now. A store whose data is costly to read (the review queue,
+ * an item's movements, a document's history) re-reads on events only while one does, and once when
+ * a page shows it again: a storekeeper scanning on the stock page does not pay for the review queue
+ * they looked at an hour ago.
+ */
+export function shownIn(onShow: () => void) {
+  let pages = 0
+  return {
+    get shown(): boolean {
+      return pages > 0
+    },
+    /** Called in a page's setup: counts the page while it is mounted, and reads when it appears. */
+    use(): void {
+      onMounted(() => {
+        pages++
+        onShow()
+      })
+      onUnmounted(() => pages--)
+    },
+  }
+}
+
+/** Shortest time between two reads of one reader while events keep coming (a large sync). */
+const READ_GAP_MS = 250
+
+/**
  * A reader that runs `read` again when asked, at most one read at a time and one more queued,
- * however many events arrive meanwhile.
+ * however many events arrive meanwhile, and the queued one no sooner than READ_GAP_MS after the
+ * previous one ended.
  */
 export function coalesced(read: () => Promise<void>): () => void {
   let running: Promise<void> | undefined
@@ -50,11 +77,15 @@ export function coalesced(read: () => Promise<void>): () => void {
       return
     }
     running = read().finally(() => {
-      running = undefined
-      if (again) {
-        again = false
-        run()
+      if (!again) {
+        running = undefined
+        return
       }
+      again = false
+      setTimeout(() => {
+        running = undefined
+        run()
+      }, READ_GAP_MS)
     })
   }
   return run

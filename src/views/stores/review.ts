@@ -8,7 +8,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { getJson, messageOf, post } from '../api.ts'
-import { coalesced, useLiveStore } from './live.ts'
+import { coalesced, shownIn, useLiveStore } from './live.ts'
 
 /** The kinds of src/schema/review.ts. */
 export type ReviewKind =
@@ -123,9 +123,10 @@ export const useReviewStore = defineStore('review', () => {
     return answer.item
   }
 
+  const page = shownIn(reload)
   live.subscribe((e) => {
-    if (STALE_AFTER.has(e.event)) reload()
+    if (page.shown && STALE_AFTER.has(e.event)) reload()
   })
 
-  return { items, open, decided, loaded, error, lastDecided, load, reload, decide }
+  return { items, open, decided, loaded, error, lastDecided, load, reload, decide, usePage: page.use }
 })

@@ -76,12 +76,21 @@ export const useStockStore = defineStore('stock', () => {
   const error = ref<string | undefined>()
 
   /** Reads stock, what expires within 30 days and health; on failure keeps the last good data and sets `error`. */
+  /** Answers to commands shown so far: a read begun before one of them is older than what is on screen. */
+  let answers = 0
+
   async function load(): Promise<void> {
     loading.value = true
+    const seen = answers
     try {
       const [stock, soon, site] = await Promise.all([getJson<unknown>('/api/stock'), getJson<{ items: ExpiringLot[] }>('/api/expiring?days=30'), getJson<unknown>('/api/health')])
       if (!isRecord(stock) || !Array.isArray(stock.items) || !stock.items.every(isStockItem)) throw new Error('The site node sent a stock list this UI cannot read')
       if (!isRecord(site) || typeof site.site !== 'string' || typeof site.node !== 'string') throw new Error('The site node sent a status this UI cannot read')
+      if (seen !== answers) {
+        // Begun before a movement recorded here was shown: read again rather than show older stock.
+        reload()
+        return
+      }
       items.value = stock.items
       expiring.value = Array.isArray(soon.items) ? soon.items : []
       health.value = { site: site.site, node: site.node }
@@ -100,13 +109,15 @@ export const useStockStore = defineStore('stock', () => {
    */
   async function record(id: string, user: string, draft: MovementDraft): Promise<MovementView> {
     const answer = await post<MovementView>('/api/movements', { id, user, ...draft })
+    answers++
     if (answer.status === 'recorded') items.value = items.value.map((i) => (i.sku === answer.sku ? { ...i, onHand: i.onHand + answer.delta } : i))
     reload()
     return answer
   }
 
   live.subscribe((e) => {
-    if (e.event === 'hello' || e.event === 'movements') reload()
+    // A product added to the catalog shows in the list at once (with nothing on hand).
+    if (e.event === 'hello' || e.event === 'movements' || (e.event === 'changed' && (e.data as { kind?: string }).kind === 'catalog')) reload()
   })
 
   return { items, expiring, health, loading, error, load, reload, record }

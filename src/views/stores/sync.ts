@@ -41,7 +41,7 @@ export const useSyncStore = defineStore('sync', () => {
   onScopeDispose(() => clearInterval(timer))
 
   /** Offline too when the page cannot hear its own node: nothing it shows is current then. */
-  const state = computed<SyncState>(() => (!live.connected || !status.value ? 'offline' : status.value.state))
+  const state = computed<SyncState>(() => (!live.connected || !status.value || error.value !== undefined ? 'offline' : status.value.state))
   const label = computed(() => LABELS[state.value])
 
   return { status, error, state, label, load }
