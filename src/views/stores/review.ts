@@ -9,29 +9,10 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { getJson, messageOf, post } from '../api.ts'
 import { coalesced, shownIn, useLiveStore } from './live.ts'
+import type { ReviewItem } from '../../schema/review.ts'
 
-/** The kinds of src/schema/review.ts. */
-export type ReviewKind =
-  | 'negative-stock'
-  | 'negative-lot'
-  | 'lot-expiry-conflict'
-  | 'duplicate-movement'
-  | 'stop-received-twice'
-  | 'concurrent-counts'
-  | 'order-status-conflict'
-  | 'delivery-discrepancy'
-
-/** One item of GET /api/review (src/schema/review.ts). */
-export interface ReviewItem {
-  id: string
-  kind: ReviewKind
-  doc: 'ledger' | 'order' | 'manifest'
-  summary: string
-  /** Facts behind the item, by kind (src/docs/review.ts, orderReview.ts, manifestReview.ts). */
-  details: Record<string, unknown>
-  status: 'open' | 'resolved'
-  decision?: { by: string; at: number; note: string; movements: string[] }
-}
+// The node's own types (type-only: nothing of src/schema reaches the page's bundle).
+export type { ReviewItem, ReviewKind } from '../../schema/review.ts'
 
 /** A compensating adjustment a ledger decision posts. */
 export interface Adjustment {
