@@ -48,6 +48,12 @@ interface SiteFlags {
   enrol?: string
   /** Relay URL, overriding the enrolment's. */
   relay?: string
+  /** commander's `--no-lan`: false turns the LAN mesh off. */
+  lan: boolean
+  lanHost: string
+  lanPort: number
+  /** The interface (an address of it) multicast DNS uses. */
+  mdnsInterface?: string
 }
 
 async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promise<void> {
@@ -90,6 +96,8 @@ async function runSite(flags: SiteFlags, provision?: typeof demoCatalog): Promis
     api.attach(node)
     // An enrolled device syncs through its relay from now on (offline until it is reachable).
     node.connectRelay()
+    // …and with the nodes of its deployment it finds on the LAN (src/peer-sync).
+    if (node.enrolment && flags.lan) await node.startLan({ host: flags.lanHost, port: flags.lanPort, ...(flags.mdnsInterface ? { mdnsInterface: flags.mdnsInterface } : {}) })
   } catch (error) {
     await api?.close()
     await lock.release()
@@ -124,7 +132,11 @@ export function program(): Command {
       .option('--site <id>', 'site id (needed the first time a data folder is used)')
       .option('--node <id>', 'device id of this node (generated on first start if not given)')
       .option('--enrol <file>', 'enrolment file from stockmesh enrol: the first start joins the deployment with it')
-      .option('--relay <url>', "relay to connect to (ws://HOST:PORT), instead of the enrolment file's"),
+      .option('--relay <url>', "relay to connect to (ws://HOST:PORT), instead of the enrolment file's")
+      .option('--no-lan', 'an enrolled node finds the nodes of its deployment on the LAN (DNS-SD) and syncs with them: turn that off')
+      .option('--lan-host <address>', 'address the LAN sync port listens on', '0.0.0.0')
+      .option('--lan-port <n>', 'LAN sync port (0 picks a free one; it is advertised)', port, 0)
+      .option('--mdns-interface <address>', 'an address of the interface multicast DNS uses (default: the system picks)'),
   ).action((flags: SiteFlags) => runSite(flags))
   siteOptions(
     cli

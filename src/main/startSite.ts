@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino'
 import { demoCatalog, DEMO_SITE } from '../node/demo.ts'
 import { startApi } from '../node/http/server.ts'
 import { SiteNode } from '../node/siteNode.ts'
+import type { LanOptions } from '../peer-sync/lanMesh.ts'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { DEVICE_FILES } from '../hub/deviceEnrolment.ts'
@@ -24,6 +25,8 @@ export interface StartSiteOptions {
    */
   enrolment?: string
   logger?: Logger
+  /** An enrolled device's LAN mesh (src/peer-sync): on by default; false turns it off. */
+  lan?: LanOptions | false
 }
 
 export interface RunningSite {
@@ -48,8 +51,15 @@ export async function startSite(options: StartSiteOptions): Promise<RunningSite>
     logger: options.logger ?? pino({ name: 'stockmesh' }),
     ...(site === DEMO_SITE ? { provisionCatalog: demoCatalog } : {}),
   })
-  // An enrolled device syncs through its relay (offline until it is reachable; GET /api/sync says).
+  // An enrolled device syncs through its relay (offline until it is reachable; GET /api/sync says),
+  // and with the nodes of its deployment it finds on the LAN.
   node.connectRelay()
+  if (node.enrolment && options.lan !== false) {
+    await node.startLan(options.lan ?? {}).catch(async (error: unknown) => {
+      await node.close()
+      throw error
+    })
+  }
   // Loopback only: the API has no token here, and only this machine's window needs it.
   const api = await startApi(node, { host: '127.0.0.1', port: 0, uiDir: options.uiDir }).catch(async (error: unknown) => {
     await node.close()

@@ -12,6 +12,7 @@
  */
 import { CONTROL_TYPE, ControlMessage, type ControlFrame } from './control.ts'
 import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import { proveKey } from './credential.ts'
@@ -38,6 +39,18 @@ export interface AuthenticatedClientOptions {
   deadAfterMs?: number
   /** Control messages from the relay (src/network/control.ts): a relay chained under another takes them. */
   onControl?: (control: ControlMessage, from: PeerId) => void
+  /**
+   * A LAN peer proves itself too (src/peer-sync/lanProtocol.ts): `params` adds parameters to each
+   * upgrade (a fresh nonce, the protocol version), `verify` checks the server's answer to it. A
+   * server that fails is refused like a refusal by it (recorded, retried slowly), and a `peer`
+   * message from another peer id than the proven one closes the socket.
+   */
+  peerCheck?: {
+    params(): Record<string, string>
+    verify(headers: IncomingHttpHeaders, params: Record<string, string>): { ok: true; peerId: string } | { ok: false; refusal: RefusalBody }
+  }
+  /** How the logs name the other side (default "relay"). */
+  label?: string
 }
 
 /** Why the relay refused this device last, with the HTTP status and when. */
@@ -55,7 +68,9 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   /** The last failure to reach the relay at all (network error, timeout). */
   lastError: string | undefined
 
-  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger' | 'onControl'>> & Pick<AuthenticatedClientOptions, 'logger' | 'onControl'>
+  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck'>> & Pick<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck'>
+  /** The peer id the server proved at the upgrade (LAN peers), for the `peer` message to match. */
+  #proven: string | undefined
   #running = false
   #attempt = 0
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -68,7 +83,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   constructor(options: AuthenticatedClientOptions) {
     super()
     this.url = options.url
-    this.#options = { minRetryMs: 500, maxRetryMs: 60_000, refusedRetryMs: 5 * 60_000, timeoutMs: 10_000, deadAfterMs: 30_000, ...options }
+    this.#options = { minRetryMs: 500, maxRetryMs: 60_000, refusedRetryMs: 5 * 60_000, timeoutMs: 10_000, deadAfterMs: 30_000, label: 'relay', ...options }
   }
 
   isReady(): boolean {
@@ -151,10 +166,11 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     return Math.round(base / 2 + Math.random() * (base / 2))
   }
 
-  #refused(status: number, body: string): void {
-    const refusal = parseRefusal(body) ?? { error: 'malformed' as const, reason: `the relay answered HTTP ${status}` }
+  /** `how`: "refused this device" (the other side said no) or "refused by this device" (a LAN peer that did not prove itself). */
+  #refused(status: number, body: string, how = 'refused this device'): void {
+    const refusal = parseRefusal(body) ?? { error: 'malformed' as const, reason: `the ${this.#options.label} answered HTTP ${status}` }
     this.lastRefusal = { ...refusal, status, at: Date.now() }
-    this.#options.logger?.warn({ relay: this.url, status, error: refusal.error }, `the relay refused this device: ${refusal.reason}`)
+    this.#options.logger?.warn({ [this.#options.label]: this.url, status, error: refusal.error }, how === 'refused this device' ? `the ${this.#options.label} refused this device: ${refusal.reason}` : `the ${this.#options.label} at ${this.url} was refused: ${refusal.reason}`)
     this.#forceReady()
     const slow = this.#options.refusedRetryMs
     this.#retry(Math.round(slow * (0.75 + Math.random() * 0.5)))
@@ -185,10 +201,29 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
       if (generation !== this.#generation) return
       return this.#failed(`challenge: ${(error as Error).message}`)
     }
-    const url = syncUrl(this.url, { peer: peerId, credential: this.#options.credential, challenge: challenge.challenge, proof: proveKey(challenge.challenge, peerId, this.#options.privateKey) })
+    const check = this.#options.peerCheck
+    const extra = check?.params() ?? {}
+    const url = syncUrl(this.url, { peer: peerId, credential: this.#options.credential, challenge: challenge.challenge, proof: proveKey(challenge.challenge, peerId, this.#options.privateKey) }, extra)
     const socket = new WebSocket(url, { handshakeTimeout: this.#options.timeoutMs, maxPayload: 256 * 1024 * 1024 })
     socket.binaryType = 'nodebuffer'
     this.socket = socket
+    this.#proven = undefined
+    if (check) {
+      // Before 'open': the server's answer must prove it holds a credential of this deployment.
+      socket.on('upgrade', (response) => {
+        const verdict = check.verify(response.headers, extra)
+        if (verdict.ok) {
+          this.#proven = verdict.peerId
+          return
+        }
+        socket.removeAllListeners('close')
+        socket.removeAllListeners('open')
+        socket.on('error', () => {})
+        socket.terminate()
+        this.socket = undefined
+        if (generation === this.#generation) this.#refused(0, JSON.stringify(verdict.refusal), 'refused by this device')
+      })
+    }
     socket.on('unexpected-response', (_request, response) => {
       let body = ''
       response.setEncoding('utf8')
@@ -251,6 +286,11 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     }
     if (!message || typeof message !== 'object') return
     if (message.type === 'peer' && message.senderId) {
+      if (this.#proven !== undefined && message.senderId !== this.#proven) {
+        this.#options.logger?.warn({ [this.#options.label]: this.url, proven: this.#proven, said: message.senderId }, 'the peer named itself other than its credential: closed')
+        socket.terminate()
+        return
+      }
       this.#attempt = 0
       this.lastRefusal = undefined
       this.lastError = undefined

@@ -44,6 +44,10 @@ export type RefusalCode =
   | 'peer-already-connected'
   | 'busy'
   | 'not-served'
+  // LAN peers (src/peer-sync): either side refuses the other
+  | 'incompatible-protocol'
+  | 'wrong-role'
+  | 'server-unproven'
   // After the upgrade (a websocket close with CLOSE_POLICY / CLOSE_MALFORMED, reason `<code>: <words>`):
   | 'too-many-denials'
   | 'unknown-message'
@@ -59,7 +63,10 @@ export function refusalStatus(code: RefusalCode): number {
   switch (code) {
     case 'revoked':
     case 'not-served':
+    case 'wrong-role':
       return 403
+    case 'incompatible-protocol':
+      return 426
     case 'peer-already-connected':
       return 409
     case 'busy':
@@ -87,11 +94,11 @@ export function relayHttpUrl(relayUrl: string, path: string): URL {
   return url
 }
 
-/** The websocket URL of the sync upgrade. */
-export function syncUrl(relayUrl: string, params: SyncParams): string {
+/** The websocket URL of the sync upgrade; `extra`: more parameters (a LAN peer's nonce and protocol version). */
+export function syncUrl(relayUrl: string, params: SyncParams, extra: Record<string, string> = {}): string {
   const url = new URL(relayUrl)
   url.pathname = url.pathname.replace(/\/+$/, '') + SYNC_PATH
-  url.search = new URLSearchParams({ peer: params.peer, credential: params.credential, challenge: params.challenge, proof: params.proof }).toString()
+  url.search = new URLSearchParams({ peer: params.peer, credential: params.credential, challenge: params.challenge, proof: params.proof, ...extra }).toString()
   return url.toString()
 }
 

@@ -42,6 +42,8 @@ import { DurableGate } from '../network/durableGate.ts'
 import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
 import { peerIdOfCredential } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
+import { partiesOf, text } from '../relay/access.ts'
+import { LanMesh, type LanOptions } from '../peer-sync/lanMesh.ts'
 import { canonicalDataDir, type DataFolderLock, lockDataFolder } from './dataFolderLock.ts'
 import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
@@ -461,7 +463,10 @@ export class SiteNode {
     const checked = options.enrolment ? verifyCredential(options.enrolment.credential, options.enrolment.deployment, (options.now ?? Date.now)()) : undefined
     const claims = checked?.ok ? checked.claims : (await loadDeviceEnrolment(options.dataDir))?.claims
     const peerId = claims ? peerIdOfCredential(claims) : formatPeerId({ role: 'site', site, device: node })
-    const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, sharePolicy: async () => true })
+    // Who gets which document (SiteNode#mayShare), decided once the node exists; before that no peer is connected.
+    let share: ((peer: string, documentId: string | undefined) => boolean) | undefined
+    const decide = async (peer: PeerId, documentId?: string) => (share ? share(peer, documentId) : false)
+    const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, shareConfig: { announce: decide, access: async (peer, documentId) => decide(peer, documentId) } })
     const documents = new DocumentStorage(storage).install(repo)
 
     if (!identity && options.enrolment) {
@@ -478,6 +483,7 @@ export class SiteNode {
       repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
     ])
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
+    share = (peer, documentId) => siteNode.mayShare(peer, documentId)
     siteNode.documents = documents
     documents.onCompactable = () => siteNode.#compactSoon()
     documents.onOverdue = () => {
@@ -905,9 +911,62 @@ export class SiteNode {
   /** The relay link, once `connectRelay` made it. */
   relay: AuthenticatedWebSocketClientAdapter | undefined
 
+  /**
+   * Whether `peerId` may read and write `documentId` through this node (automerge-repo's shareConfig,
+   * asked per message: in-memory lookups only). The relay this node connects to: everything (it
+   * applies its own rule for others, src/relay/access.ts). A device or carrier of this site (a LAN
+   * peer): everything. A device of another site: the deployment's catalog, and the orders and
+   * manifests this node holds that name that site as their owner (`from`) or a party (an order's
+   * supplier, a manifest's carrier and stops) — never this site's index, ledger, journals or
+   * directory. Anyone else (a peer id that is not ours): nothing. A node not enrolled: everything.
+   */
+  mayShare(peerId: string, documentId: string | undefined): boolean {
+    // A node not enrolled in a deployment makes no link by itself (no relay, no LAN mesh): the
+    // links it has are those its operator made with `connect` (a test, a bridge), all trusted.
+    if (!this.enrolment) return true
+    const peer = parsePeerId(peerId)
+    if (!peer) return false
+    // Relay peers arrive only over relay links: a LAN peer with a relay's credential is refused at
+    // its upgrade, both ways (src/peer-sync/lanProtocol.ts).
+    if (peer.role === 'relay') return true
+    if (peer.site === this.identity.site) return true
+    if (documentId === undefined) return true // asked when a peer connects: each document is asked about again
+    if (documentId === this.catalog.documentId) return true
+    for (const handle of [...this.orders.values(), ...this.manifests.values()]) {
+      if (handle.documentId !== documentId) continue
+      if (!handle.isReady()) return false
+      const doc = handle.doc() as { from?: unknown } | undefined
+      const from = text(doc?.from)
+      return from !== undefined && (from === peer.site || partiesOf(doc, from).includes(peer.site))
+    }
+    return false
+  }
+
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */
   connect(adapter: NetworkAdapterInterface): void {
     this.repo.networkSubsystem.addNetworkAdapter(this.gate.wrap(adapter))
+  }
+
+  /** Removes an adapter `connect` added (a LAN peer gone from the network). */
+  disconnect(adapter: NetworkAdapterInterface): void {
+    this.repo.networkSubsystem.removeNetworkAdapter(adapter)
+  }
+
+  /** This node's peer id (its credential's, once enrolled). */
+  get peerId(): string {
+    return this.repo.peerId
+  }
+
+  /** The LAN mesh, once started (src/peer-sync/lanMesh.ts). */
+  lan: LanMesh | undefined
+
+  /** Starts the LAN mesh of an enrolled node: its sync port, its advertisement, its links. */
+  async startLan(options: LanOptions = {}): Promise<LanMesh> {
+    if (this.lan) return this.lan
+    const mesh = new LanMesh(this, options)
+    await mesh.start()
+    this.lan = mesh
+    return mesh
   }
 
   /** Flushes what is ready, stops the repo and releases the folder's lock (if `open` took it). */
@@ -916,6 +975,7 @@ export class SiteNode {
     this.#closed = true
     clearInterval(this.#sweeper)
     try {
+      await this.lan?.stop()
       await this.#sweeping
       await this.fullyLoaded.catch(() => undefined)
       await this.#compacting

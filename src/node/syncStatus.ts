@@ -19,6 +19,7 @@ import { parsePeerId } from '../network/peerId.ts'
 import { str } from '../schema/strings.ts'
 import { verifyRevocations } from '../network/credential.ts'
 import type { SiteNode } from './siteNode.ts'
+import type { LanPeer } from '../peer-sync/lanMesh.ts'
 import { sameHeads } from './storage/documentStorage.ts'
 
 export type SyncState = 'offline' | 'syncing' | 'up-to-date'
@@ -32,6 +33,8 @@ export interface SyncStatus {
   /** Documents with changes the relay does not hold, and how many changes. */
   pending: { documents: number; changes: number }
   documents: Array<{ kind: SyncDocumentKind; id: string; url: string; pending: number; /** Named by the ledger, not arrived here yet. */ missing?: true }>
+  /** The LAN mesh (src/peer-sync): its sync port and every LAN peer seen — linked, linking, refused (and why), or speaking another protocol. Null when off. */
+  lan: { port: number; peers: LanPeer[] } | null
 }
 
 interface CachedCount {
@@ -159,6 +162,7 @@ export function syncStatus(node: SiteNode): SyncStatus {
     peers,
     pending: { documents: withPending.length, changes: withPending.reduce((n, d) => n + d.pending, 0) },
     documents,
+    lan: node.lan ? { port: node.lan.port, peers: node.lan.peers() } : null,
   }
 }
 

@@ -40,13 +40,29 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
 
   readonly #maxBuffered: number
 
-  /** `maxBufferedBytes`: a socket with more than this waiting to be sent is dropped (default 64 MiB). */
-  constructor(server: WebSocketServer, options: { keepAliveInterval?: number; logger?: Logger; hooks?: AdapterHooks; maxBufferedBytes?: number } = {}) {
+  readonly #readyAtOnce: boolean
+
+  /**
+   * `maxBufferedBytes`: a socket with more than this waiting to be sent is dropped (default 64 MiB).
+   * `readyAtOnce`: ready before any peer connects. The stock adapter is ready only after its first
+   * connection, and automerge-repo holds every `find` until all adapters are ready: a site node's
+   * LAN port that nobody has dialled yet must not stop the node finding documents on its other links.
+   */
+  constructor(server: WebSocketServer, options: { keepAliveInterval?: number; logger?: Logger; hooks?: AdapterHooks; maxBufferedBytes?: number; readyAtOnce?: boolean } = {}) {
     // `as never`: the package's types see ws's CommonJS declarations, ours the ESM ones; same class.
     super(server as never, options.keepAliveInterval ?? 5000)
     this.#logger = options.logger
     this.#hooks = options.hooks ?? {}
     this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024
+    this.#readyAtOnce = options.readyAtOnce ?? false
+  }
+
+  override isReady(): boolean {
+    return this.#readyAtOnce || super.isReady()
+  }
+
+  override whenReady(): Promise<void> {
+    return this.#readyAtOnce ? Promise.resolve() : super.whenReady()
   }
 
   #connected!: () => void

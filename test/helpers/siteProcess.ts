@@ -16,7 +16,10 @@ export interface SiteProcess {
 }
 
 export async function startSiteProcess(args: string[], timeoutMs = 20_000): Promise<SiteProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Tests bind only to loopback or to namespaces they made: an enrolled site's LAN mesh (on all
+  // addresses, multicast DNS) is off unless the test places it (--lan-host).
+  const lan = args[0] === 'site' && !args.includes('--lan-host') && !args.includes('--no-lan') ? ['--no-lan'] : []
+  const child = spawn(process.execPath, [BIN, ...args, ...lan], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {

@@ -9,7 +9,7 @@ import { hubDeployment, relayProcess } from '../helpers/deployment.ts'
 import { until } from '../helpers/until.ts'
 
 async function started(options: Partial<StartSiteOptions> = {}) {
-  const site = await startSite({ dataDir: tempDir(), uiDir: tempDir(), logger: pino({ level: 'silent' }), ...options })
+  const site = await startSite({ dataDir: tempDir(), uiDir: tempDir(), logger: pino({ level: 'silent' }), lan: false, ...options })
   onTestFinished(() => site.close())
   return site
 }

@@ -1,0 +1,339 @@
+/**
+ * The LAN mesh of an enrolled site node (src/peer-sync/lanProtocol.ts says the protocol): a sync
+ * server on the LAN, a DNS-SD advertisement and browser (bonjour-service), and one authenticated
+ * link per pair of nodes, through automerge-repo network adapters behind the node's durability
+ * gate. What each peer may read is the node's share rule (SiteNode#mayShare).
+ *
+ * - Incoming: `GET /auth/challenge`, then the upgrade on `/sync` (the relay's checks, plus the
+ *   LAN's: protocol version, role, the node's revocation list, one link per peer), answered with
+ *   this node's own proof.
+ * - Outgoing: to each advertised node of the same deployment whose peer id sorts after this one's,
+ *   an AuthenticatedWebSocketClientAdapter that checks the server's proof; it reconnects with
+ *   backoff and jitter, and is dropped when the service goes away.
+ * - Every peer seen, linked, refused or incompatible is kept for `GET /api/sync` (`lan`).
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { Bonjour, type Browser, type Service } from 'bonjour-service'
+import type { Logger } from 'pino'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
+import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
+import { verifyRevocations } from '../network/credential.ts'
+import { formatPeerId, parsePeerId } from '../network/peerId.ts'
+import { authenticate, ChallengeStore } from '../relay/auth.ts'
+import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
+import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
+import { dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, SERVICE_TYPE, txtOf, verifyServer, type LanTxt } from './lanProtocol.ts'
+
+/** What the mesh needs of a site node (SiteNode satisfies it). */
+export interface MeshNode {
+  readonly enrolment: DeviceEnrolment | undefined
+  readonly peerId: string
+  readonly log: Logger
+  /** The node's clock, unix ms (credentials are judged by it). */
+  now(): number
+  connect(adapter: AuthenticatedWebSocketClientAdapter | AuthenticatedWebSocketServerAdapter): void
+  disconnect(adapter: AuthenticatedWebSocketClientAdapter | AuthenticatedWebSocketServerAdapter): void
+}
+
+export interface LanOptions {
+  /** Address the sync server listens on (default all: 0.0.0.0). */
+  host?: string
+  /** Its port (default 0: any free one, advertised). */
+  port?: number
+  /** Advertise and browse with DNS-SD (default true); false: only `dial()` links (tests). */
+  discover?: boolean
+  /** The interface multicast DNS uses (an address of it); default the system's. */
+  mdnsInterface?: string
+  /** Retry delays of a link (tests shorten them). */
+  minRetryMs?: number
+  maxRetryMs?: number
+  refusedRetryMs?: number
+}
+
+/** A LAN peer as `GET /api/sync` shows it. */
+export interface LanPeer {
+  peerId: string
+  site: string
+  device: string
+  role: string
+  address: string
+  /** linked: connected now; linking: dialling or waiting for it to dial; refused: one side refused the other; incompatible: another protocol version. */
+  state: 'linked' | 'linking' | 'refused' | 'incompatible'
+  /** Who dials: this node (`out`) or the peer (`in`). */
+  direction: 'out' | 'in'
+  reason?: string
+  since: string
+}
+
+/** What a peer id says of its holder (proven at the link). */
+function namedBy(peerId: string): Pick<LanPeer, 'site' | 'device' | 'role'> {
+  const parts = parsePeerId(peerId)
+  return { site: parts?.site ?? '', device: parts?.device ?? '', role: parts?.role === 'site' ? 'device' : (parts?.role ?? '') }
+}
+
+export class LanMesh {
+  readonly #node: MeshNode
+  readonly #options: LanOptions
+  readonly #enrolment: DeviceEnrolment
+  readonly #challenges = new ChallengeStore()
+  readonly #peers = new Map<string, LanPeer>()
+  readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
+  #server: http.Server | undefined
+  #wss: WebSocketServer | undefined
+  #adapter: AuthenticatedWebSocketServerAdapter | undefined
+  #bonjour: Bonjour | undefined
+  #browser: Browser | undefined
+  #requery: ReturnType<typeof setInterval> | undefined
+  #closed = false
+  port = 0
+
+  constructor(node: MeshNode, options: LanOptions = {}) {
+    if (!node.enrolment) throw new Error('the LAN mesh needs an enrolled node (stockmesh enrol)')
+    this.#node = node
+    this.#enrolment = node.enrolment
+    this.#options = options
+  }
+
+  get #log(): Logger {
+    return this.#node.log
+  }
+
+  /** Devices on the revocation list this node holds (from its enrolment, kept newer by the relay). */
+  #revokedCache: { token: string; devices: Set<string> } | undefined
+  isRevoked(device: string): boolean {
+    const token = this.#enrolment.revocations
+    if (this.#revokedCache?.token !== token) {
+      const opened = verifyRevocations(token, this.#enrolment.deployment)
+      this.#revokedCache = { token, devices: new Set(opened.ok ? opened.claims.devices : []) }
+    }
+    return this.#revokedCache.devices.has(device)
+  }
+
+  get #trust() {
+    return { deployment: this.#enrolment.deployment, isRevoked: (device: string) => this.isRevoked(device), now: () => this.#node.now() }
+  }
+
+  /** Starts the sync server and, unless `discover: false`, the advertisement and the browser. */
+  async start(): Promise<void> {
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 })
+    this.#wss = wss
+    const nonces = new WeakMap<http.IncomingMessage, string>()
+    wss.on('headers', (headers, req) => {
+      const nonce = nonces.get(req)
+      if (nonce !== undefined) headers.push(...proofHeaders(this.#enrolment.credential, this.#enrolment.privateKey, this.#node.peerId, nonce))
+    })
+    const adapter = new AuthenticatedWebSocketServerAdapter(wss, { logger: this.#log, readyAtOnce: true })
+    this.#adapter = adapter
+    this.#node.connect(adapter)
+
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (req.method === 'GET' && path === CHALLENGE_PATH) {
+        const issued = this.#challenges.issue()
+        res.writeHead(issued ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        return res.end(JSON.stringify(issued ?? { error: 'busy', reason: 'too many challenges outstanding' }))
+      }
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: 'not-found', reason: `this is a stockmesh LAN sync port: sync is at ${SYNC_PATH}` }))
+    })
+    server.headersTimeout = 10_000
+    server.requestTimeout = 15_000
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head, nonces))
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#options.port ?? 0, this.#options.host ?? '0.0.0.0', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.port = (server.address() as AddressInfo).port
+    if (this.#options.discover !== false) this.#discover()
+    this.#log.info({ port: this.port, discover: this.#options.discover !== false }, 'LAN sync listening')
+  }
+
+  #refuse(socket: Duplex, code: RefusalCode, reason: string, remote: string | undefined, peer?: Pick<LanPeer, 'peerId' | 'site' | 'device' | 'role'>): void {
+    this.#log.warn({ remote, error: code, peer: peer?.peerId }, `refused a LAN peer: ${reason}`)
+    if (peer) this.#note({ ...peer, state: 'refused', reason: `refused by this node: ${reason}`, direction: 'in', address: remote ?? '' })
+    const body = JSON.stringify({ error: code, reason } satisfies RefusalBody)
+    const status = refusalStatus(code)
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, nonces: WeakMap<http.IncomingMessage, string>): void {
+    socket.on('error', () => {})
+    const remote = req.socket.remoteAddress
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://lan')
+    } catch {
+      return this.#refuse(socket, 'malformed', 'the request URL is not readable', remote)
+    }
+    if (url.pathname !== SYNC_PATH) return this.#refuse(socket, 'malformed', `sync is at ${SYNC_PATH}`, remote)
+    const proto = url.searchParams.get('proto') ?? ''
+    if (proto !== String(LAN_PROTOCOL)) return this.#refuse(socket, 'incompatible-protocol', `this node speaks LAN protocol ${LAN_PROTOCOL}, the peer ${proto || 'none'}: upgrade the older one`, remote)
+    const nonce = url.searchParams.get('nonce') ?? ''
+    if (!/^[A-Za-z0-9_-]{32,64}$/.test(nonce)) return this.#refuse(socket, 'malformed', 'no nonce for this node to prove itself with', remote)
+    const result = authenticate(readSyncParams(url.searchParams), { ...this.#trust, challenges: this.#challenges })
+    if (!result.ok) return this.#refuse(socket, result.code, result.reason, remote)
+    const claims = result.claims
+    const known = { peerId: result.peerId, site: claims.site, device: claims.device, role: claims.role }
+    if (!LAN_ROLES.has(claims.role)) return this.#refuse(socket, 'wrong-role', `a ${claims.role} does not sync over the LAN`, remote, known)
+    if (this.#adapter?.isConnected(result.peerId) || this.#dialled.get(result.peerId)?.remotePeerId) {
+      return this.#refuse(socket, 'peer-already-connected', `${result.peerId} is linked already`, remote, undefined)
+    }
+    nonces.set(req, nonce)
+    this.#wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      this.#log.info({ peer: result.peerId, remote }, 'LAN peer linked (it dialled)')
+      this.#note({ ...known, state: 'linked', direction: 'in', address: remote ?? '' })
+      ws.on('error', () => ws.terminate())
+      ws.on('close', () => {
+        if (this.#closed) return
+        this.#log.info({ peer: result.peerId }, 'LAN peer gone')
+        const seen = this.#peers.get(result.peerId)
+        if (seen?.state === 'linked' && seen.direction === 'in') this.#note({ ...seen, state: 'linking' })
+      })
+      this.#adapter!.accept(this.#wss!, ws, result.peerId, req)
+    })
+  }
+
+  #note(peer: Omit<LanPeer, 'since'> & { since?: string }): void {
+    const before = this.#peers.get(peer.peerId)
+    const since = before && before.state === peer.state ? before.since : new Date().toISOString()
+    this.#peers.set(peer.peerId, { ...peer, since })
+  }
+
+  #discover(): void {
+    // The options go to multicast-dns (its `interface`), which bonjour-service's types do not list.
+    const bonjour = new Bonjour((this.#options.mdnsInterface ? { interface: this.#options.mdnsInterface } : {}) as never, (error: unknown) => this.#log.warn({ err: error }, 'multicast DNS failed'))
+    this.#bonjour = bonjour
+    const claims = this.#enrolment.claims
+    // Names must be unique on the LAN: the device id is. The host name too (namespaces share one).
+    bonjour.publish({ name: `stockmesh ${claims.site} ${claims.device}`.slice(0, 63), type: SERVICE_TYPE, port: this.port, host: `${claims.device}.local`, txt: txtOf(claims) as unknown as Record<string, string>, disableIPv6: true })
+    const browser = bonjour.find({ type: SERVICE_TYPE })
+    this.#browser = browser
+    browser.on('up', (service: Service) => this.#seen(service))
+    browser.on('txt-update', (service: Service) => this.#seen(service))
+    browser.on('srv-update', (service: Service) => this.#seen(service))
+    browser.on('down', (service: Service) => this.#gone(service))
+    // Ask again now and then: a peer that came while our query was lost is found at the next one.
+    this.#requery = setInterval(() => browser.update(), 15_000)
+    this.#requery.unref()
+  }
+
+  #seen(service: Service): void {
+    if (this.#closed) return
+    const txt = parseTxt(service.txt)
+    if (!txt) return
+    const claims = this.#enrolment.claims
+    if (txt.dep !== claims.deployment) {
+      this.#log.debug({ name: service.name }, 'a stockmesh node of another deployment on the LAN: ignored')
+      return
+    }
+    const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : txt.role === 'relay' ? 'relay' : 'site', site: txt.site, device: txt.dev })
+    if (peerId === this.#node.peerId) return
+    const address = service.referer?.address ?? service.addresses?.find((a) => a.includes('.')) ?? service.host
+    const target = `ws://${address.includes(':') ? `[${address}]` : address}:${service.port}`
+    const base = { peerId, site: txt.site, device: txt.dev, role: txt.role, address: target }
+    if (txt.pv !== String(LAN_PROTOCOL)) {
+      if (this.#peers.get(peerId)?.state !== 'incompatible') this.#log.warn({ peer: peerId, theirs: txt.pv, ours: LAN_PROTOCOL }, 'a LAN peer speaks another protocol version: not linked (upgrade the older one)')
+      this.#note({ ...base, state: 'incompatible', direction: 'out', reason: `it speaks LAN protocol ${txt.pv}, this node ${LAN_PROTOCOL}: upgrade the older one` })
+      return
+    }
+    if (!LAN_ROLES.has(txt.role)) return
+    // One link per pair: the smaller peer id dials.
+    if (this.#node.peerId > peerId) {
+      if (!this.#peers.has(peerId)) this.#note({ ...base, state: 'linking', direction: 'in' })
+      return
+    }
+    this.dial(peerId, target, base)
+  }
+
+  /** Links to the node at `url` (ws://host:port) that advertised itself as `peerId`. */
+  dial(peerId: string, url: string, seen: Pick<LanPeer, 'site' | 'device' | 'role'> = namedBy(peerId)): void {
+    const current = this.#dialled.get(peerId)
+    if (current?.url === url) return
+    if (current) this.#drop(peerId)
+    const adapter = new AuthenticatedWebSocketClientAdapter({
+      url,
+      credential: this.#enrolment.credential,
+      privateKey: this.#enrolment.privateKey,
+      logger: this.#log,
+      label: 'LAN peer',
+      minRetryMs: this.#options.minRetryMs ?? 500,
+      maxRetryMs: this.#options.maxRetryMs ?? 30_000,
+      refusedRetryMs: this.#options.refusedRetryMs ?? 60_000,
+      peerCheck: {
+        params: dialParams,
+        verify: (headers, params) => {
+          const verdict = verifyServer(headers, params, this.#trust)
+          // The advertised name must be the proven one: no node answers for another.
+          if (verdict.ok && verdict.peerId !== peerId) return { ok: false, refusal: { error: 'wrong-peer-id', reason: `${url} advertised itself as ${peerId} but proved to be ${verdict.peerId}` } }
+          return verdict
+        },
+      },
+    })
+    this.#dialled.set(peerId, adapter)
+    this.#note({ peerId, ...seen, address: url, state: 'linking', direction: 'out' })
+    adapter.on('peer-candidate', () => {
+      this.#log.info({ peer: peerId, url }, 'LAN peer linked (this node dialled)')
+      this.#note({ peerId, ...seen, address: url, state: 'linked', direction: 'out' })
+    })
+    adapter.on('peer-disconnected', () => {
+      if (this.#closed || this.#dialled.get(peerId) !== adapter) return
+      const refusal = adapter.lastRefusal
+      this.#note({ peerId, ...seen, address: url, state: refusal ? 'refused' : 'linking', direction: 'out', ...(refusal ? { reason: refusal.reason } : {}) })
+    })
+    this.#node.connect(adapter)
+  }
+
+  #drop(peerId: string): void {
+    const adapter = this.#dialled.get(peerId)
+    if (!adapter) return
+    this.#dialled.delete(peerId)
+    adapter.disconnect()
+    this.#node.disconnect(adapter)
+  }
+
+  #gone(service: Service): void {
+    const txt = parseTxt(service.txt)
+    if (!txt) return
+    const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : 'site', site: txt.site, device: txt.dev })
+    // The link itself says when the peer is really gone; a dialled one stops trying.
+    if (this.#dialled.has(peerId) && !this.#dialled.get(peerId)!.remotePeerId) this.#drop(peerId)
+  }
+
+  /** Every LAN peer seen, with its state (refusals read from the links as they are now). */
+  peers(): LanPeer[] {
+    const out: LanPeer[] = []
+    for (const peer of this.#peers.values()) {
+      const adapter = this.#dialled.get(peer.peerId)
+      if (adapter?.lastRefusal && peer.state !== 'linked') out.push({ ...peer, state: 'refused', reason: adapter.lastRefusal.reason })
+      else out.push(peer)
+    }
+    return out.sort((a, b) => (a.peerId < b.peerId ? -1 : 1))
+  }
+
+  async stop(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#requery)
+    for (const peerId of [...this.#dialled.keys()]) this.#drop(peerId)
+    this.#browser?.stop()
+    await new Promise<void>((resolve) => {
+      if (!this.#bonjour) return resolve()
+      this.#bonjour.unpublishAll(() => this.#bonjour!.destroy(() => resolve()))
+    })
+    await new Promise<void>((resolve) => {
+      if (!this.#server) return resolve()
+      this.#server.close(() => resolve())
+      for (const client of this.#wss?.clients ?? []) client.terminate()
+      this.#wss?.close()
+      this.#server.closeAllConnections()
+    })
+    if (this.#adapter) this.#node.disconnect(this.#adapter)
+  }
+}

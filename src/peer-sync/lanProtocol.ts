@@ -1,0 +1,93 @@
+/**
+ * How two site nodes of one deployment find and prove each other on a LAN, with no server:
+ *
+ * - Each enrolled node advertises a DNS-SD service `_stockmesh._tcp` whose TXT says the deployment
+ *   (`dep`), site, device, role and LAN protocol version (`pv`), and browses for the others.
+ * - Of two nodes that see each other, the one with the smaller peer id dials (one connection per
+ *   pair); the other only accepts.
+ * - The dialler authenticates as with a relay (src/network/authProtocol.ts: a challenge from the
+ *   server, its deployment-signed credential, a proof over the challenge), and adds a fresh
+ *   `nonce` and its protocol version `proto`. The server checks it (signed by this deployment,
+ *   valid now, not on the revocation list this node holds, a device or carrier — never a relay),
+ *   then answers the upgrade with its own credential and a proof over the nonce in the headers
+ *   below, which the dialler checks the same way before a single sync message flows. A stranger,
+ *   another deployment, an expired or revoked credential gets nothing, in either direction.
+ * - Versions: a TXT `pv` or a `proto` other than {@link LAN_PROTOCOL} is not dialled / refused
+ *   (`incompatible-protocol`), said in the log and in `GET /api/sync`.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { peerIdOfCredential, type RefusalBody } from '../network/authProtocol.ts'
+import { proveKey, verifyCredential, verifyProof } from '../network/credential.ts'
+import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
+
+/** DNS-SD service type: `_stockmesh._tcp`. */
+export const SERVICE_TYPE = 'stockmesh'
+/** The LAN protocol this code speaks (TXT `pv`, upgrade parameter `proto`). */
+export const LAN_PROTOCOL = 1
+
+export const HEADER = {
+  credential: 'x-stockmesh-credential',
+  proof: 'x-stockmesh-proof',
+  peer: 'x-stockmesh-peer',
+} as const
+
+/** What a node advertises: enough to decide whether to dial, nothing secret. */
+export interface LanTxt {
+  dep: string
+  site: string
+  dev: string
+  role: string
+  pv: string
+}
+
+export function txtOf(claims: Pick<CredentialClaims, 'deployment' | 'site' | 'device' | 'role'>): LanTxt {
+  return { dep: claims.deployment, site: claims.site, dev: claims.device, role: claims.role, pv: String(LAN_PROTOCOL) }
+}
+
+/** A TXT record as another host sent it, or undefined when it is not a stockmesh one. */
+export function parseTxt(txt: unknown): LanTxt | undefined {
+  if (!txt || typeof txt !== 'object') return undefined
+  const t = txt as Record<string, unknown>
+  const field = (k: string) => (typeof t[k] === 'string' ? (t[k] as string) : Buffer.isBuffer(t[k]) ? (t[k] as Buffer).toString('utf8') : undefined)
+  const [dep, site, dev, role, pv] = ['dep', 'site', 'dev', 'role', 'pv'].map(field)
+  if (!dep || !site || !dev || !role || !pv) return undefined
+  return { dep, site, dev, role, pv }
+}
+
+/** The roles that meet on a LAN: devices of sites, and carriers. Relays are reached as relays. */
+export const LAN_ROLES: ReadonlySet<string> = new Set(['device', 'carrier'])
+
+/** The parameters a dialler adds to its upgrade: a fresh nonce for the server to sign, and its protocol. */
+export function dialParams(): Record<string, string> {
+  return { nonce: randomBytes(32).toString('base64url'), proto: String(LAN_PROTOCOL) }
+}
+
+/** The headers with which a server proves itself in its answer to an upgrade carrying `nonce`. */
+export function proofHeaders(credential: string, privateKey: string, peerId: string, nonce: string): string[] {
+  return [`${HEADER.peer}: ${peerId}`, `${HEADER.credential}: ${credential}`, `${HEADER.proof}: ${proveKey(nonce, peerId, privateKey)}`]
+}
+
+export interface TrustOptions {
+  deployment: DeploymentPublic
+  isRevoked: (device: string) => boolean
+  now?: () => number
+}
+
+const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? '' : (value ?? ''))
+
+/** Checks a LAN server's answer to our upgrade (its proof over our nonce). */
+export function verifyServer(headers: IncomingHttpHeaders, params: Record<string, string>, trust: TrustOptions): { ok: true; peerId: string } | { ok: false; refusal: RefusalBody } {
+  const refuse = (error: RefusalBody['error'], reason: string) => ({ ok: false as const, refusal: { error, reason } })
+  const credential = one(headers[HEADER.credential])
+  if (!credential) return refuse('server-unproven', 'the peer answered without a credential: not a stockmesh node of this deployment')
+  const verified = verifyCredential(credential, trust.deployment, (trust.now ?? Date.now)())
+  if (!verified.ok) return refuse(verified.reason, `the peer's credential: ${verified.message}`)
+  const claims = verified.claims
+  if (trust.isRevoked(claims.device)) return refuse('revoked', `the peer is device ${claims.device}, revoked by the deployment`)
+  if (!LAN_ROLES.has(claims.role)) return refuse('wrong-role', `the peer is a ${claims.role}: only devices and carriers meet on a LAN`)
+  const peerId = peerIdOfCredential(claims)
+  if (one(headers[HEADER.peer]) !== peerId) return refuse('wrong-peer-id', `the peer's credential is for ${peerId}`)
+  if (!verifyProof(one(headers[HEADER.proof]), params.nonce ?? '', peerId, claims.publicKey)) return refuse('bad-proof', `the peer did not prove it holds the key of device ${claims.device}`)
+  return { ok: true, peerId }
+}

@@ -1,0 +1,88 @@
+/**
+ * LAN links between site nodes of one deployment, with no relay and no server: real nodes in this
+ * process, each with its LAN sync port on loopback, linked by `dial()` (discovery over multicast is
+ * tested in namespaces: lanDiscovery.test.ts). Both sides prove themselves; strangers, another
+ * deployment, revoked and expired devices get nothing either way; a device of another site gets
+ * only what its site is party to.
+ */
+import pino from 'pino'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { readEnrolmentFile } from '../../src/hub/enrol.ts'
+import { recordMovements } from '../../src/node/ledger.ts'
+import { SiteNode } from '../../src/node/siteNode.ts'
+import { hubDeployment, ok } from '../helpers/deployment.ts'
+import { tempDir } from '../helpers/tempDir.ts'
+import { until } from '../helpers/until.ts'
+
+const HOUR = 3_600_000
+
+async function node(file: string, now?: () => number): Promise<SiteNode> {
+  const { enrolment } = await readEnrolmentFile(file)
+  const opened = await SiteNode.open({ dataDir: tempDir('lan-'), enrolment, logger: pino({ level: 'silent' }), ...(now ? { now } : {}) })
+  onTestFinished(() => opened.close())
+  await opened.startLan({ host: '127.0.0.1', port: 0, discover: false, minRetryMs: 100, maxRetryMs: 400, refusedRetryMs: 60_000 })
+  return opened
+}
+
+const url = (n: SiteNode) => `ws://127.0.0.1:${n.lan!.port}`
+const receipt = (id: string, quantity: number) => ({ id, kind: 'receipt', sku: 'AMOX-500', quantity, user: 'amina' })
+const onHand = (n: SiteNode) => n.book.onHand().get('AMOX-500') ?? 0
+const lanPeer = (n: SiteNode, peerId: string) => n.lan!.peers().find((p) => p.peerId === peerId)
+
+describe('LAN links', () => {
+  it('two devices of a store link both ways proven and sync; a device of another store gets the catalog and nothing of the store', async () => {
+    const { enrol, file } = await hubDeployment()
+    await enrol('a1', 'store-a')
+    await enrol('a2', 'store-a')
+    await enrol('b1', 'store-b')
+    const [a1, a2, b1] = await Promise.all([node(file('a1')), node(file('a2')), node(file('b1'))])
+    await recordMovements(a1, [receipt('r1', 30)])
+    // The smaller peer id dials: site/store-a/a1 < site/store-a/a2 < site/store-b/b1.
+    a1.lan!.dial(a2.peerId, url(a2))
+    a1.lan!.dial(b1.peerId, url(b1))
+    await until('a2 to hold a1\'s receipt', () => (onHand(a2) === 30 ? true : undefined), 15_000)
+    await recordMovements(a2, [receipt('r2', 5)])
+    await until('a1 to hold a2\'s receipt', () => (onHand(a1) === 35 ? true : undefined), 15_000)
+    expect(lanPeer(a1, a2.peerId)).toMatchObject({ state: 'linked', direction: 'out', site: 'store-a', device: 'a2', role: 'device' })
+    expect(lanPeer(a2, a1.peerId)).toMatchObject({ state: 'linked', direction: 'in', site: 'store-a', device: 'a1' })
+
+    // b1 is linked to a1 too, and holds the deployment's catalog…
+    await until('b1 linked', () => (lanPeer(b1, a1.peerId)?.state === 'linked' ? true : undefined), 15_000)
+    expect(b1.repo.peers).toContain(a1.peerId)
+    // …but a1 shares nothing of store-a with it: asked for a1's ledger, it is unavailable.
+    expect(a1.mayShare(b1.peerId, a1.store.ledger.handle.documentId)).toBe(false)
+    expect(a1.mayShare(b1.peerId, a1.catalog.documentId)).toBe(true)
+    const asked = b1.repo.find(a1.store.ledger.url as never)
+    await expect(asked).rejects.toThrow(/unavailable/)
+    expect(onHand(b1)).toBe(0)
+  }, 60_000)
+
+  it('refuses, in both directions, a node of another deployment, a revoked device and an expired credential', async () => {
+    const { hub, enrol, file } = await hubDeployment()
+    await enrol('r1', 'store-a')
+    await ok(['revoke', '--data', hub, '--device', 'r1'])
+    await enrol('a1', 'store-a') // holds the list naming r1
+    await enrol('e1', 'store-a', ['--expires', '1h'])
+    const other = await hubDeployment()
+    await other.enrol('x1', 'store-a')
+    const a1 = await node(file('a1'), () => Date.now() + 2 * HOUR) // e1 has expired by a1's clock
+    const [r1, e1, x1] = await Promise.all([node(file('r1')), node(file('e1')), node(other.file('x1'))])
+    await recordMovements(a1, [receipt('secret', 99)])
+
+    // They dial a1: a1 refuses each, saying why.
+    for (const stranger of [r1, e1, x1]) stranger.lan!.dial(a1.peerId, url(a1))
+    await until('the three refusals', () => ([r1, e1, x1].every((s) => lanPeer(s, a1.peerId)?.state === 'refused') ? true : undefined), 15_000)
+    expect(lanPeer(r1, a1.peerId)?.reason).toMatch(/revoked/)
+    expect(lanPeer(e1, a1.peerId)?.reason).toMatch(/expired/)
+    expect(lanPeer(x1, a1.peerId)?.reason).toMatch(/deployment|signature/)
+    // a1 dials them: it refuses each of them as a server (a node proves itself too).
+    for (const stranger of [r1, e1, x1]) a1.lan!.dial(stranger.peerId, url(stranger))
+    await until('a1 to refuse the three', () => ([r1, e1, x1].every((s) => lanPeer(a1, s.peerId)?.state === 'refused') ? true : undefined), 15_000)
+    expect(lanPeer(a1, r1.peerId)?.reason).toMatch(/revoked/)
+    expect(lanPeer(a1, e1.peerId)?.reason).toMatch(/expired/)
+    expect(lanPeer(a1, x1.peerId)?.reason).toMatch(/deployment|signature/)
+    // Nothing moved: not one peer linked, nothing of a1's received.
+    for (const n of [a1, r1, e1, x1]) expect(n.repo.peers).toEqual([])
+    for (const stranger of [r1, e1, x1]) expect(onHand(stranger)).toBe(0)
+  }, 60_000)
+})
