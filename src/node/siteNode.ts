@@ -32,7 +32,7 @@ import { LedgerBook } from '../docs/ledgerBook.ts'
 import { createSiteIndex } from '../docs/siteIndex.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
 import { ReadOnlyDocumentError } from '../schema/errors.ts'
-import { SiteId, DeviceId } from '../schema/ids.ts'
+import { SiteId, DeviceId, isId } from '../schema/ids.ts'
 import type { JournalDoc, LedgerDoc } from '../schema/ledger.ts'
 import { migrate, schemaState, type DocKind } from '../schema/migrations.ts'
 import type { SiteIndexDoc } from '../schema/siteIndex.ts'
@@ -494,6 +494,7 @@ export class SiteNode {
     // 2.5.6 emits no event for that): index it then, so that its new movements are indexed (and
     // announced) as they arrive, and it is unloaded again when quiet.
     documents.onLoaded = (documentId) => siteNode.#journalOpened(`automerge:${documentId}`)
+    documents.onFirstSaved = (documentId, doc) => siteNode.#arrived(documentId, doc)
     documents.onDamage = (documentId, detail) => options.logger.error({ documentId, ...detail }, 'a change log held damaged records before its end: a copy is kept and the log cut to its last whole record')
     siteNode.enrolment = enrolment
     siteNode.#watchPeers()
@@ -514,6 +515,7 @@ export class SiteNode {
     }, options.unloadSweepMs ?? UNLOAD_SWEEP_MS)
     siteNode.#sweeper.unref()
     ledger.on('change', () => void siteNode.#loadNewJournals())
+    for (const handle of [ledger, index]) handle.on('change', () => (siteNode.#own = undefined))
     siteNode.#watchChanges('ledger', 'ledger', ledger)
     siteNode.#watchChanges('catalog', 'catalog', catalog)
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
@@ -718,6 +720,22 @@ export class SiteNode {
     }
     into.set(id, handle)
     this.#watchChanges(kind, id, handle)
+    this.#shareChanged()
+  }
+
+  #shareCheck: ReturnType<typeof setTimeout> | undefined
+  /**
+   * Who may have a document changed (an order or manifest is listed now, so its parties may):
+   * automerge-repo decides once per document and peer, and decides again only when told.
+   * Coalesced: one re-check for a burst of listings.
+   */
+  #shareChanged(): void {
+    if (this.#shareCheck || this.#closed) return
+    this.#shareCheck = setTimeout(() => {
+      this.#shareCheck = undefined
+      if (!this.#closed && this.repo.peers.length > 0) this.repo.shareConfigChanged()
+    }, 50)
+    this.#shareCheck.unref?.()
   }
 
   /** Handles whose changes are announced as `changed` events, with the name they are listed under now. */
@@ -762,27 +780,49 @@ export class SiteNode {
 
   async #loadShared(): Promise<void> {
     if (this.#closed || !this.directory) return
-    for (const [documentId, entry] of sharedDocuments(this.directory.doc())) {
-      if (this.#shared.has(documentId)) continue
-      this.#shared.add(documentId)
-      const into = entry.kind === 'order' ? this.orders : this.manifests
-      const load = (handle: DocHandle<unknown>) => {
-        if ([...into.values()].some((h) => h.documentId === handle.documentId)) return
-        // The plain id only when neither this site's index nor this node uses it.
-        const own = into.has(entry.id) || hasOwnKey(entry.kind === 'order' ? this.index.doc().orders : this.index.doc().manifests, entry.id) || this.#indexed.has(`${entry.kind}:${entry.id}`)
-        const id = own ? `${entry.id}~${entry.from}` : entry.id
-        if (into.has(id)) return
-        this.#upgrade(entry.kind, handle)
-        into.set(id, handle)
-        this.#sharedListing.set(`${entry.kind}:${id}`, entry.from)
-        this.#watchChanges(entry.kind, id, handle)
-        this.events.emit('document', { kind: entry.kind, id, url: handle.url, how: 'shared' })
-        this.log.info({ kind: entry.kind, id, from: entry.from }, 'a document shared with this site is listed')
-      }
-      await this.#find<unknown>(entry.url, load)
-        .then(load)
-        .catch((error: unknown) => this.log.warn({ err: error, kind: entry.kind, id: entry.id }, 'shared document not available yet'))
+    for (const [documentId, entry] of sharedDocuments(this.directory.doc())) await this.#listShared(documentId, entry)
+  }
+
+  /** Lists a document another site shares with this one (from the directory, or brought by a LAN peer), once. */
+  async #listShared(documentId: string, entry: { kind: 'order' | 'manifest'; id: string; from: string; url: string }): Promise<void> {
+    if (this.#shared.has(documentId)) return
+    this.#shared.add(documentId)
+    const into = entry.kind === 'order' ? this.orders : this.manifests
+    const load = (handle: DocHandle<unknown>) => {
+      if ([...into.values()].some((h) => h.documentId === handle.documentId)) return
+      // The plain id only when neither this site's index nor this node uses it.
+      const own = into.has(entry.id) || hasOwnKey(entry.kind === 'order' ? this.index.doc().orders : this.index.doc().manifests, entry.id) || this.#indexed.has(`${entry.kind}:${entry.id}`)
+      const id = own ? `${entry.id}~${entry.from}` : entry.id
+      if (into.has(id)) return
+      this.#upgrade(entry.kind, handle)
+      into.set(id, handle)
+      this.#sharedListing.set(`${entry.kind}:${id}`, entry.from)
+      this.#watchChanges(entry.kind, id, handle)
+      this.#shareChanged()
+      this.events.emit('document', { kind: entry.kind, id, url: handle.url, how: 'shared' })
+      this.log.info({ kind: entry.kind, id, from: entry.from }, 'a document shared with this site is listed')
     }
+    await this.#find<unknown>(entry.url, load)
+      .then(load)
+      .catch((error: unknown) => this.log.warn({ err: error, kind: entry.kind, id: entry.id }, 'shared document not available yet'))
+  }
+
+  /**
+   * A document arrived by sync that this site is party to (an order to it, a manifest stopping at
+   * it) but its directory does not list: brought by a LAN peer, with no relay to list it. Listed as
+   * the relay would have. Limit: its content says who it is from; a relay records the owner as the
+   * first site that brought it instead (src/relay/access.ts).
+   */
+  #arrived(documentId: string, doc: unknown): void {
+    if (this.#closed || this.#shared.has(documentId)) return
+    const d = doc as { kind?: unknown; id?: unknown; from?: unknown } | undefined
+    const kind = text(d?.kind)
+    const id = text(d?.id)
+    const from = text(d?.from)
+    if ((kind !== 'order' && kind !== 'manifest') || !id || !from || from === this.identity.site || !isId(id)) return
+    if (!partiesOf(doc, from).includes(this.identity.site)) return
+    if ([...this.orders.values(), ...this.manifests.values()].some((h) => h.documentId === documentId)) return
+    void this.#listShared(documentId, { kind, id, from, url: `automerge:${documentId}` })
   }
 
   /**
@@ -939,7 +979,29 @@ export class SiteNode {
       const from = text(doc?.from)
       return from !== undefined && (from === peer.site || partiesOf(doc, from).includes(peer.site))
     }
-    return false
+    // This site's own documents (index, ledger, directory, every journal, its orders and
+    // manifests not listed yet): never, loaded or not.
+    if (this.#ownDocuments().has(documentId)) return false
+    // Anything else is a document this node does not have as its own: one a peer may bring (an
+    // order to this site from a LAN peer, listed once here if this site is party to it: #arrived).
+    return true
+  }
+
+  #own: Set<string> | undefined
+  /** The ids of this site's own documents, kept until the index or the ledger changes. */
+  #ownDocuments(): Set<string> {
+    if (this.#own) return this.#own
+    const ids = new Set<string>([this.index.documentId, this.store.ledger.handle.documentId])
+    const idOf = (url: unknown) => {
+      const u = text(url)
+      if (u?.startsWith('automerge:')) ids.add(u.slice('automerge:'.length))
+    }
+    const index = this.index.doc()
+    idOf(index.directory)
+    for (const map of [index.orders, index.manifests]) for (const url of Object.values(map ?? {})) idOf(url)
+    for (const { url } of journalEntries(this.store.ledger.doc())) idOf(url)
+    this.#own = ids
+    return ids
   }
 
   /** Adds a network adapter (LAN peer, relay, renderer bridge) behind the durability gate. */

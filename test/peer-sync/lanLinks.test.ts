@@ -9,6 +9,9 @@ import pino from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { readEnrolmentFile } from '../../src/hub/enrol.ts'
 import { recordMovements } from '../../src/node/ledger.ts'
+import { changeOrder, createOrder } from '../../src/node/orders.ts'
+import { approve, orderStatus, submit as submitOrder } from '../../src/docs/order.ts'
+import type { OrderDoc } from '../../src/schema/order.ts'
 import { SiteNode } from '../../src/node/siteNode.ts'
 import { hubDeployment, ok } from '../helpers/deployment.ts'
 import { tempDir } from '../helpers/tempDir.ts'
@@ -54,7 +57,24 @@ describe('LAN links', () => {
     expect(a1.mayShare(b1.peerId, a1.catalog.documentId)).toBe(true)
     const asked = b1.repo.find(a1.store.ledger.url as never)
     await expect(asked).rejects.toThrow(/unavailable/)
+    // Nor its journal, held on a1's disk.
+    const journal = [...a1.store.journals()][0]!.url
+    await expect(b1.repo.find(journal as never)).rejects.toThrow(/unavailable/)
+    expect(a1.mayShare(b1.peerId, journal.slice('automerge:'.length))).toBe(false)
     expect(onHand(b1)).toBe(0)
+
+    // An order of store A to store B reaches b1 with no relay, is listed there, and B's approval comes back.
+    const ctx = (n: SiteNode, user: string) => ({ user, device: n.identity.node, at: Date.now() }) as never
+    await createOrder(a1, { id: 'po-lan', from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 12 }] }, ctx(a1, 'amina'))
+    await changeOrder(a1, 'po-lan', 'order.submit', (d, input, c) => submitOrder(d, input, c), {}, ctx(a1, 'amina'))
+    await until('b1 to list the order', () => (b1.orders.has('po-lan') ? true : undefined), 15_000)
+    await until('b1 to see it submitted', () => (orderStatus(b1.orders.get('po-lan')!.doc() as OrderDoc) === 'submitted' ? true : undefined), 15_000)
+    await changeOrder(b1, 'po-lan', 'order.approve', approve, {}, ctx(b1, 'otieno'))
+    await until('a1 to see B\'s approval', () => (orderStatus(a1.orders.get('po-lan')!.doc() as OrderDoc) === 'approved' ? true : undefined), 15_000)
+    // a2 (store A) gets it too; b1 still has nothing else of store A.
+    await until('a2 to list it', () => (a2.orders.has('po-lan') ? true : undefined), 15_000)
+    expect(a1.mayShare(b1.peerId, a1.orders.get('po-lan')!.documentId)).toBe(true)
+    expect(a1.mayShare(b1.peerId, a1.index.documentId)).toBe(false)
   }, 60_000)
 
   it('refuses, in both directions, a node of another deployment, a revoked device and an expired credential', async () => {

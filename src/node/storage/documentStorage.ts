@@ -102,6 +102,8 @@ export class DocumentStorage {
   onCompactable: ((documentId: DocumentId) => void) | undefined
   /** Called after a save leaves a document overdue for compaction (see `#overdue`). */
   onOverdue: ((documentId: DocumentId) => void) | undefined
+  /** Called after the first save of a document this process did not load: created here, or arrived by sync. */
+  onFirstSaved: ((documentId: DocumentId, doc: A.Doc<unknown>) => void) | undefined
   /** Called after a document was loaded from disk (by `find`, or because a peer asked for it). */
   onLoaded: ((documentId: DocumentId) => void) | undefined
   /** Called when a change log held damaged records before its end (a copy is kept beside it). */
@@ -219,6 +221,7 @@ export class DocumentStorage {
         // Never loaded by this process: nothing of it was on disk unless a load said so.
         if (state.chunks.length === 0) state.complete = true
         state.chunks.push({ key, type: 'snapshot', size: binary.length })
+        this.onFirstSaved?.(documentId, doc)
       } else {
         const binary = A.saveSince(doc, state.heads)
         if (binary.length === 0) return
