@@ -207,8 +207,9 @@ export class LanMesh {
   }
 
   #discover(): void {
-    // The options go to multicast-dns (its `interface`), which bonjour-service's types do not list.
-    const bonjour = new Bonjour((this.#options.mdnsInterface ? { interface: this.#options.mdnsInterface } : {}) as never, (error: unknown) => this.#log.warn({ err: error }, 'multicast DNS failed'))
+    // The options go to multicast-dns, which bonjour-service's types do not list. Its socket bound to
+    // the interface's own address would receive no multicast: bound to all, sent and joined on the one.
+    const bonjour = new Bonjour((this.#options.mdnsInterface ? { interface: this.#options.mdnsInterface, bind: '0.0.0.0' } : {}) as never, (error: unknown) => this.#log.warn({ err: error }, 'multicast DNS failed'))
     this.#bonjour = bonjour
     const claims = this.#enrolment.claims
     // Names must be unique on the LAN: the device id is. The host name too (namespaces share one).

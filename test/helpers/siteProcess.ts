@@ -15,11 +15,13 @@ export interface SiteProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function startSiteProcess(args: string[], timeoutMs = 20_000): Promise<SiteProcess> {
+/** `wrap`: a command the site runs under (e.g. `ip netns exec NS`: a host of a test LAN). */
+export async function startSiteProcess(args: string[], timeoutMs = 20_000, wrap: string[] = []): Promise<SiteProcess> {
   // Tests bind only to loopback or to namespaces they made: an enrolled site's LAN mesh (on all
   // addresses, multicast DNS) is off unless the test places it (--lan-host).
   const lan = args[0] === 'site' && !args.includes('--lan-host') && !args.includes('--no-lan') ? ['--no-lan'] : []
-  const child = spawn(process.execPath, [BIN, ...args, ...lan], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const [command, ...rest] = [...wrap, process.execPath, BIN, ...args, ...lan]
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
