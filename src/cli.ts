@@ -194,7 +194,7 @@ function deploymentCommands(cli: Command): void {
     .option('--expires <duration>', 'how long the credential is valid: e.g. 90d, 12w, 48h', '90d')
     .option('--relay <url>', 'the relay the device connects to (ws://HOST:PORT)')
     .option('--device <id>', 'device id (generated: dev- and 8 hex digits)')
-    .option('--serves <sites>', "a relay's: the sites whose documents it carries, comma-separated (default: its --site)")
+    .option('--serves <sites>', "a relay's: the sites whose documents it carries (default: its --site); a carrier's: the sites of its route; comma-separated")
     .option('--log-level <level>', 'pino log level', 'warn')
     .action(async (flags: { data: string; site: string; out: string; role: string; expires: string; relay?: string; device?: string; serves?: string; logLevel: string }) => {
       const dir = hubDir(flags.data)
@@ -243,6 +243,34 @@ function deploymentCommands(cli: Command): void {
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
       console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)
+    })
+  cli
+    .command('carrier')
+    .description("run a carrier (a device enrolled with --role carrier --serves SITES): it holds the documents of the sites of its route, syncs with their nodes on each LAN it comes to (they find it by DNS-SD) and with the relay whenever it reaches it; GET /route says which documents the relay holds")
+    .requiredOption('--data <dir>', "the carrier's data folder")
+    .option('--enrol <file>', 'its enrolment file (first start only)')
+    .option('--host <address>', 'address the carrier listens on for the devices of its route', '0.0.0.0')
+    .option('--port <n>', 'its port (0 picks a free one; it is advertised)', port, 0)
+    .option('--no-lan', 'do not advertise on the LAN (devices must be given its address)')
+    .option('--mdns-interface <address>', 'an address of the interface multicast DNS uses (default: the system picks)')
+    .option('--api-token <secret>', 'GET /route needs this bearer token; off without one (env STOCKMESH_RELAY_TOKEN)', process.env.STOCKMESH_RELAY_TOKEN)
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: { data: string; enrol?: string; host: string; port: number; lan: boolean; mdnsInterface?: string; apiToken?: string; logLevel: string }) => {
+      const logger = pino({ level: flags.logLevel })
+      process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
+      const carrier = await runChainedRelay({
+        dir: path.resolve(flags.data),
+        port: flags.port,
+        host: flags.host,
+        logger,
+        // What it carries stays in memory: few documents, and GET /route lists what is loaded.
+        idleMs: 0,
+        ...(flags.enrol ? { enrol: flags.enrol } : {}),
+        lan: flags.lan ? (flags.mdnsInterface ? { mdnsInterface: flags.mdnsInterface } : {}) : false,
+        ...(flags.apiToken ? { apiToken: flags.apiToken } : {}),
+      })
+      stopOnSignals(logger, () => carrier.stop())
+      console.log(`stockmesh carrier ${carrier.deployment.id} ready at ${carrier.relay.url}  relay ${carrier.upstream}  data in ${path.resolve(flags.data)}`)
     })
   cli
     .command('revoke')

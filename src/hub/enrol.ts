@@ -78,7 +78,7 @@ export async function enrolDevice(hubDir: string, options: EnrolOptions): Promis
   const role = checked(DeviceRole, options.role ?? 'device', 'role (--role)')
   const device = options.device === undefined ? DeviceId.parse(`dev-${randomBytes(4).toString('hex')}`) : checked(DeviceId, options.device, 'device id (--device)')
   const validFor = options.validForMs ?? 90 * DAY
-  if (options.serves !== undefined && role !== 'relay') throw new Error('--serves is for a relay (--role relay): a device belongs to one site')
+  if (options.serves !== undefined && role !== 'relay' && role !== 'carrier') throw new Error('--serves is for a relay (--role relay) or a carrier\'s route (--role carrier): a device belongs to one site')
   const serves = options.serves === undefined ? undefined : [...new Set(options.serves.map((s) => checked(SiteId, s, 'site id (--serves)')))]
   const relay = options.relay === undefined ? undefined : checked(EnrolmentFile.shape.relay, options.relay, 'relay URL (--relay)')
   const out = path.resolve(options.out)

@@ -970,6 +970,8 @@ export class SiteNode {
     // its upgrade, both ways (src/peer-sync/lanProtocol.ts).
     if (peer.role === 'relay') return true
     if (peer.site === this.identity.site) return true
+    // A carrier whose route (proven on the LAN link) stops here carries this site's documents to its relay.
+    if (peer.role === 'carrier' && this.lan?.routeOf(peerId)?.includes(this.identity.site)) return true
     if (documentId === undefined) return true // asked when a peer connects: each document is asked about again
     if (documentId === this.catalog.documentId) return true
     for (const handle of [...this.orders.values(), ...this.manifests.values()]) {

@@ -15,7 +15,8 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { Bonjour, type Browser, type Service } from 'bonjour-service'
+import type { Service } from 'bonjour-service'
+import { advertise, type Advertised } from './advertise.ts'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
@@ -25,7 +26,7 @@ import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import { authenticate, ChallengeStore } from '../relay/auth.ts'
 import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
 import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
-import { dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, SERVICE_TYPE, txtOf, verifyServer, type LanTxt } from './lanProtocol.ts'
+import { dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, verifyServer } from './lanProtocol.ts'
 
 /** What the mesh needs of a site node (SiteNode satisfies it). */
 export interface MeshNode {
@@ -81,12 +82,12 @@ export class LanMesh {
   readonly #challenges = new ChallengeStore()
   readonly #peers = new Map<string, LanPeer>()
   readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
+  /** The route (`serves`) of each carrier proven on a link. */
+  readonly #proven = new Map<string, readonly string[] | undefined>()
   #server: http.Server | undefined
   #wss: WebSocketServer | undefined
   #adapter: AuthenticatedWebSocketServerAdapter | undefined
-  #bonjour: Bonjour | undefined
-  #browser: Browser | undefined
-  #requery: ReturnType<typeof setInterval> | undefined
+  #advertised: Advertised | undefined
   #closed = false
   port = 0
 
@@ -207,22 +208,8 @@ export class LanMesh {
   }
 
   #discover(): void {
-    // The options go to multicast-dns, which bonjour-service's types do not list. Its socket bound to
-    // the interface's own address would receive no multicast: bound to all, sent and joined on the one.
-    const bonjour = new Bonjour((this.#options.mdnsInterface ? { interface: this.#options.mdnsInterface, bind: '0.0.0.0' } : {}) as never, (error: unknown) => this.#log.warn({ err: error }, 'multicast DNS failed'))
-    this.#bonjour = bonjour
-    const claims = this.#enrolment.claims
-    // Names must be unique on the LAN: the device id is. The host name too (namespaces share one).
-    bonjour.publish({ name: `stockmesh ${claims.site} ${claims.device}`.slice(0, 63), type: SERVICE_TYPE, port: this.port, host: `${claims.device}.local`, txt: txtOf(claims) as unknown as Record<string, string>, disableIPv6: true })
-    const browser = bonjour.find({ type: SERVICE_TYPE })
-    this.#browser = browser
-    browser.on('up', (service: Service) => this.#seen(service))
-    browser.on('txt-update', (service: Service) => this.#seen(service))
-    browser.on('srv-update', (service: Service) => this.#seen(service))
-    browser.on('down', (service: Service) => this.#gone(service))
-    // Ask again now and then: a peer that came while our query was lost is found at the next one.
-    this.#requery = setInterval(() => browser.update(), 15_000)
-    this.#requery.unref()
+    this.#advertised = advertise(this.#enrolment.claims, this.port, this.#log, this.#options.mdnsInterface)
+    this.#advertised.browse({ seen: (service) => this.#seen(service), gone: (service) => this.#gone(service) })
   }
 
   #seen(service: Service): void {
@@ -245,8 +232,8 @@ export class LanMesh {
       return
     }
     if (!LAN_ROLES.has(txt.role)) return
-    // One link per pair: the smaller peer id dials.
-    if (this.#node.peerId > peerId) {
+    // One link per pair: the smaller peer id dials; a carrier only ever answers (it is a relay that travels).
+    if (txt.role !== 'carrier' && this.#node.peerId > peerId) {
       if (!this.#peers.has(peerId)) this.#note({ ...base, state: 'linking', direction: 'in' })
       return
     }
@@ -273,6 +260,7 @@ export class LanMesh {
           const verdict = verifyServer(headers, params, this.#trust)
           // The advertised name must be the proven one: no node answers for another.
           if (verdict.ok && verdict.peerId !== peerId) return { ok: false, refusal: { error: 'wrong-peer-id', reason: `${url} advertised itself as ${peerId} but proved to be ${verdict.peerId}` } }
+          if (verdict.ok) this.#proven.set(peerId, verdict.claims.serves)
           return verdict
         },
       },
@@ -307,6 +295,11 @@ export class LanMesh {
     if (this.#dialled.has(peerId) && !this.#dialled.get(peerId)!.remotePeerId) this.#drop(peerId)
   }
 
+  /** The sites a carrier proved it serves (its route), or undefined when no such carrier is linked. */
+  routeOf(peerId: string): readonly string[] | undefined {
+    return this.#proven.get(peerId)
+  }
+
   /** Every LAN peer seen, with its state (refusals read from the links as they are now). */
   peers(): LanPeer[] {
     const out: LanPeer[] = []
@@ -321,13 +314,8 @@ export class LanMesh {
   async stop(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#requery)
     for (const peerId of [...this.#dialled.keys()]) this.#drop(peerId)
-    this.#browser?.stop()
-    await new Promise<void>((resolve) => {
-      if (!this.#bonjour) return resolve()
-      this.#bonjour.unpublishAll(() => this.#bonjour!.destroy(() => resolve()))
-    })
+    await this.#advertised?.stop()
     await new Promise<void>((resolve) => {
       if (!this.#server) return resolve()
       this.#server.close(() => resolve())

@@ -77,7 +77,7 @@ export interface TrustOptions {
 const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? '' : (value ?? ''))
 
 /** Checks a LAN server's answer to our upgrade (its proof over our nonce). */
-export function verifyServer(headers: IncomingHttpHeaders, params: Record<string, string>, trust: TrustOptions): { ok: true; peerId: string } | { ok: false; refusal: RefusalBody } {
+export function verifyServer(headers: IncomingHttpHeaders, params: Record<string, string>, trust: TrustOptions): { ok: true; peerId: string; claims: CredentialClaims } | { ok: false; refusal: RefusalBody } {
   const refuse = (error: RefusalBody['error'], reason: string) => ({ ok: false as const, refusal: { error, reason } })
   const credential = one(headers[HEADER.credential])
   if (!credential) return refuse('server-unproven', 'the peer answered without a credential: not a stockmesh node of this deployment')
@@ -89,5 +89,5 @@ export function verifyServer(headers: IncomingHttpHeaders, params: Record<string
   const peerId = peerIdOfCredential(claims)
   if (one(headers[HEADER.peer]) !== peerId) return refuse('wrong-peer-id', `the peer's credential is for ${peerId}`)
   if (!verifyProof(one(headers[HEADER.proof]), params.nonce ?? '', peerId, claims.publicKey)) return refuse('bad-proof', `the peer did not prove it holds the key of device ${claims.device}`)
-  return { ok: true, peerId }
+  return { ok: true, peerId, claims }
 }

@@ -31,6 +31,7 @@ import type { DeploymentPublic } from '../schema/credential.ts'
 import { SiteAccess } from './access.ts'
 import { loadOwners, loadParties } from './owners.ts'
 import { startRelay, type Relay } from './server.ts'
+import { advertise } from '../peer-sync/advertise.ts'
 
 const RelayFile = z.strictObject({
   upstream: z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' }),
@@ -48,8 +49,12 @@ export interface ChainedRelayOptions {
   idleMs?: number
   /** The upstream relay (required at the first start, kept after; given again it replaces the kept one). */
   upstream?: string
-  /** The enrolment file (role relay): required at the first start. */
+  /** The enrolment file (role relay, or carrier with a route): required at the first start. */
   enrol?: string
+  /** A carrier's LAN presence: advertised by DNS-SD for the sites of its route to find (default on); false: off. */
+  lan?: false | { mdnsInterface?: string }
+  /** Bearer token of the data endpoints (`GET /route`). */
+  apiToken?: string
 }
 
 export interface RunningChainedRelay {
@@ -73,7 +78,8 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
     if (options.enrol) {
       if (enrolment) throw new Error(`${dir} is enrolled already (device ${enrolment.claims.device}): --enrol is for the first start only`)
       const read = await readEnrolmentFile(options.enrol)
-      if (read.claims.role !== 'relay') throw new Error(`the enrolment file ${options.enrol} is for a ${read.claims.role}, not a relay: enrol it with --role relay`)
+      if (read.claims.role === 'device') throw new Error(`the enrolment file ${options.enrol} is for a device, not a relay or a carrier: enrol it with --role relay or --role carrier --serves …`)
+      if (read.claims.role === 'carrier' && !read.claims.serves) throw new Error(`the enrolment file ${options.enrol} is for a carrier with no route: enrol it with --serves SITE,SITE… (the sites it visits)`)
       const upstream = options.upstream ?? read.enrolment.relay
       if (!upstream) throw new Error('give the upstream relay (--upstream ws://HOST:PORT): the enrolment file names none')
       file = RelayFile.parse({ upstream, catalog: read.enrolment.documents.catalog.url })
@@ -104,6 +110,9 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       access,
       peerId: peerIdOfCredential(claims),
       upstream: { url: file.upstream, credential: enrolment.credential, privateKey: enrolment.privateKey },
+      ...(options.apiToken ? { apiToken: options.apiToken } : {}),
+      // A carrier proves itself to the devices of its route that dial it on their LAN.
+      ...(claims.role === 'carrier' ? { prove: { credential: enrolment.credential, privateKey: enrolment.privateKey, peerId: peerIdOfCredential(claims) } } : {}),
       serves: claims.serves ?? [claims.site],
       revocations: () => revoked.token,
       registerStatement: (sites) => (register ? { ...register, roots: register.roots.filter(([site]) => sites.includes(site)), revocations: revoked.token } : undefined),
@@ -119,7 +128,9 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
         }
       },
     })
-    logger.info({ upstream: file.upstream, serves: claims.serves ?? [claims.site] }, 'chained relay serving')
+    logger.info({ upstream: file.upstream, serves: claims.serves ?? [claims.site], role: claims.role }, claims.role === 'carrier' ? 'carrier serving its route' : 'chained relay serving')
+    // A carrier is found by the sites of its route on each LAN it comes to.
+    const advertised = claims.role === 'carrier' && options.lan !== false ? advertise(claims, relay.port, logger, options.lan?.mdnsInterface) : undefined
     const upstream = file.upstream
     let stopping: Promise<void> | undefined
     return {
@@ -128,6 +139,7 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       upstream,
       stop: () =>
         (stopping ??= (async () => {
+          await advertised?.stop()
           await relay!.close()
           await lock.release()
         })()),

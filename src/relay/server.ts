@@ -31,6 +31,7 @@ import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWeb
 import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
+import { LAN_PROTOCOL, proofHeaders } from '../peer-sync/lanProtocol.ts'
 
 export interface RelayOptions {
   /** The relay Repo's storage (DurableFsStorageAdapter in production). */
@@ -83,6 +84,12 @@ export interface RelayOptions {
   /** Replaces the credential → peer id binding (the acceptance suite's fixed peer names only). */
   bindsPeer?: (claims: CredentialClaims, peer: string) => boolean
   now?: () => number
+  /**
+   * A carrier's relay, met on a LAN (src/peer-sync/lanProtocol.ts): a device that dials it with a
+   * nonce gets this proof of the carrier's own credential in the answer to its upgrade, and one
+   * speaking another LAN protocol is refused.
+   */
+  prove?: { credential: string; privateKey: string; peerId: string }
 }
 
 export interface Relay {
@@ -196,10 +203,27 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (ownerSaves.get(documentId) === all) ownerSaves.delete(documentId)
     })
   }
+  /**
+   * A peer that acts for sites it serves, as a relay chained below this one: a relay, or a carrier
+   * enrolled with a route (`--role carrier --serves …`: a relay that travels, src/relay/chained.ts).
+   */
+  const relayLike = (peerId: string): boolean => {
+    const role = parsePeerId(peerId)?.role
+    return role === 'relay' || (role === 'carrier' && connectedClaims.get(peerId)?.serves !== undefined)
+  }
   /** Denied messages per peer in the current minute: a peer that keeps asking is disconnected. */
   const denials = new Map<string, { since: number; count: number }>()
   const maxDenials = options.maxDenialsPerMinute ?? 1000
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 * 1024 })
+  // A carrier proves itself to the devices that ask (a nonce in their upgrade).
+  const nonces = new WeakMap<http.IncomingMessage, string>()
+  if (options.prove) {
+    const prove = options.prove
+    wss.on('headers', (headers, req) => {
+      const nonce = nonces.get(req)
+      if (nonce !== undefined) headers.push(...proofHeaders(prove.credential, prove.privateKey, prove.peerId, nonce))
+    })
+  }
   const adapter = new AuthenticatedWebSocketServerAdapter(wss, {
     logger,
     hooks: {
@@ -209,10 +233,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       },
       onRejected: (why) => rejected.inc({ reason: why }),
       onControl: (control, peerId) => fromBelow(control, peerId),
+      isRelayBelow: relayLike,
       onMessage: (message, bytes, peerId) => {
         messagesIn.inc()
         bytesIn.inc(bytes)
-        const fromRelay = parsePeerId(peerId)?.role === 'relay'
+        const fromRelay = relayLike(peerId)
         // A relay chained below joins: tell it the sites' roots and the revocation list.
         if (message.type === 'join') setImmediate(() => (fromRelay ? tellRegister(peerId) : tellRevocations(peerId)))
         const documentId = message.documentId
@@ -374,7 +399,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
   }
 
-  const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => parsePeerId(peer)?.role === 'relay')
+  const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => relayLike(peer))
   /** The devices connected get the latest revocation list when it changes (and each when it joins). */
   let toldRevocations: string | undefined
   const tellRevocations = (peerId: string) => {
@@ -385,7 +410,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const token = options.revocations?.()
     if (!token || token === toldRevocations) return
     toldRevocations = token
-    for (const peer of Object.keys(adapter.sockets)) if (parsePeerId(peer)?.role !== 'relay') tellRevocations(peer)
+    for (const peer of Object.keys(adapter.sockets)) if (!relayLike(peer)) tellRevocations(peer)
   }
   const tellRegister = (peerId: string) => {
     const statement = options.registerStatement?.(access.sitesOf(peerId))
@@ -454,7 +479,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sendDown = adapter.send.bind(adapter)
   const sendNow: typeof sendDown = (message) => {
     const target = message.targetId as string
-    if (message.type === 'sync' && parsePeerId(target)?.role === 'relay') {
+    if (message.type === 'sync' && relayLike(target)) {
       const statement = ownerStatement(target, (message as { documentId?: string }).documentId)
       if (statement) adapter.sendControl(target, statement)
     }
@@ -486,6 +511,34 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     res.end(JSON.stringify(body))
   }
 
+  /**
+   * `GET /route`: each document this relay holds (a carrier: what it carries), whose it is, and
+   * which peers hold its latest changes by their remote heads (automerge-repo's sync info per
+   * storage id). `upstream`: the relay above holds them — on its disk, since a relay flushes a
+   * document before it says anything about it (its durability gate); `peers`: each other peer met.
+   */
+  const routeStatus = () => {
+    const repo = repoRef!
+    const peers = new Set<string>([...Object.keys(repo.peerMetadataByPeerId), ...repo.peers])
+    const upstreamPeer = upstream?.remotePeerId
+    const storageOf = new Map([...peers].map((p) => [p, repo.getStorageIdOfPeer(p as PeerId)]))
+    const documents = Object.values(repo.handles)
+      .filter((h) => h.isReady())
+      .map((h) => {
+        const heads = [...h.heads()].sort()
+        const holders = [...peers].map((peer) => {
+          const storage = storageOf.get(peer)
+          const info = storage ? h.getSyncInfo(storage) : undefined
+          const theirs = info?.lastHeads ? [...info.lastHeads].sort() : undefined
+          return { peer, latest: theirs !== undefined && theirs.join() === heads.join(), lastSyncAt: info?.lastSyncTimestamp ? new Date(info.lastSyncTimestamp).toISOString() : null }
+        })
+        const up = upstreamPeer ? holders.find((x) => x.peer === upstreamPeer) : undefined
+        return { documentId: h.documentId, owner: access.siteOf(h.documentId) ?? null, upstream: up?.latest ?? false, peers: holders.filter((x) => x.peer !== upstreamPeer && x.lastSyncAt !== null) }
+      })
+      .sort((a, b) => (a.documentId < b.documentId ? -1 : 1))
+    return { upstream: upstream ? { url: upstream.url, connected: upstreamPeer !== undefined && repo.peers.includes(upstreamPeer) } : null, documents, held: documents.filter((d) => d.upstream).length, total: documents.length }
+  }
+
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     if (req.method !== 'GET') return json(res, 405, { error: 'method-not-allowed', reason: 'only GET' }, { allow: 'GET' })
@@ -496,6 +549,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         return json(res, 503, { error: 'busy', reason: 'too many challenges outstanding: try again shortly' }, { 'retry-after': '5' })
       }
       return json(res, 200, issued)
+    }
+    if (path === '/route') {
+      if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
+      if (!bearerMatches(req.headers.authorization, options.apiToken)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
+      return json(res, 200, routeStatus())
     }
     if (path.startsWith('/lots/')) {
       if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
@@ -550,12 +608,19 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"not-found","reason":"sync is at /sync"}')
       return
     }
+    const nonce = url.searchParams.get('nonce')
+    if (options.prove && nonce !== null) {
+      const proto = url.searchParams.get('proto') ?? ''
+      if (proto !== String(LAN_PROTOCOL)) return refuse(socket, 'incompatible-protocol', `this carrier speaks LAN protocol ${LAN_PROTOCOL}, the device ${proto || 'none'}: upgrade the older one`, { remote: req.socket.remoteAddress })
+      if (!/^[A-Za-z0-9_-]{32,64}$/.test(nonce)) return refuse(socket, 'malformed', 'the nonce is not one', { remote: req.socket.remoteAddress })
+      nonces.set(req, nonce)
+    }
     const result = authenticate(readSyncParams(url.searchParams), { deployment, isRevoked: options.isRevoked, challenges, now, bindsPeer: options.bindsPeer })
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
     if (options.serves) {
-      const sites = result.claims.role === 'relay' ? (result.claims.serves ?? [result.claims.site]) : [result.claims.site]
+      const sites = result.claims.role === 'relay' || result.claims.role === 'carrier' ? (result.claims.serves ?? [result.claims.site]) : [result.claims.site]
       const other = sites.find((site) => !options.serves!.includes(site))
       if (other !== undefined) return refuse(socket, 'not-served', `this relay carries the documents of ${options.serves.join(', ')}, not of ${other}: connect to the relay of your enrolment`, { remote, device: result.claims.device })
     }
@@ -583,13 +648,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ws.terminate()
       })
       connectedClaims.set(result.peerId, result.claims)
-      if (claims.role === 'relay') access.setServes(peerId, claims.serves ?? [claims.site])
+      if (claims.role === 'relay' || (claims.role === 'carrier' && claims.serves)) access.setServes(peerId, claims.serves ?? [claims.site])
       ws.on('close', () => {
         if (!adapter.isConnected(result.peerId)) {
           connectedClaims.delete(result.peerId)
           denials.delete(result.peerId)
           stated.delete(result.peerId)
-          if (claims.role === 'relay') access.setServes(peerId, undefined)
+          if (claims.role === 'relay' || claims.role === 'carrier') access.setServes(peerId, undefined)
         }
         logger.info({ peer: result.peerId }, 'device disconnected')
       })

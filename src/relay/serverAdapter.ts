@@ -24,6 +24,8 @@ export interface AdapterHooks {
    * not handed to automerge-repo. Only relay peers may send them.
    */
   onControl?: (control: ControlMessage, peerId: string) => void
+  /** Whether a peer is a relay below this one (may send control messages); default: its peer id says relay. */
+  isRelayBelow?: (peerId: string) => boolean
   /** A socket closed for bad input or by policy (`why`: the refusal code). */
   onRejected?: (why: RefusalCode | 'slow-client', peerId: string) => void
 }
@@ -176,7 +178,8 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
       this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, 'the data is not bytes')
       return
     }
-    if (msg.type === CONTROL_TYPE && parsePeerId(peerId)?.role === 'relay' && msg.targetId === this.peerId) {
+    const relayBelow = this.#hooks.isRelayBelow ? this.#hooks.isRelayBelow(peerId) : parsePeerId(peerId)?.role === 'relay'
+    if (msg.type === CONTROL_TYPE && relayBelow && msg.targetId === this.peerId) {
       const control = ControlMessage.safeParse((msg as { control?: unknown }).control)
       if (!control.success) {
         this.#close(ws, CLOSE_MALFORMED, 'malformed', peerId, `a control message that is not one: ${control.error.issues[0]?.message}`)

@@ -48,8 +48,17 @@ export interface RelayProcess {
  * `stockmesh relay --data dir --port port` (0: any), ready to serve; stopped after the test. `extra`:
  * more arguments (`--upstream URL --enrol FILE` for a relay chained under another).
  */
-export async function relayProcess(dir: string, port = 0, extra: string[] = []): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [BIN, 'relay', '--data', dir, '--port', String(port), '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function relayProcess(dir: string, port = 0, extra: string[] = [], wrap: string[] = []): Promise<RelayProcess> {
+  return serverProcess(['relay', '--data', dir, '--port', String(port), '--log-level', 'warn', ...extra], wrap)
+}
+
+/**
+ * `stockmesh <args>` for a command that serves a websocket (relay, carrier) and prints "ready at
+ * ws://…"; `wrap`: a command it runs under (`ip netns exec NS`). Stopped after the test.
+ */
+export async function serverProcess(args: string[], wrap: string[] = []): Promise<RelayProcess> {
+  const [command, ...rest] = [...wrap, process.execPath, BIN, ...args]
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   const kill = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)

@@ -18,13 +18,16 @@ export interface Lan {
   address(i: number): string
   /** Runs a JSON request against a site's API inside host `i`'s namespace (it listens on its loopback). */
   api(i: number, url: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>
+  /** Plugs host `i` into LAN segment `segment` (a bridge of its own): a vehicle driving to another site. */
+  attach(i: number, segment: number): void
 }
 
 function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
-export function makeLan(count: number): Lan {
+/** `segments[i]`: the LAN segment (bridge) host `i` starts on; all on one LAN by default. */
+export function makeLan(count: number, segments: number[] = []): Lan {
   const tag = `sm${process.pid % 100000}x${made++}`
   const bridge = `${tag}br`
   const hosts = Array.from({ length: count }, (_, i) => `${tag}h${i}`)
@@ -40,13 +43,15 @@ export function makeLan(count: number): Lan {
   onTestFinished(cleanup)
   try {
     ip(['netns', 'add', bridge])
-    ip(['-n', bridge, 'link', 'add', 'br0', 'type', 'bridge'])
-    ip(['-n', bridge, 'link', 'set', 'br0', 'up'])
+    for (let b = 0; b <= Math.max(0, ...segments); b++) {
+      ip(['-n', bridge, 'link', 'add', `br${b}`, 'type', 'bridge'])
+      ip(['-n', bridge, 'link', 'set', `br${b}`, 'up'])
+    }
     hosts.forEach((ns, i) => {
       ip(['netns', 'add', ns])
       // Made inside the host's namespace, its peer end moved to the bridge's: the machine's own namespace is never touched.
       ip(['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', bridge])
-      ip(['-n', bridge, 'link', 'set', `p${i}`, 'master', 'br0'])
+      ip(['-n', bridge, 'link', 'set', `p${i}`, 'master', `br${segments[i] ?? 0}`])
       ip(['-n', bridge, 'link', 'set', `p${i}`, 'up'])
       ip(['-n', ns, 'addr', 'add', `10.77.0.${i + 1}/24`, 'dev', 'eth0'])
       ip(['-n', ns, 'link', 'set', 'lo', 'up'])
@@ -61,6 +66,9 @@ export function makeLan(count: number): Lan {
   return {
     hosts,
     address: (i) => `10.77.0.${i + 1}`,
+    attach(i, segment) {
+      ip(['-n', bridge, 'link', 'set', `p${i}`, 'master', `br${segment}`])
+    },
     async api(i, url, method, path, body, headers = {}) {
       const all = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }
       // node:http, not fetch: fetch will not send the headers of an upgrade.

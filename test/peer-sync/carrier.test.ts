@@ -1,0 +1,105 @@
+/**
+ * A carrier between sites that never meet: real processes on hosts in network namespaces, three
+ * LAN segments (the hub's, store A's, store B's) and a vehicle moved between them. The carrier
+ * leaves the hub, meets A, then B, then the hub again, then A: A's stock reaches the relay, A's
+ * order reaches B, B's approval reaches the relay and A, and GET /route says what the relay holds.
+ */
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ok, running, serverProcess } from '../helpers/deployment.ts'
+import { makeLan, type Lan } from '../helpers/netns.ts'
+import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
+import { tempDir } from '../helpers/tempDir.ts'
+import { until } from '../helpers/until.ts'
+
+const TOKEN = 'route-token'
+const HUB = 0
+const A = 1
+const B = 2
+
+async function siteOn(lan: Lan, i: number, enrolment: string): Promise<SiteProcess> {
+  const address = lan.address(i)
+  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn', '--lan-host', address, '--mdns-interface', address], 20_000, ['ip', 'netns', 'exec', lan.hosts[i]!])
+  running.push(() => p.kill('SIGTERM'))
+  return p
+}
+
+interface RouteDoc {
+  documentId: string
+  owner: string | null
+  upstream: boolean
+  peers: Array<{ peer: string; latest: boolean }>
+}
+
+describe('a carrier', () => {
+  it('carries between two sites that never meet and the relay: meets A, then B, then the relay, and all end with the same documents', async () => {
+    // Hosts: 0 the hub relay, 1 store A's device, 2 store B's device, 3 the carrier, 4 a new device of A at the hub.
+    const lan = makeLan(5, [HUB, A, B, HUB, HUB])
+    const hub = path.join(tempDir('hub-'), 'hub')
+    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
+    const csv = path.join(tempDir('csv-'), 'products.csv')
+    writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
+    await ok(['catalog', 'import', '--data', hub, csv])
+    const relayUrl = `ws://${lan.address(0)}:8480`
+    const files = tempDir('enrol-')
+    const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`), ...extra])
+    await enrol('a1', 'store-a')
+    await enrol('a9', 'store-a')
+    await enrol('b1', 'store-b')
+    await enrol('van-3', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
+    const file = (device: string) => path.join(files, `${device}.json`)
+
+    await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
+    const carrier = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', file('van-3'), '--host', lan.address(3), '--mdns-interface', lan.address(3), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[3]!])
+    const carrierHttp = carrier.url.replace(/^ws:/, 'http:')
+    const route = async () => (await lan.api(3, carrierHttp, 'GET', '/route', undefined, { authorization: `Bearer ${TOKEN}` })).body as { upstream: { connected: boolean } | null; documents: RouteDoc[] }
+    await until('the carrier to reach the relay at the hub', async () => ((await route()).upstream?.connected ? true : undefined), 30_000)
+
+    const [a1, b1] = await Promise.all([siteOn(lan, 1, file('a1')), siteOn(lan, 2, file('b1'))])
+    // Store A works offline: a receipt, and an order to store B.
+    expect((await lan.api(1, a1.url, 'POST', '/api/movements', { id: 'a-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 40, user: 'amina' })).status).toBe(201)
+    expect((await lan.api(1, a1.url, 'POST', '/api/orders', { id: 'po-route', from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 10 }], user: 'amina' })).status).toBe(201)
+    expect((await lan.api(1, a1.url, 'POST', '/api/orders/po-route/submit', { user: 'amina' })).status).toBe(200)
+
+    // The van drives to store A: A's device finds it, and the van takes A's documents.
+    lan.attach(3, A)
+    const aPeer = 'site/store-a/a1'
+    await until('the van to hold all of store A', async () => {
+      const docs = (await route()).documents.filter((d) => d.owner === 'store-a')
+      return docs.length >= 4 && docs.every((d) => d.peers.some((p) => p.peer === aPeer && p.latest)) ? docs : undefined
+    }, 60_000)
+    expect((await lan.api(1, a1.url, 'GET', '/api/sync')).body.lan.peers).toContainEqual(expect.objectContaining({ peerId: 'carrier/hub/van-3', state: 'linked' }))
+
+    // Then to store B: B gets A's order (and nothing else of A's), approves it and receives stock.
+    lan.attach(3, B)
+    await until('B to see the order', async () => ((await lan.api(2, b1.url, 'GET', '/api/orders/po-route')).body.status === 'submitted' ? true : undefined), 60_000)
+    expect((await lan.api(2, b1.url, 'POST', '/api/orders/po-route/approve', { user: 'otieno' })).status).toBe(200)
+    expect((await lan.api(2, b1.url, 'POST', '/api/movements', { id: 'b-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 5, user: 'otieno' })).status).toBe(201)
+    expect((await lan.api(2, b1.url, 'GET', '/api/movements')).body.movements.map((m: { id: string }) => m.id)).toEqual(['b-rcv'])
+    const bPeer = 'site/store-b/b1'
+    await until('the van to hold all of store B and the approval', async () => {
+      const docs = (await route()).documents.filter((d) => d.owner === 'store-b' || d.owner === 'store-a')
+      const ofB = docs.filter((d) => d.owner === 'store-b')
+      return ofB.length >= 3 && ofB.every((d) => d.peers.some((p) => p.peer === bPeer && p.latest)) ? docs : undefined
+    }, 60_000)
+
+    // Back at the hub: the relay comes to hold every document the van carries.
+    lan.attach(3, HUB)
+    const held = await until('the relay to hold everything the van carries', async () => {
+      const r = await route()
+      return r.upstream?.connected && r.documents.length > 0 && r.documents.every((d) => d.upstream) ? r : undefined
+    }, 60_000)
+    expect(held.documents.filter((d) => d.owner === 'store-a').length).toBeGreaterThanOrEqual(4)
+    expect(held.documents.filter((d) => d.owner === 'store-b').length).toBeGreaterThanOrEqual(3)
+    // A new device of store A at the hub gets A's stock and B's approval from the relay.
+    const a9 = await siteOn(lan, 4, file('a9'))
+    await until('a9 to get store A from the relay', async () => ((await lan.api(4, a9.url, 'GET', '/api/stock/AMOX-500')).body.onHand === 40 ? true : undefined), 60_000)
+    await until('a9 to see B\'s approval', async () => ((await lan.api(4, a9.url, 'GET', '/api/orders/po-route')).body.status === 'approved' ? true : undefined), 60_000)
+
+    // And back to store A: A learns of B's approval, though A and B never met.
+    lan.attach(3, A)
+    await until('A to see B\'s approval', async () => ((await lan.api(1, a1.url, 'GET', '/api/orders/po-route')).body.status === 'approved' ? true : undefined), 60_000)
+    expect((await lan.api(1, a1.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(40)
+  }, 300_000)
+})
