@@ -10,7 +10,15 @@ import path from 'node:path'
 import { afterEach, expect } from 'vitest'
 import { runCli } from '../cli/cliHelpers.ts'
 import { api } from './api.ts'
-import { startSiteProcess, type SiteProcess } from './siteProcess.ts'
+import { serverProcess as serverChild, startSiteProcess, type RelayProcess, type SiteProcess } from './siteProcess.ts'
+export type { RelayProcess }
+
+/** `stockmesh <args>` serving a websocket (relay, carrier; test/helpers/siteProcess.ts), stopped after the test. */
+export async function serverProcess(args: string[], wrap: string[] = []): Promise<RelayProcess> {
+  const p = await serverChild(args, wrap)
+  running.push(() => p.kill('SIGTERM'))
+  return p
+}
 import { tempDir } from './tempDir.ts'
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/stockmesh.mjs')
@@ -38,45 +46,12 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-export interface RelayProcess {
-  url: string
-  kill(signal: NodeJS.Signals): Promise<unknown>
-  output(): string
-}
-
 /**
  * `stockmesh relay --data dir --port port` (0: any), ready to serve; stopped after the test. `extra`:
  * more arguments (`--upstream URL --enrol FILE` for a relay chained under another).
  */
 export async function relayProcess(dir: string, port = 0, extra: string[] = [], wrap: string[] = []): Promise<RelayProcess> {
   return serverProcess(['relay', '--data', dir, '--port', String(port), '--log-level', 'warn', ...extra], wrap)
-}
-
-/**
- * `stockmesh <args>` for a command that serves a websocket (relay, carrier) and prints "ready at
- * ws://…"; `wrap`: a command it runs under (`ip netns exec NS`). Stopped after the test.
- */
-export async function serverProcess(args: string[], wrap: string[] = []): Promise<RelayProcess> {
-  const [command, ...rest] = [...wrap, process.execPath, BIN, ...args]
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-    await exited
-  }
-  running.push(() => kill('SIGTERM'))
-  let out = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const m = /ready at (ws:\/\/\S+)/.exec(out)
-      if (m) (clearTimeout(timer), resolve(m[1]!))
-    })
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`relay exited with ${code}:\n${out}`))))
-  })
-  return { url, kill, output: () => out }
 }
 
 /**

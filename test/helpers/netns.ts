@@ -26,8 +26,11 @@ function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
-/** `segments[i]`: the LAN segment (bridge) host `i` starts on; all on one LAN by default. */
-export function makeLan(count: number, segments: number[] = []): Lan {
+/**
+ * `segments[i]`: the LAN segment (bridge) host `i` starts on; all on one LAN by default.
+ * `onCleanup`: registers the removal of the namespaces (default: when the current test ends).
+ */
+export function makeLan(count: number, segments: number[] = [], onCleanup: (cleanup: () => void) => void = onTestFinished): Lan {
   const tag = `sm${process.pid % 100000}x${made++}`
   const bridge = `${tag}br`
   const hosts = Array.from({ length: count }, (_, i) => `${tag}h${i}`)
@@ -40,7 +43,7 @@ export function makeLan(count: number, segments: number[] = []): Lan {
       }
     }
   }
-  onTestFinished(cleanup)
+  onCleanup(cleanup)
   try {
     ip(['netns', 'add', bridge])
     for (let b = 0; b <= Math.max(0, ...segments); b++) {

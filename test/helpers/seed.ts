@@ -21,6 +21,7 @@ export const REGRESSION_SEEDS: Record<string, number[]> = {
   // 2026-11-29: a device enrolled after the others stopped never loaded their journals (every seed).
   'relay crash': [1554234880],
   'DurableFsStorageAdapter crash': [],
+  'sync storm': [],
   // 2026-11-30: an issue of 0 read back as -0 (the packed quantity of issues is negated).
   'packed movements round trip': [129186386],
 }

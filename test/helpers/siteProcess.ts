@@ -51,3 +51,36 @@ export async function startSiteProcess(args: string[], timeoutMs = 20_000, wrap:
     },
   }
 }
+
+export interface RelayProcess {
+  url: string
+  kill(signal: NodeJS.Signals): Promise<unknown>
+  output(): string
+}
+
+/**
+ * `stockmesh <args>` for a command that serves a websocket (relay, carrier) and prints "ready at
+ * ws://…"; `wrap`: a command it runs under (`ip netns exec NS`). Stopped after the test.
+ */
+export async function serverProcess(args: string[], wrap: string[] = []): Promise<RelayProcess> {
+  const [command, ...rest] = [...wrap, process.execPath, BIN, ...args]
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 20_000)
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const m = /ready at (ws:\/\/\S+)/.exec(out)
+      if (m) (clearTimeout(timer), resolve(m[1]!))
+    })
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`relay exited with ${code}:\n${out}`))))
+  })
+  return { url, kill, output: () => out }
+}
+
