@@ -5,6 +5,8 @@
  *   npm run bench -- --only=commit --sizes=10000   one piece, one size (about a minute)
  *   npm run bench -- --only=relay                  the relay piece alone (~15 min): merged into BENCHMARKS.md
  *   npm run bench -- --only=local                  the local piece alone (stockmesh vs PouchDB, ~1 min): merged into BENCHMARKS.md
+ *   npm run bench -- --only=lan                    the LAN mesh (3, 6, 12 devices in network namespaces; root): merged into BENCHMARKS.md
+ *                                                  --lan-nodes=3,6,12 --lan-movements=600
  *   npm run bench -- --only=local --local-src=head --local-history=24000,100000   with the 100k restart (~4 min)
  *
  * Options: --only=commit,load,wire,shape,relay   --sizes=10000,100000   --runs=3 (restarts per size)
@@ -38,6 +40,7 @@ import { fileURLToPath } from 'node:url'
 import { renderReport, type Machine, type Report } from './report.ts'
 import { relayBench } from './relay.ts'
 import { localBench, type LocalResult } from './local.ts'
+import { lanBench, mergeLanSection, renderLanSection, type LanResult } from './lan.ts'
 import { mergeLocalSection, renderLocalSection } from './localReport.ts'
 import { mergeRelaySection, renderRelaySection, type RelayComparison } from './relayReport.ts'
 import { shapeBench } from './shape.ts'
@@ -45,7 +48,7 @@ import { siteBench } from './siteBench.ts'
 import { wireScenario, type WireResult } from './wire.ts'
 import { log, median } from './workload.ts'
 
-const PIECES = ['commit', 'load', 'wire', 'shape', 'relay', 'local'] as const
+const PIECES = ['commit', 'load', 'wire', 'shape', 'relay', 'local', 'lan'] as const
 type Piece = (typeof PIECES)[number]
 
 function parseArgs(argv: string[]) {
@@ -95,6 +98,8 @@ function parseArgs(argv: string[]) {
     relaySrc: flags.get('relay-src'),
     relayCompare: flags.get('relay-compare'),
     localHistory: (flags.get('local-history') ?? '24000').split(',').map(Number),
+    lanNodes: (flags.get('lan-nodes') ?? '3,6,12').split(',').map(Number),
+    lanMovements: Number(flags.get('lan-movements') ?? '600'),
     localScanned: Math.max(10, num('local-scanned', 1000)),
     localScanners: (flags.get('local-scanners') ?? '1,8').split(',').map(Number),
     localImport: Math.max(1, num('local-import', 20000)),
@@ -167,10 +172,11 @@ function machine(): Machine {
 
 const args = parseArgs(process.argv.slice(2))
 /** The results JSON: bench/report.ts's Report plus section 6 (bench/local.ts). */
-type LocalReport = Report & { local?: LocalResult; localDurationS?: number }
+type LocalReport = Report & { local?: LocalResult; localDurationS?: number; lan?: LanResult; lanDurationS?: number }
 /** Section 6 (rendered by bench/localReport.ts) appended to a rendered report, when the run has it. */
 function withLocal(markdown: string, r: LocalReport): string {
-  return r.local ? mergeLocalSection(markdown, renderLocalSection(r.local, r.machine, r.localDurationS ?? r.durationS)) : markdown
+  const local = r.local ? mergeLocalSection(markdown, renderLocalSection(r.local, r.machine, r.localDurationS ?? r.durationS)) : markdown
+  return r.lan ? mergeLanSection(local, renderLanSection(r.lan, r.machine, r.lanDurationS ?? r.durationS)) : local
 }
 const started = performance.now()
 const saved = path.join(os.tmpdir(), 'stockmesh-bench-results.json')
@@ -275,6 +281,13 @@ if (has('local')) {
   report.local = await localBench({ scanners: args.localScanners, scanned: args.localScanned, importSize: args.localImport, importBatch: args.localImportBatch, histories: args.localHistory, restarts: args.localRestarts, ...(args.localSrc ? { src: args.localSrc } : {}) })
   report.localDurationS = (performance.now() - localStarted) / 1000
 }
+if (has('lan')) {
+  log('== section 7: LAN mesh (network namespaces: needs root)')
+  const lanStarted = performance.now()
+  report.lan = await lanBench({ sizes: args.lanNodes, movements: args.lanMovements })
+  report.lanDurationS = (performance.now() - lanStarted) / 1000
+  checkpoint()
+}
 report.machine.loadEnd = os.loadavg()
 report.durationS = (performance.now() - started) / 1000
 
@@ -284,8 +297,13 @@ const markdown = renderReport(report)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const relayOnly = args.only.length === 1 && args.only[0] === 'relay'
 const localOnly = args.only.length === 1 && args.only[0] === 'local'
-const out = args.out ?? (args.full || relayOnly || localOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
-if (out && localOnly && report.local) {
+const lanOnly = args.only.length === 1 && args.only[0] === 'lan'
+const out = args.out ?? (args.full || relayOnly || localOnly || lanOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
+if (out && lanOnly && report.lan) {
+  // The LAN piece alone: its section replaces the one in the file; the rest stays.
+  writeFileSync(out, mergeLanSection(readFileSync(out, 'utf8'), renderLanSection(report.lan, report.machine, report.lanDurationS ?? report.durationS)))
+  log(`merged the LAN section into ${out} in ${report.durationS.toFixed(0)} s`)
+} else if (out && localOnly && report.local) {
   // The local piece alone: its section replaces the one in the file; the rest stays.
   let existing = ''
   try {

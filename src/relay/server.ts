@@ -550,7 +550,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       return json(res, 200, issued)
     }
-    if (path === '/route') {
+    // A carrier's driver asks its carrier what a site node's GET /api/sync would say: the same answer.
+    if (path === '/route' || path === '/api/sync') {
       if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
       if (!bearerMatches(req.headers.authorization, options.apiToken)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
       return json(res, 200, routeStatus())
