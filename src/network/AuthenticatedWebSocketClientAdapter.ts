@@ -46,6 +46,8 @@ export interface AuthenticatedClientOptions {
    * message from another peer id than the proven one closes the socket.
    */
   peerCheck?: {
+    /** The proof over the server's challenge (a LAN peer's own kind, bound to the server it means to reach). */
+    prove(challenge: string, peerId: string): string
     params(): Record<string, string>
     verify(headers: IncomingHttpHeaders, params: Record<string, string>): { ok: true; peerId: string } | { ok: false; refusal: RefusalBody }
   }
@@ -203,7 +205,8 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     }
     const check = this.#options.peerCheck
     const extra = check?.params() ?? {}
-    const url = syncUrl(this.url, { peer: peerId, credential: this.#options.credential, challenge: challenge.challenge, proof: proveKey(challenge.challenge, peerId, this.#options.privateKey) }, extra)
+    const proof = check ? check.prove(challenge.challenge, peerId) : proveKey(challenge.challenge, peerId, this.#options.privateKey)
+    const url = syncUrl(this.url, { peer: peerId, credential: this.#options.credential, challenge: challenge.challenge, proof }, extra)
     const socket = new WebSocket(url, { handshakeTimeout: this.#options.timeoutMs, maxPayload: 256 * 1024 * 1024 })
     socket.binaryType = 'nodebuffer'
     this.socket = socket
@@ -305,6 +308,14 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
     } else if (message.type === 'error') {
       this.#options.logger?.warn({ relay: this.url }, `the relay reported an error: ${String(message.message)}`)
     } else if (socket === this.socket && this.remotePeerId) {
+      // A LAN peer speaks only for itself, and only to this node: automerge-repo would take a sync
+      // message in anyone's name (its access rule asks about the named sender).
+      const m = message as { senderId?: unknown; targetId?: unknown }
+      if (this.#proven !== undefined && (m.senderId !== this.#proven || m.targetId !== this.peerId)) {
+        this.#options.logger?.warn({ [this.#options.label]: this.url, proven: this.#proven, said: String(m.senderId).slice(0, 100) }, 'the peer sent a message in another name: closed')
+        socket.terminate()
+        return
+      }
       this.emit('message', message as Message)
     }
   }

@@ -109,6 +109,27 @@ export function proveKey(challenge: string, peerId: string, devicePrivateKeyPem:
   return sign(null, proofMessage(challenge, peerId), createPrivateKey(devicePrivateKeyPem)).toString('base64url')
 }
 
+/**
+ * A signature over a statement of its own kind (`tag`: what it proves, e.g. `stockmesh-lan-client:v1`)
+ * and its parts. Each kind has its own tag, so a signature made for one purpose (a LAN peer's
+ * answer) is never valid for another (a relay's challenge): nothing signed in one place can be
+ * replayed in another.
+ */
+export function signStatement(tag: string, parts: readonly string[], privateKeyPem: string): string {
+  return sign(null, Buffer.from([tag, ...parts].join('\n')), createPrivateKey(privateKeyPem)).toString('base64url')
+}
+
+/** Checks a {@link signStatement} signature against a verified credential's public key. */
+export function verifyStatement(signature: unknown, tag: string, parts: readonly string[], publicKey: string): boolean {
+  if (typeof signature !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(signature)) return false
+  if (parts.some((p) => p.includes('\n'))) return false
+  try {
+    return verify(null, Buffer.from([tag, ...parts].join('\n')), publicKeyObject(publicKey), Buffer.from(signature, 'base64url'))
+  } catch {
+    return false
+  }
+}
+
 /** Checks a proof against the public key a verified credential names. */
 export function verifyProof(proof: unknown, challenge: string, peerId: string, publicKey: string): boolean {
   if (typeof proof !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(proof)) return false

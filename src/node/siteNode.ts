@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { EventEmitter } from 'node:events'
 import path from 'node:path'
-import { Repo, type AutomergeUrl, type DocHandle, type NetworkAdapterInterface, type PeerId } from '@automerge/automerge-repo'
+import { Repo, type AutomergeUrl, type DocHandle, type DocumentId, type NetworkAdapterInterface, type PeerId } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { createCatalog, isKnownSku, isLotTracked, reasonCodes } from '../docs/catalog.ts'
@@ -49,7 +49,7 @@ import type { NodeDocumentKind, SiteNodeEvents } from './events.ts'
 import { reconcileDecisions } from './ledger.ts'
 import { reconcileReceipts } from './manifests.ts'
 import * as A from '@automerge/automerge'
-import { sharedDocuments } from '../docs/siteDirectory.ts'
+import { addShared, sharedDocuments } from '../docs/siteDirectory.ts'
 import { JournalCache } from './journalCache.ts'
 import { hasOwnKey } from '../schema/ownProperty.ts'
 import type { SiteDirectoryDoc } from '../schema/siteDirectory.ts'
@@ -464,9 +464,9 @@ export class SiteNode {
     const claims = checked?.ok ? checked.claims : (await loadDeviceEnrolment(options.dataDir))?.claims
     const peerId = claims ? peerIdOfCredential(claims) : formatPeerId({ role: 'site', site, device: node })
     // Who gets which document (SiteNode#mayShare), decided once the node exists; before that no peer is connected.
-    let share: ((peer: string, documentId: string | undefined) => boolean) | undefined
-    const decide = async (peer: PeerId, documentId?: string) => (share ? share(peer, documentId) : false)
-    const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, shareConfig: { announce: decide, access: async (peer, documentId) => decide(peer, documentId) } })
+    let share: ((peer: string, documentId: string | undefined, mode: 'announce' | 'access') => boolean) | undefined
+    const decide = (mode: 'announce' | 'access') => async (peer: PeerId, documentId?: string) => (share ? share(peer, documentId, mode) : false)
+    const repo = new Repo({ storage, network: [], peerId: peerId as PeerId, shareConfig: { announce: decide('announce'), access: decide('access') } })
     const documents = new DocumentStorage(storage).install(repo)
 
     if (!identity && options.enrolment) {
@@ -483,7 +483,7 @@ export class SiteNode {
       repo.find<LedgerDoc>(str(index.doc().ledger) as AutomergeUrl),
     ])
     const siteNode = new SiteNode(identity, repo, index, catalog, ledger, options)
-    share = (peer, documentId) => siteNode.mayShare(peer, documentId)
+    share = (peer, documentId, mode) => siteNode.mayShare(peer, documentId, mode)
     siteNode.documents = documents
     documents.onCompactable = () => siteNode.#compactSoon()
     documents.onOverdue = () => {
@@ -515,7 +515,13 @@ export class SiteNode {
     }, options.unloadSweepMs ?? UNLOAD_SWEEP_MS)
     siteNode.#sweeper.unref()
     ledger.on('change', () => void siteNode.#loadNewJournals())
-    for (const handle of [ledger, index]) handle.on('change', () => (siteNode.#own = undefined))
+    // A new journal or order of this site's is its own once the ledger or index names it: offered then.
+    for (const handle of [ledger, index]) {
+      handle.on('change', () => {
+        siteNode.#own = undefined
+        siteNode.#shareChanged()
+      })
+    }
     siteNode.#watchChanges('ledger', 'ledger', ledger)
     siteNode.#watchChanges('catalog', 'catalog', catalog)
     options.logger.info({ site, node: identity.node, ms: Math.round(performance.now() - started) }, 'site usable')
@@ -815,14 +821,33 @@ export class SiteNode {
    */
   #arrived(documentId: string, doc: unknown): void {
     if (this.#closed || this.#shared.has(documentId)) return
+    // Only what a LAN peer brought (not what this node made, nor what its relay brought: the
+    // relay lists that in the directory itself).
+    const bringer = this.#broughtBy.get(documentId)
+    this.#broughtBy.delete(documentId)
+    if (bringer === undefined) return
     const d = doc as { kind?: unknown; id?: unknown; from?: unknown } | undefined
     const kind = text(d?.kind)
     const id = text(d?.id)
     const from = text(d?.from)
     if ((kind !== 'order' && kind !== 'manifest') || !id || !from || from === this.identity.site || !isId(id)) return
     if (!partiesOf(doc, from).includes(this.identity.site)) return
-    if ([...this.orders.values(), ...this.manifests.values()].some((h) => h.documentId === documentId)) return
-    void this.#listShared(documentId, { kind, id, from, url: `automerge:${documentId}` })
+    // Brought by the site it says it is from (or by a carrier whose route includes that site):
+    // a device cannot pass off a document as another site's.
+    const peer = parsePeerId(bringer)
+    const vouched = peer !== undefined && (peer.site === from || (peer.role === 'carrier' && this.lan?.routeOf(bringer)?.includes(from) === true))
+    if (!vouched) {
+      this.log.warn({ kind, id, from, broughtBy: bringer }, 'a document that says it is from another site than the peer that brought it: not listed')
+      return
+    }
+    if (this.#listed(documentId)) return
+    const entry = { kind, id, from, url: `automerge:${documentId}` } as const
+    // Kept in the site's directory, as a relay would have listed it: listed after a restart too,
+    // and by this site's other devices.
+    if (this.directory) {
+      void this.commit(this.directory, (dir) => void addShared(dir, documentId, { ...entry, sharedAt: new Date(this.now()).toISOString() }), { op: 'directory.share', user: 'lan', ref: id })
+        .catch((error: unknown) => this.log.warn({ err: error, id }, 'could not keep a document brought over the LAN in the site directory'))
+    } else void this.#listShared(documentId, entry)
   }
 
   /**
@@ -960,19 +985,23 @@ export class SiteNode {
    * supplier, a manifest's carrier and stops) — never this site's index, ledger, journals or
    * directory. Anyone else (a peer id that is not ours): nothing. A node not enrolled: everything.
    */
-  mayShare(peerId: string, documentId: string | undefined): boolean {
+  mayShare(peerId: string, documentId: string | undefined, mode: 'announce' | 'access' = 'access'): boolean {
     // A node not enrolled in a deployment makes no link by itself (no relay, no LAN mesh): the
     // links it has are those its operator made with `connect` (a test, a bridge), all trusted.
     if (!this.enrolment) return true
     const peer = parsePeerId(peerId)
     if (!peer) return false
-    // Relay peers arrive only over relay links: a LAN peer with a relay's credential is refused at
-    // its upgrade, both ways (src/peer-sync/lanProtocol.ts).
-    if (peer.role === 'relay') return true
-    if (peer.site === this.identity.site) return true
-    // A carrier whose route (proven on the LAN link) stops here carries this site's documents to its relay.
-    if (peer.role === 'carrier' && this.lan?.routeOf(peerId)?.includes(this.identity.site)) return true
     if (documentId === undefined) return true // asked when a peer connects: each document is asked about again
+    if (peer.site === this.identity.site && peer.role !== 'relay') return true
+    // A carrier whose route (proven on the LAN link) stops here carries this site's documents to its relay.
+    const carrierHere = peer.role === 'carrier' && this.lan?.routeOf(peerId)?.includes(this.identity.site) === true
+    // Relay peers arrive only over relay links (a LAN peer with a relay's credential is refused at its
+    // upgrade, both ways). The relay, and a carrier of this site's route, get what the relay would:
+    // this site's documents, those listed as shared with it, the catalog; what they bring is taken.
+    if (peer.role === 'relay' || carrierHere) {
+      if (documentId === this.catalog.documentId || this.#ownDocuments().has(documentId) || this.#listed(documentId)) return true
+      return mode === 'access' && this.#notHeld(documentId, peer.role === 'relay' ? undefined : peerId)
+    }
     if (documentId === this.catalog.documentId) return true
     for (const handle of [...this.orders.values(), ...this.manifests.values()]) {
       if (handle.documentId !== documentId) continue
@@ -982,11 +1011,32 @@ export class SiteNode {
       return from !== undefined && (from === peer.site || partiesOf(doc, from).includes(peer.site))
     }
     // This site's own documents (index, ledger, directory, every journal, its orders and
-    // manifests not listed yet): never, loaded or not.
-    if (this.#ownDocuments().has(documentId)) return false
-    // Anything else is a document this node does not have as its own: one a peer may bring (an
-    // order to this site from a LAN peer, listed once here if this site is party to it: #arrived).
+    // manifests not listed yet): never, loaded or not. Nothing else is offered to another site.
+    if (mode === 'announce' || this.#ownDocuments().has(documentId)) return false
+    // A document this node does not hold may be brought to it (an order to this site from a LAN
+    // peer): taken, and listed once here if the site that brought it is the one it is from (#arrived).
+    return this.#notHeld(documentId, peerId)
+  }
+
+  /** Who first brought each document this node did not hold (a LAN peer), for #arrived to judge. */
+  readonly #broughtBy = new Map<string, string>()
+
+  /**
+   * True when this node does not hold `documentId` (no handle, or one still waiting for content):
+   * a peer may bring it. A brand-new document of this node's own is held from its creation.
+   */
+  #notHeld(documentId: string, peerId: string | undefined): boolean {
+    const handle = this.repo.handles[documentId as DocumentId]
+    const held = handle !== undefined && !handle.inState(['requesting', 'unavailable'])
+    if (held) return false
+    if (peerId !== undefined && !this.#broughtBy.has(documentId) && this.#broughtBy.size < 10_000) this.#broughtBy.set(documentId, peerId)
     return true
+  }
+
+  /** True when `documentId` is an order or manifest this node lists (its own or one shared with its site). */
+  #listed(documentId: string): boolean {
+    for (const handle of [...this.orders.values(), ...this.manifests.values()]) if (handle.documentId === documentId) return true
+    return false
   }
 
   #own: Set<string> | undefined

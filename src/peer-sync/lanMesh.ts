@@ -23,10 +23,11 @@ import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWeb
 import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
 import { verifyRevocations } from '../network/credential.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
+import { isId } from '../schema/ids.ts'
 import { authenticate, ChallengeStore } from '../relay/auth.ts'
 import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
 import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
-import { dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, verifyServer } from './lanProtocol.ts'
+import { checkClientProof, clientProof, dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, verifyServer } from './lanProtocol.ts'
 
 /** What the mesh needs of a site node (SiteNode satisfies it). */
 export interface MeshNode {
@@ -121,10 +122,10 @@ export class LanMesh {
   async start(): Promise<void> {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 })
     this.#wss = wss
-    const nonces = new WeakMap<http.IncomingMessage, string>()
+    const nonces = new WeakMap<http.IncomingMessage, { nonce: string; client: string }>()
     wss.on('headers', (headers, req) => {
-      const nonce = nonces.get(req)
-      if (nonce !== undefined) headers.push(...proofHeaders(this.#enrolment.credential, this.#enrolment.privateKey, this.#node.peerId, nonce))
+      const asked = nonces.get(req)
+      if (asked !== undefined) headers.push(...proofHeaders(this.#enrolment.credential, this.#enrolment.privateKey, this.#node.peerId, asked.nonce, asked.client))
     })
     const adapter = new AuthenticatedWebSocketServerAdapter(wss, { logger: this.#log, readyAtOnce: true })
     this.#adapter = adapter
@@ -164,7 +165,7 @@ export class LanMesh {
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
 
-  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, nonces: WeakMap<http.IncomingMessage, string>): void {
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, nonces: WeakMap<http.IncomingMessage, { nonce: string; client: string }>): void {
     socket.on('error', () => {})
     const remote = req.socket.remoteAddress
     let url: URL
@@ -178,7 +179,8 @@ export class LanMesh {
     if (proto !== String(LAN_PROTOCOL)) return this.#refuse(socket, 'incompatible-protocol', `this node speaks LAN protocol ${LAN_PROTOCOL}, the peer ${proto || 'none'}: upgrade the older one`, remote)
     const nonce = url.searchParams.get('nonce') ?? ''
     if (!/^[A-Za-z0-9_-]{32,64}$/.test(nonce)) return this.#refuse(socket, 'malformed', 'no nonce for this node to prove itself with', remote)
-    const result = authenticate(readSyncParams(url.searchParams), { ...this.#trust, challenges: this.#challenges })
+    // The dialler's proof is a LAN one, made for this node: one made for another cannot be replayed here.
+    const result = authenticate(readSyncParams(url.searchParams), { ...this.#trust, challenges: this.#challenges, checkProof: (params, claims) => checkClientProof(params.proof, params.challenge, params.peer, this.#node.peerId, claims.publicKey) })
     if (!result.ok) return this.#refuse(socket, result.code, result.reason, remote)
     const claims = result.claims
     const known = { peerId: result.peerId, site: claims.site, device: claims.device, role: claims.role }
@@ -186,7 +188,7 @@ export class LanMesh {
     if (this.#adapter?.isConnected(result.peerId) || this.#dialled.get(result.peerId)?.remotePeerId) {
       return this.#refuse(socket, 'peer-already-connected', `${result.peerId} is linked already`, remote, undefined)
     }
-    nonces.set(req, nonce)
+    nonces.set(req, { nonce, client: result.peerId })
     this.#wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.#log.info({ peer: result.peerId, remote }, 'LAN peer linked (it dialled)')
       this.#note({ ...known, state: 'linked', direction: 'in', address: remote ?? '' })
@@ -213,9 +215,18 @@ export class LanMesh {
   }
 
   #seen(service: Service): void {
+    // Anything on the LAN can advertise anything: nothing it says may throw out of the multicast handler.
+    try {
+      this.#seenChecked(service)
+    } catch (error) {
+      this.#log.debug({ err: error, name: String(service.name).slice(0, 100) }, 'a LAN service that is not a stockmesh node: ignored')
+    }
+  }
+
+  #seenChecked(service: Service): void {
     if (this.#closed) return
     const txt = parseTxt(service.txt)
-    if (!txt) return
+    if (!txt || !isId(txt.site) || !isId(txt.dev) || !Number.isInteger(service.port) || service.port <= 0 || service.port > 65535) return
     const claims = this.#enrolment.claims
     if (txt.dep !== claims.deployment) {
       this.#log.debug({ name: service.name }, 'a stockmesh node of another deployment on the LAN: ignored')
@@ -244,6 +255,8 @@ export class LanMesh {
   dial(peerId: string, url: string, seen: Pick<LanPeer, 'site' | 'device' | 'role'> = namedBy(peerId)): void {
     const current = this.#dialled.get(peerId)
     if (current?.url === url) return
+    // A linked peer keeps its link: another advertisement in its name (a stranger's, perhaps) changes nothing.
+    if (current?.remotePeerId) return
     if (current) this.#drop(peerId)
     const adapter = new AuthenticatedWebSocketClientAdapter({
       url,
@@ -255,9 +268,10 @@ export class LanMesh {
       maxRetryMs: this.#options.maxRetryMs ?? 30_000,
       refusedRetryMs: this.#options.refusedRetryMs ?? 60_000,
       peerCheck: {
+        prove: (challenge, me) => clientProof(challenge, me, peerId, this.#enrolment.privateKey),
         params: dialParams,
         verify: (headers, params) => {
-          const verdict = verifyServer(headers, params, this.#trust)
+          const verdict = verifyServer(headers, params, this.#trust, this.#node.peerId)
           // The advertised name must be the proven one: no node answers for another.
           if (verdict.ok && verdict.peerId !== peerId) return { ok: false, refusal: { error: 'wrong-peer-id', reason: `${url} advertised itself as ${peerId} but proved to be ${verdict.peerId}` } }
           if (verdict.ok) this.#proven.set(peerId, verdict.claims.serves)
@@ -289,7 +303,7 @@ export class LanMesh {
 
   #gone(service: Service): void {
     const txt = parseTxt(service.txt)
-    if (!txt) return
+    if (!txt || !isId(txt.site) || !isId(txt.dev)) return
     const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : 'site', site: txt.site, device: txt.dev })
     // The link itself says when the peer is really gone; a dialled one stops trying.
     if (this.#dialled.has(peerId) && !this.#dialled.get(peerId)!.remotePeerId) this.#drop(peerId)

@@ -18,7 +18,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { peerIdOfCredential, type RefusalBody } from '../network/authProtocol.ts'
-import { proveKey, verifyCredential, verifyProof } from '../network/credential.ts'
+import { signStatement, verifyCredential, verifyStatement } from '../network/credential.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 
 /** DNS-SD service type: `_stockmesh._tcp`. */
@@ -63,9 +63,28 @@ export function dialParams(): Record<string, string> {
   return { nonce: randomBytes(32).toString('base64url'), proto: String(LAN_PROTOCOL) }
 }
 
-/** The headers with which a server proves itself in its answer to an upgrade carrying `nonce`. */
-export function proofHeaders(credential: string, privateKey: string, peerId: string, nonce: string): string[] {
-  return [`${HEADER.peer}: ${peerId}`, `${HEADER.credential}: ${credential}`, `${HEADER.proof}: ${proveKey(nonce, peerId, privateKey)}`]
+/**
+ * What each side signs. Tags of their own (never a relay's `stockmesh-auth`): a LAN signature is
+ * valid nowhere else. The dialler signs the server's challenge for the peer it means to reach (its
+ * audience), the server signs the dialler's nonce for the dialler it answers: a proof taken by a
+ * stranger posing as a node is good for that stranger only, and one node's answer cannot be handed
+ * to another dialler.
+ */
+export const LAN_CLIENT_TAG = 'stockmesh-lan-client:v1'
+export const LAN_SERVER_TAG = 'stockmesh-lan-server:v1'
+
+/** The dialler's proof: the server's challenge, who dials, and whom it means to reach. */
+export function clientProof(challenge: string, client: string, server: string, privateKey: string): string {
+  return signStatement(LAN_CLIENT_TAG, [challenge, client, server], privateKey)
+}
+
+export function checkClientProof(proof: unknown, challenge: string, client: string, server: string, publicKey: string): boolean {
+  return verifyStatement(proof, LAN_CLIENT_TAG, [challenge, client, server], publicKey)
+}
+
+/** The headers with which a server proves itself to `client`, whose upgrade carried `nonce`. */
+export function proofHeaders(credential: string, privateKey: string, peerId: string, nonce: string, client: string): string[] {
+  return [`${HEADER.peer}: ${peerId}`, `${HEADER.credential}: ${credential}`, `${HEADER.proof}: ${signStatement(LAN_SERVER_TAG, [nonce, peerId, client], privateKey)}`]
 }
 
 export interface TrustOptions {
@@ -77,7 +96,7 @@ export interface TrustOptions {
 const one = (value: string | string[] | undefined): string => (Array.isArray(value) ? '' : (value ?? ''))
 
 /** Checks a LAN server's answer to our upgrade (its proof over our nonce). */
-export function verifyServer(headers: IncomingHttpHeaders, params: Record<string, string>, trust: TrustOptions): { ok: true; peerId: string; claims: CredentialClaims } | { ok: false; refusal: RefusalBody } {
+export function verifyServer(headers: IncomingHttpHeaders, params: Record<string, string>, trust: TrustOptions, client: string): { ok: true; peerId: string; claims: CredentialClaims } | { ok: false; refusal: RefusalBody } {
   const refuse = (error: RefusalBody['error'], reason: string) => ({ ok: false as const, refusal: { error, reason } })
   const credential = one(headers[HEADER.credential])
   if (!credential) return refuse('server-unproven', 'the peer answered without a credential: not a stockmesh node of this deployment')
@@ -88,6 +107,6 @@ export function verifyServer(headers: IncomingHttpHeaders, params: Record<string
   if (!LAN_ROLES.has(claims.role)) return refuse('wrong-role', `the peer is a ${claims.role}: only devices and carriers meet on a LAN`)
   const peerId = peerIdOfCredential(claims)
   if (one(headers[HEADER.peer]) !== peerId) return refuse('wrong-peer-id', `the peer's credential is for ${peerId}`)
-  if (!verifyProof(one(headers[HEADER.proof]), params.nonce ?? '', peerId, claims.publicKey)) return refuse('bad-proof', `the peer did not prove it holds the key of device ${claims.device}`)
+  if (!verifyStatement(one(headers[HEADER.proof]), LAN_SERVER_TAG, [params.nonce ?? '', peerId, client], claims.publicKey)) return refuse('bad-proof', `the peer did not prove it holds the key of device ${claims.device}`)
   return { ok: true, peerId, claims }
 }

@@ -61,6 +61,8 @@ export interface AuthOptions {
    * acceptance suite, whose peer names are fixed, replaces it.
    */
   bindsPeer?: (claims: CredentialClaims, peer: string) => boolean
+  /** Checks the proof instead of the relay's `stockmesh-auth` one (a LAN peer's, src/peer-sync/lanProtocol.ts). */
+  checkProof?: (params: SyncParams, claims: CredentialClaims) => boolean
 }
 
 /** Checks a sync upgrade's parameters. The challenge is consumed whenever the credential checks out. */
@@ -80,7 +82,7 @@ export function authenticate(params: SyncParams, options: AuthOptions): AuthResu
   const expected = peerIdOfClaims(claims)
   if (!(options.bindsPeer ? options.bindsPeer(claims, params.peer) : params.peer === expected)) return { ok: false, code: 'wrong-peer-id', reason: `the credential of device ${device} is for peer ${expected}, not ${JSON.stringify(params.peer.slice(0, 200))}`, device }
   if (!fresh) return { ok: false, code: 'unknown-challenge', reason: 'the challenge is unknown, used or expired: ask for a new one', device }
-  if (!verifyProof(params.proof, params.challenge, params.peer, claims.publicKey)) {
+  if (!(options.checkProof ? options.checkProof(params, claims) : verifyProof(params.proof, params.challenge, params.peer, claims.publicKey))) {
     return { ok: false, code: 'bad-proof', reason: `the proof is not signed by the key of device ${device}'s credential`, device }
   }
   return { ok: true, claims, peerId: params.peer }

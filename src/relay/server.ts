@@ -17,7 +17,7 @@ import { Repo, type DocumentId, type Message, type PeerId, type RepoConfig, type
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
+import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode, type SyncParams } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 import { partiesOf, SiteAccess } from './access.ts'
@@ -31,7 +31,7 @@ import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWeb
 import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
-import { LAN_PROTOCOL, proofHeaders } from '../peer-sync/lanProtocol.ts'
+import { checkClientProof, LAN_PROTOCOL, proofHeaders } from '../peer-sync/lanProtocol.ts'
 
 export interface RelayOptions {
   /** The relay Repo's storage (DurableFsStorageAdapter in production). */
@@ -216,12 +216,12 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const maxDenials = options.maxDenialsPerMinute ?? 1000
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 * 1024 })
   // A carrier proves itself to the devices that ask (a nonce in their upgrade).
-  const nonces = new WeakMap<http.IncomingMessage, string>()
+  const nonces = new WeakMap<http.IncomingMessage, { nonce: string; client: string }>()
   if (options.prove) {
     const prove = options.prove
     wss.on('headers', (headers, req) => {
-      const nonce = nonces.get(req)
-      if (nonce !== undefined) headers.push(...proofHeaders(prove.credential, prove.privateKey, prove.peerId, nonce))
+      const asked = nonces.get(req)
+      if (asked !== undefined) headers.push(...proofHeaders(prove.credential, prove.privateKey, prove.peerId, asked.nonce, asked.client))
     })
   }
   const adapter = new AuthenticatedWebSocketServerAdapter(wss, {
@@ -614,9 +614,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       const proto = url.searchParams.get('proto') ?? ''
       if (proto !== String(LAN_PROTOCOL)) return refuse(socket, 'incompatible-protocol', `this carrier speaks LAN protocol ${LAN_PROTOCOL}, the device ${proto || 'none'}: upgrade the older one`, { remote: req.socket.remoteAddress })
       if (!/^[A-Za-z0-9_-]{32,64}$/.test(nonce)) return refuse(socket, 'malformed', 'the nonce is not one', { remote: req.socket.remoteAddress })
-      nonces.set(req, nonce)
     }
-    const result = authenticate(readSyncParams(url.searchParams), { deployment, isRevoked: options.isRevoked, challenges, now, bindsPeer: options.bindsPeer })
+    // A device met on a LAN proves itself the LAN way, for this carrier (src/peer-sync/lanProtocol.ts).
+    const lan = options.prove && nonce !== null ? options.prove : undefined
+    const result = authenticate(readSyncParams(url.searchParams), {
+      deployment,
+      isRevoked: options.isRevoked,
+      challenges,
+      now,
+      bindsPeer: options.bindsPeer,
+      ...(lan ? { checkProof: (params: SyncParams, claims: CredentialClaims) => checkClientProof(params.proof, params.challenge, params.peer, lan.peerId, claims.publicKey) } : {}),
+    })
+    if (result.ok && lan) nonces.set(req, { nonce: nonce!, client: result.peerId })
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })

@@ -39,10 +39,12 @@ describe('LAN links', () => {
     await enrol('a2', 'store-a')
     await enrol('b1', 'store-b')
     const [a1, a2, b1] = await Promise.all([node(file('a1')), node(file('a2')), node(file('b1'))])
+    // b1 is linked before a1 records anything: the journal a1 then opens must not reach it.
+    a1.lan!.dial(b1.peerId, url(b1))
+    await until('b1 linked first', () => (lanPeer(b1, a1.peerId)?.state === 'linked' ? true : undefined), 15_000)
     await recordMovements(a1, [receipt('r1', 30)])
     // The smaller peer id dials: site/store-a/a1 < site/store-a/a2 < site/store-b/b1.
     a1.lan!.dial(a2.peerId, url(a2))
-    a1.lan!.dial(b1.peerId, url(b1))
     await until('a2 to hold a1\'s receipt', () => (onHand(a2) === 30 ? true : undefined), 15_000)
     await recordMovements(a2, [receipt('r2', 5)])
     await until('a1 to hold a2\'s receipt', () => (onHand(a1) === 35 ? true : undefined), 15_000)
@@ -62,6 +64,11 @@ describe('LAN links', () => {
     await expect(b1.repo.find(journal as never)).rejects.toThrow(/unavailable/)
     expect(a1.mayShare(b1.peerId, journal.slice('automerge:'.length))).toBe(false)
     expect(onHand(b1)).toBe(0)
+    // Nothing of store A's own is held by b1, in any form: not its index, ledger, directory or any journal.
+    await recordMovements(a1, [receipt('r3', 1)])
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const ownOfA = [a1.index.documentId, a1.store.ledger.handle.documentId, ...[...a1.store.journals()].map((j) => j.handle.documentId)]
+    for (const id of ownOfA) expect(b1.repo.handles[id as never]?.isReady() ?? false, `b1 holds ${id}`).toBe(false)
 
     // An order of store A to store B reaches b1 with no relay, is listed there, and B's approval comes back.
     const ctx = (n: SiteNode, user: string) => ({ user, device: n.identity.node, at: Date.now() }) as never
