@@ -1027,7 +1027,9 @@ export class SiteNode {
    */
   #notHeld(documentId: string, peerId: string | undefined): boolean {
     const handle = this.repo.handles[documentId as DocumentId]
-    const held = handle !== undefined && !handle.inState(['requesting', 'unavailable'])
+    // Still looking for it (on disk or from peers): not held. This site's own are refused before
+    // this is asked; a document found on disk here is one some peer brought earlier.
+    const held = handle !== undefined && !handle.inState(['idle', 'loading', 'requesting', 'unavailable'])
     if (held) return false
     if (peerId !== undefined && !this.#broughtBy.has(documentId) && this.#broughtBy.size < 10_000) this.#broughtBy.set(documentId, peerId)
     return true

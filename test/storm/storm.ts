@@ -15,6 +15,7 @@ import { runCli } from '../cli/cliHelpers.ts'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { makeLan, type Lan } from '../helpers/netns.ts'
+import { prng } from '../helpers/seed.ts'
 import { serverProcess, startSiteProcess, type RelayProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 
 export interface StormOptions {
@@ -36,18 +37,6 @@ export interface StormResult {
   kills: number
   moves: number
   convergedMs: number
-}
-
-/** A small seeded PRNG (mulberry32): the same seed, the same storm. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const SEGMENTS = 3 // 0: the hub (relay), 1 and 2: LANs in the field
