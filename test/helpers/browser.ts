@@ -24,6 +24,8 @@ export async function browser(): Promise<BrowserContext> {
     viewport: { width: 1200, height: 800 },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   })
+  // Library mode waits for ever by default: an element that never comes must fail the test, saying which.
+  context.setDefaultTimeout(15_000)
   onTestFinished(() => context.close())
   return context
 }

@@ -216,8 +216,10 @@ describe('the stock page in Chromium', () => {
     const { page } = await openApp(await browser(), site.url, 'amina')
     await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
     // The hub's catalog changes (here: written straight into this node's copy, as sync would).
-    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' })
-    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' })
+    // Bounded: a change that never becomes durable must fail here, saying so (once seen in CI as a 60 s hang of this test).
+    const durable = (what: string, change: Promise<unknown>) => Promise.race([change, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not durable within 10 s`)), 10_000))])
+    await durable('adding MASK-N95 to the catalog', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' }))
+    await durable('withdrawing GLOVE-M', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' }))
     await expect.poll(() => onHand(page, 'MASK-N95'), { timeout: 5_000 }).toBe('0')
     await page.getByLabel('SKU').fill('MASK-N95')
     await page.getByLabel('SKU').press('Enter')
