@@ -221,6 +221,10 @@ describe('the stock page in Chromium', () => {
     await durable('adding MASK-N95 to the catalog', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' }))
     await durable('withdrawing GLOVE-M', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' }))
     await expect.poll(() => onHand(page, 'MASK-N95'), { timeout: 5_000 }).toBe('0')
+    // The entry form's suggestions follow the catalog: the new product offered, the withdrawn one not.
+    const suggested = (sku: string) => page.locator(`#entry-products option[value="${sku}"]`).count()
+    await expect.poll(() => suggested('MASK-N95'), { timeout: 5_000 }).toBe(1)
+    await expect.poll(() => suggested('GLOVE-M'), { timeout: 5_000 }).toBe(0)
     await page.getByLabel('SKU').fill('MASK-N95')
     await page.getByLabel('SKU').press('Enter')
     await page.keyboard.type('6')
