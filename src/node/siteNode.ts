@@ -959,7 +959,12 @@ export class SiteNode {
         if (control.kind !== 'revocations' || this.#closed) return
         this.#revocationsKept = this.#revocationsKept
           .then(() => keepNewerRevocations(this.options.dataDir, enrolment, control.revocations))
-          .then((seq) => seq !== undefined && this.log.info({ seq }, 'revocation list from the relay kept'))
+          .then((seq) => {
+            if (seq === undefined) return
+            this.log.info({ seq }, 'revocation list from the relay kept')
+            // LAN peers revoked meanwhile are cut off now.
+            this.lan?.revalidate()
+          })
           .catch((error: unknown) => this.log.warn({ err: error }, 'could not keep the revocation list the relay sent'))
       },
     })

@@ -27,6 +27,7 @@ import { isId } from '../schema/ids.ts'
 import { authenticate, ChallengeStore } from '../relay/auth.ts'
 import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
 import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
+import type { CredentialClaims } from '../schema/credential.ts'
 import { checkClientProof, clientProof, dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, verifyServer } from './lanProtocol.ts'
 
 /** What the mesh needs of a site node (SiteNode satisfies it). */
@@ -85,6 +86,9 @@ export class LanMesh {
   readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
   /** The route (`serves`) of each carrier proven on a link. */
   readonly #proven = new Map<string, readonly string[] | undefined>()
+  /** The credential each linked peer proved, both directions: checked again by `revalidate`. */
+  readonly #claims = new Map<string, CredentialClaims>()
+  #revalidator: ReturnType<typeof setInterval> | undefined
   #server: http.Server | undefined
   #wss: WebSocketServer | undefined
   #adapter: AuthenticatedWebSocketServerAdapter | undefined
@@ -153,6 +157,8 @@ export class LanMesh {
       })
     })
     this.port = (server.address() as AddressInfo).port
+    this.#revalidator = setInterval(() => this.revalidate(), 30_000)
+    this.#revalidator.unref()
     if (this.#options.discover !== false) this.#discover()
     this.#log.info({ port: this.port, discover: this.#options.discover !== false }, 'LAN sync listening')
   }
@@ -191,6 +197,7 @@ export class LanMesh {
     nonces.set(req, { nonce, client: result.peerId })
     this.#wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.#log.info({ peer: result.peerId, remote }, 'LAN peer linked (it dialled)')
+      this.#claims.set(result.peerId, claims)
       this.#note({ ...known, state: 'linked', direction: 'in', address: remote ?? '' })
       ws.on('error', () => ws.terminate())
       ws.on('close', () => {
@@ -274,7 +281,10 @@ export class LanMesh {
           const verdict = verifyServer(headers, params, this.#trust, this.#node.peerId)
           // The advertised name must be the proven one: no node answers for another.
           if (verdict.ok && verdict.peerId !== peerId) return { ok: false, refusal: { error: 'wrong-peer-id', reason: `${url} advertised itself as ${peerId} but proved to be ${verdict.peerId}` } }
-          if (verdict.ok) this.#proven.set(peerId, verdict.claims.serves)
+          if (verdict.ok) {
+            this.#proven.set(peerId, verdict.claims.serves)
+            this.#claims.set(peerId, verdict.claims)
+          }
           return verdict
         },
       },
@@ -309,6 +319,30 @@ export class LanMesh {
     if (this.#dialled.has(peerId) && !this.#dialled.get(peerId)!.remotePeerId) this.#drop(peerId)
   }
 
+  /**
+   * Checks every linked peer's credential again (every 30 s, and when the node keeps a newer
+   * revocation list): one revoked or expired since it linked is cut off, in either direction, and
+   * recorded as refused. Returns the peers cut off.
+   */
+  revalidate(): string[] {
+    const cut: string[] = []
+    for (const [peerId, claims] of this.#claims) {
+      const revoked = this.isRevoked(claims.device)
+      const why = revoked ? `device ${claims.device} has been revoked by the deployment` : this.#node.now() >= claims.expiresAt ? `the credential of device ${claims.device} has expired` : undefined
+      if (!why) continue
+      this.#claims.delete(peerId)
+      this.#proven.delete(peerId)
+      const seen = this.#peers.get(peerId)
+      const adapter = this.#dialled.get(peerId)
+      if (adapter) this.#drop(peerId)
+      this.#adapter?.closePeer(peerId, revoked ? 'revoked' : 'expired', why)
+      this.#note({ ...(seen ?? { peerId, ...namedBy(peerId), address: '', direction: adapter ? 'out' : 'in' }), state: 'refused', reason: `cut off by this node: ${why}` })
+      this.#log.warn({ peer: peerId }, `LAN peer cut off: ${why}`)
+      cut.push(peerId)
+    }
+    return cut
+  }
+
   /** The sites a carrier proved it serves (its route), or undefined when no such carrier is linked. */
   routeOf(peerId: string): readonly string[] | undefined {
     return this.#proven.get(peerId)
@@ -328,6 +362,7 @@ export class LanMesh {
   async stop(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#revalidator)
     for (const peerId of [...this.#dialled.keys()]) this.#drop(peerId)
     await this.#advertised?.stop()
     await new Promise<void>((resolve) => {

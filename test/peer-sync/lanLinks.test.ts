@@ -112,4 +112,29 @@ describe('LAN links', () => {
     for (const n of [a1, r1, e1, x1]) expect(n.repo.peers).toEqual([])
     for (const stranger of [r1, e1, x1]) expect(onHand(stranger)).toBe(0)
   }, 60_000)
+
+  it('cuts off a linked peer whose credential expires, in either direction, and it stays out', async () => {
+    const { enrol, file } = await hubDeployment()
+    await enrol('a1', 'store-a')
+    await enrol('a2', 'store-a', ['--expires', '1h'])
+    await enrol('a3', 'store-a', ['--expires', '1h'])
+    let ahead = 0
+    const a1 = await node(file('a1'), () => Date.now() + ahead)
+    const [a2, a3] = await Promise.all([node(file('a2')), node(file('a3'))])
+    a1.lan!.dial(a2.peerId, url(a2)) // a1 dialled a2
+    a3.lan!.dial(a1.peerId, url(a1)) // a3 dialled a1
+    await until('both linked', () => (lanPeer(a1, a2.peerId)?.state === 'linked' && lanPeer(a1, a3.peerId)?.state === 'linked' ? true : undefined), 15_000)
+    expect(a1.lan!.revalidate()).toEqual([])
+    // Two hours later by a1's clock, both credentials have expired.
+    ahead = 2 * HOUR
+    expect(a1.lan!.revalidate().sort()).toEqual([a2.peerId, a3.peerId].sort())
+    await until('both links gone', () => (!a1.repo.peers.includes(a2.peerId as never) && !a1.repo.peers.includes(a3.peerId as never) ? true : undefined), 10_000)
+    for (const p of [a2, a3]) expect(lanPeer(a1, p.peerId)).toMatchObject({ state: 'refused', reason: expect.stringMatching(/expired/) })
+    // a3 dials again: refused at the door.
+    await recordMovements(a1, [receipt('after', 3)])
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(a1.repo.peers).toEqual([])
+    expect(onHand(a3)).toBe(0)
+    expect(onHand(a2)).toBe(0)
+  }, 60_000)
 })
