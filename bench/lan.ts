@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { runCli } from '../test/cli/cliHelpers.ts'
 import { makeLan } from '../test/helpers/netns.ts'
-import { startSiteProcess, type SiteProcess } from '../test/helpers/siteProcess.ts'
+import type { SiteProcess } from '../test/helpers/siteProcess.ts'
 import { log } from './workload.ts'
 
 export interface LanRow {
@@ -54,8 +54,7 @@ async function scenario(nodes: number, movements: number): Promise<LanRow> {
     for (let i = 0; i < nodes; i++) await cli(['enrol', '--data', hub, '--site', 'store-a', '--device', `d${String(i).padStart(2, '0')}`, '--relay', 'ws://10.77.0.254:9', '--out', path.join(root, `d${i}.json`)])
     const started = await Promise.all(
       Array.from({ length: nodes }, async (_, i) => {
-        const address = lan.address(i)
-        const p = await startSiteProcess(['site', '--data', path.join(root, `site-${i}`), '--enrol', path.join(root, `d${i}.json`), '--port', '0', '--log-level', 'warn', '--lan-host', address, '--mdns-interface', address], 60_000, ['ip', 'netns', 'exec', lan.hosts[i]!])
+        const p = await lan.site(i, path.join(root, `site-${i}`), path.join(root, `d${i}.json`), 60_000)
         stops.push(() => p.kill('SIGTERM'))
         return p
       }),

@@ -9,6 +9,7 @@
  * 3. Over the socket: automerge-repo's websocket protocol (CBOR `join`/`peer`/… messages), with the
  *    `join`'s sender id bound to P.
  */
+import { STATUS_CODES } from 'node:http'
 import { formatPeerId } from './peerId.ts'
 import type { CredentialClaims } from '../schema/credential.ts'
 
@@ -74,6 +75,13 @@ export function refusalStatus(code: RefusalCode): number {
     default:
       return 401
   }
+}
+
+/** The raw HTTP answer refusing an upgrade (no websocket exists yet), with its {@link RefusalBody}. */
+export function refusalResponse(code: RefusalCode, reason: string): string {
+  const body = JSON.stringify({ error: code, reason } satisfies RefusalBody)
+  const status = refusalStatus(code)
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 }
 
 /** The parameters of the sync upgrade. */

@@ -736,6 +736,7 @@ export class SiteNode {
    * Coalesced: one re-check for a burst of listings.
    */
   #shareChanged(): void {
+    this.#listedById = undefined
     if (this.#shareCheck || this.#closed) return
     this.#shareCheck = setTimeout(() => {
       this.#shareCheck = undefined
@@ -1008,10 +1009,10 @@ export class SiteNode {
       return mode === 'access' && this.#notHeld(documentId, peer.role === 'relay' ? undefined : peerId)
     }
     if (documentId === this.catalog.documentId) return true
-    for (const handle of [...this.orders.values(), ...this.manifests.values()]) {
-      if (handle.documentId !== documentId) continue
-      if (!handle.isReady()) return false
-      const doc = handle.doc() as { from?: unknown } | undefined
+    const listed = this.#listedHandle(documentId)
+    if (listed) {
+      if (!listed.isReady()) return false
+      const doc = listed.doc() as { from?: unknown } | undefined
       const from = text(doc?.from)
       return from !== undefined && (from === peer.site || partiesOf(doc, from).includes(peer.site))
     }
@@ -1040,10 +1041,15 @@ export class SiteNode {
     return true
   }
 
-  /** True when `documentId` is an order or manifest this node lists (its own or one shared with its site). */
+  #listedById: Map<string, DocHandle<unknown>> | undefined
+  /** The order or manifest this node lists (its own or one shared with its site) with that document id: asked per message, so kept by id until a listing changes. */
+  #listedHandle(documentId: string): DocHandle<unknown> | undefined {
+    this.#listedById ??= new Map([...this.orders.values(), ...this.manifests.values()].map((h) => [h.documentId as string, h]))
+    return this.#listedById.get(documentId)
+  }
+
   #listed(documentId: string): boolean {
-    for (const handle of [...this.orders.values(), ...this.manifests.values()]) if (handle.documentId === documentId) return true
-    return false
+    return this.#listedHandle(documentId) !== undefined
   }
 
   #own: Set<string> | undefined

@@ -20,7 +20,7 @@ import { advertise, type Advertised } from './advertise.ts'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWebSocketClientAdapter.ts'
-import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode } from '../network/authProtocol.ts'
+import { CHALLENGE_PATH, readSyncParams, refusalResponse, SYNC_PATH, type RefusalCode } from '../network/authProtocol.ts'
 import { verifyRevocations } from '../network/credential.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import { isId } from '../schema/ids.ts'
@@ -28,7 +28,7 @@ import { authenticate, ChallengeStore } from '../relay/auth.ts'
 import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
 import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
 import type { CredentialClaims } from '../schema/credential.ts'
-import { checkClientProof, clientProof, dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, proofHeaders, verifyServer } from './lanProtocol.ts'
+import { answerWithProof, checkClientProof, clientProof, dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, verifyServer } from './lanProtocol.ts'
 
 /** What the mesh needs of a site node (SiteNode satisfies it). */
 export interface MeshNode {
@@ -126,11 +126,7 @@ export class LanMesh {
   async start(): Promise<void> {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 })
     this.#wss = wss
-    const nonces = new WeakMap<http.IncomingMessage, { nonce: string; client: string }>()
-    wss.on('headers', (headers, req) => {
-      const asked = nonces.get(req)
-      if (asked !== undefined) headers.push(...proofHeaders(this.#enrolment.credential, this.#enrolment.privateKey, this.#node.peerId, asked.nonce, asked.client))
-    })
+    const willProve = answerWithProof(wss, { credential: this.#enrolment.credential, privateKey: this.#enrolment.privateKey, peerId: this.#node.peerId })
     const adapter = new AuthenticatedWebSocketServerAdapter(wss, { logger: this.#log, readyAtOnce: true })
     this.#adapter = adapter
     this.#node.connect(adapter)
@@ -147,7 +143,7 @@ export class LanMesh {
     })
     server.headersTimeout = 10_000
     server.requestTimeout = 15_000
-    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head, nonces))
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head, willProve))
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -166,12 +162,10 @@ export class LanMesh {
   #refuse(socket: Duplex, code: RefusalCode, reason: string, remote: string | undefined, peer?: Pick<LanPeer, 'peerId' | 'site' | 'device' | 'role'>): void {
     this.#log.warn({ remote, error: code, peer: peer?.peerId }, `refused a LAN peer: ${reason}`)
     if (peer) this.#note({ ...peer, state: 'refused', reason: `refused by this node: ${reason}`, direction: 'in', address: remote ?? '' })
-    const body = JSON.stringify({ error: code, reason } satisfies RefusalBody)
-    const status = refusalStatus(code)
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.end(refusalResponse(code, reason))
   }
 
-  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, nonces: WeakMap<http.IncomingMessage, { nonce: string; client: string }>): void {
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, willProve: (req: http.IncomingMessage, nonce: string, client: string) => void): void {
     socket.on('error', () => {})
     const remote = req.socket.remoteAddress
     let url: URL
@@ -194,7 +188,7 @@ export class LanMesh {
     if (this.#adapter?.isConnected(result.peerId) || this.#dialled.get(result.peerId)?.remotePeerId) {
       return this.#refuse(socket, 'peer-already-connected', `${result.peerId} is linked already`, remote, undefined)
     }
-    nonces.set(req, { nonce, client: result.peerId })
+    willProve(req, nonce, result.peerId)
     this.#wss!.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.#log.info({ peer: result.peerId, remote }, 'LAN peer linked (it dialled)')
       this.#claims.set(result.peerId, claims)

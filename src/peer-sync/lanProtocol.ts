@@ -15,7 +15,7 @@
  * - Versions: a TXT `pv` or a `proto` other than {@link LAN_PROTOCOL} is not dialled / refused
  *   (`incompatible-protocol`), said in the log and in `GET /api/sync`.
  */
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { peerIdOfCredential, type RefusalBody } from '../network/authProtocol.ts'
 import { signStatement, verifyCredential, verifyStatement } from '../network/credential.ts'
@@ -85,6 +85,19 @@ export function checkClientProof(proof: unknown, challenge: string, client: stri
 /** The headers with which a server proves itself to `client`, whose upgrade carried `nonce`. */
 export function proofHeaders(credential: string, privateKey: string, peerId: string, nonce: string, client: string): string[] {
   return [`${HEADER.peer}: ${peerId}`, `${HEADER.credential}: ${credential}`, `${HEADER.proof}: ${signStatement(LAN_SERVER_TAG, [nonce, peerId, client], privateKey)}`]
+}
+
+/**
+ * Makes `wss` answer each upgrade registered with the returned function with this node's proof
+ * (the nonce its dialler sent, signed for that dialler): the site node's LAN port and a carrier's.
+ */
+export function answerWithProof(wss: { on(event: 'headers', listener: (headers: string[], req: IncomingMessage) => void): unknown }, prove: { credential: string; privateKey: string; peerId: string }): (req: IncomingMessage, nonce: string, client: string) => void {
+  const asked = new WeakMap<IncomingMessage, { nonce: string; client: string }>()
+  wss.on('headers', (headers, req) => {
+    const a = asked.get(req)
+    if (a !== undefined) headers.push(...proofHeaders(prove.credential, prove.privateKey, prove.peerId, a.nonce, a.client))
+  })
+  return (req, nonce, client) => void asked.set(req, { nonce, client })
 }
 
 export interface TrustOptions {

@@ -17,7 +17,7 @@ import { Repo, type DocumentId, type Message, type PeerId, type RepoConfig, type
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { CHALLENGE_PATH, readSyncParams, refusalStatus, SYNC_PATH, type RefusalBody, type RefusalCode, type SyncParams } from '../network/authProtocol.ts'
+import { CHALLENGE_PATH, readSyncParams, refusalResponse, SYNC_PATH, type RefusalCode, type SyncParams } from '../network/authProtocol.ts'
 import { formatPeerId, parsePeerId } from '../network/peerId.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 import { partiesOf, SiteAccess } from './access.ts'
@@ -31,7 +31,7 @@ import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWeb
 import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
-import { checkClientProof, LAN_PROTOCOL, proofHeaders } from '../peer-sync/lanProtocol.ts'
+import { answerWithProof, checkClientProof, LAN_PROTOCOL } from '../peer-sync/lanProtocol.ts'
 
 export interface RelayOptions {
   /** The relay Repo's storage (DurableFsStorageAdapter in production). */
@@ -216,14 +216,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const maxDenials = options.maxDenialsPerMinute ?? 1000
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 * 1024 })
   // A carrier proves itself to the devices that ask (a nonce in their upgrade).
-  const nonces = new WeakMap<http.IncomingMessage, { nonce: string; client: string }>()
-  if (options.prove) {
-    const prove = options.prove
-    wss.on('headers', (headers, req) => {
-      const asked = nonces.get(req)
-      if (asked !== undefined) headers.push(...proofHeaders(prove.credential, prove.privateKey, prove.peerId, asked.nonce, asked.client))
-    })
-  }
+  const willProve = options.prove ? answerWithProof(wss, options.prove) : undefined
   const adapter = new AuthenticatedWebSocketServerAdapter(wss, {
     logger,
     hooks: {
@@ -501,9 +494,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const refuse = (socket: Duplex, code: RefusalCode, reason: string, extra: Record<string, unknown> = {}) => {
     authFailures.inc({ reason: code })
     logger.warn({ ...extra, error: code }, `relay refused a connection: ${reason}`)
-    const body = JSON.stringify({ error: code, reason } satisfies RefusalBody)
-    const status = refusalStatus(code)
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.end(refusalResponse(code, reason))
   }
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -625,7 +616,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       bindsPeer: options.bindsPeer,
       ...(lan ? { checkProof: (params: SyncParams, claims: CredentialClaims) => checkClientProof(params.proof, params.challenge, params.peer, lan.peerId, claims.publicKey) } : {}),
     })
-    if (result.ok && lan) nonces.set(req, { nonce: nonce!, client: result.peerId })
+    if (result.ok && lan) willProve?.(req, nonce!, result.peerId)
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })

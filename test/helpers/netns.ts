@@ -7,6 +7,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { onTestFinished } from 'vitest'
+import { startSiteProcess, type SiteProcess } from './siteProcess.ts'
 
 const run = promisify(execFile)
 let made = 0
@@ -20,6 +21,11 @@ export interface Lan {
   api(i: number, url: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>
   /** Plugs host `i` into LAN segment `segment` (a bridge of its own): a vehicle driving to another site. */
   attach(i: number, segment: number): void
+  /**
+   * `stockmesh site --data DIR [--enrol FILE]` on host `i`, its LAN port and multicast DNS on the
+   * host's address, its API on the host's loopback (reach it with `api`). The caller stops it.
+   */
+  site(i: number, dataDir: string, enrolment?: string, timeoutMs?: number): Promise<SiteProcess>
 }
 
 function ip(args: string[]): void {
@@ -71,6 +77,10 @@ export function makeLan(count: number, segments: number[] = [], onCleanup: (clea
     address: (i) => `10.77.0.${i + 1}`,
     attach(i, segment) {
       ip(['-n', bridge, 'link', 'set', `p${i}`, 'master', `br${segment}`])
+    },
+    site(i, dataDir, enrolment, timeoutMs = 30_000) {
+      const address = `10.77.0.${i + 1}`
+      return startSiteProcess(['site', '--data', dataDir, ...(enrolment ? ['--enrol', enrolment] : []), '--port', '0', '--log-level', 'warn', '--lan-host', address, '--mdns-interface', address], timeoutMs, ['ip', 'netns', 'exec', hosts[i]!])
     },
     async api(i, url, method, path, body, headers = {}) {
       const all = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }

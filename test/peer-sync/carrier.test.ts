@@ -9,7 +9,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ok, running, serverProcess } from '../helpers/deployment.ts'
 import { makeLan, type Lan } from '../helpers/netns.ts'
-import { startSiteProcess, type SiteProcess } from '../helpers/siteProcess.ts'
+import type { SiteProcess } from '../helpers/siteProcess.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
 
@@ -19,8 +19,7 @@ const A = 1
 const B = 2
 
 async function siteOn(lan: Lan, i: number, enrolment: string): Promise<SiteProcess> {
-  const address = lan.address(i)
-  const p = await startSiteProcess(['site', '--data', tempDir('site-'), '--enrol', enrolment, '--port', '0', '--log-level', 'warn', '--lan-host', address, '--mdns-interface', address], 20_000, ['ip', 'netns', 'exec', lan.hosts[i]!])
+  const p = await lan.site(i, tempDir('site-'), enrolment)
   running.push(() => p.kill('SIGTERM'))
   return p
 }

@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { makeLan, type Lan } from '../helpers/netns.ts'
 import { prng } from '../helpers/seed.ts'
-import { serverProcess, startSiteProcess, type RelayProcess, type SiteProcess } from '../helpers/siteProcess.ts'
+import { serverProcess, type RelayProcess, type SiteProcess } from '../helpers/siteProcess.ts'
 
 export interface StormOptions {
   seed: number
@@ -97,8 +97,7 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
   }
 
   const start = async (d: Device, first: boolean) => {
-    const address = lan.address(d.host)
-    d.process = await startSiteProcess(['site', '--data', d.dir, ...(first ? ['--enrol', path.join(files, `${d.name}.json`)] : []), '--port', '0', '--log-level', 'warn', '--lan-host', address, '--mdns-interface', address], 30_000, ['ip', 'netns', 'exec', lan.hosts[d.host]!])
+    d.process = await lan.site(d.host, d.dir, first ? path.join(files, `${d.name}.json`) : undefined)
     const p = d.process
     cleanup(() => p.kill('SIGTERM'))
   }

@@ -155,7 +155,8 @@ describe('the stock page in Chromium', () => {
     await expect.poll(() => page.getByRole('status').textContent(), { timeout: 10_000 }).toContain('Offline')
     await expect.poll(() => page.locator('.sync .detail').textContent()).toContain('not enrolled')
     expect((await api(site.url, 'POST', '/api/movements', { id: 'e2e-1', kind: 'receipt', sku: 'AMOX-500', quantity: 37, user: 'scanner' })).status).toBe(201)
-    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 2_000 }).toBe('37')
+    // Issue 9: on screen within a second of reaching the node.
+    await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 1_000 }).toBe('37')
     await screenshot(page, 'stock-live')
     await page.getByRole('link', { name: 'Sync', exact: true }).click()
     await expect.poll(() => page.getByRole('heading', { name: 'Sync' }).count()).toBe(1)
@@ -216,10 +217,8 @@ describe('the stock page in Chromium', () => {
     const { page } = await openApp(await browser(), site.url, 'amina')
     await expect.poll(() => onHand(page, 'AMOX-500'), { timeout: 10_000 }).toBe('0')
     // The hub's catalog changes (here: written straight into this node's copy, as sync would).
-    // Bounded: a change that never becomes durable must fail here, saying so (once seen in CI as a 60 s hang of this test).
-    const durable = (what: string, change: Promise<unknown>) => Promise.race([change, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not durable within 10 s`)), 10_000))])
-    await durable('adding MASK-N95 to the catalog', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' }))
-    await durable('withdrawing GLOVE-M', site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' }))
+    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'MASK-N95', name: 'Respirator mask N95', unit: 'box of 20' }), { op: 'catalog.test', user: 'hub' })
+    await site.node.commit(site.node.catalog, (d) => upsertProduct(d, { sku: 'GLOVE-M', name: 'Examination gloves, medium', unit: 'box of 100', active: false }), { op: 'catalog.test', user: 'hub' })
     await expect.poll(() => onHand(page, 'MASK-N95'), { timeout: 5_000 }).toBe('0')
     // The entry form's suggestions follow the catalog: the new product offered, the withdrawn one not.
     const suggested = (sku: string) => page.locator(`#entry-products option[value="${sku}"]`).count()
