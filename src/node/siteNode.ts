@@ -833,10 +833,11 @@ export class SiteNode {
     const from = text(d?.from)
     if ((kind !== 'order' && kind !== 'manifest') || !id || !from || from === this.identity.site || !isId(id)) return
     if (!partiesOf(doc, from).includes(this.identity.site)) return
-    // Brought by the site it says it is from (or by a carrier whose route includes that site):
-    // a device cannot pass off a document as another site's.
+    // Brought by the site it says it is from, or by a carrier whose record (the first site to bring
+    // it to a relay or carrier) says it is from that site: a device cannot pass off a document as
+    // another site's, not even through a carrier.
     const peer = parsePeerId(bringer)
-    const vouched = peer !== undefined && (peer.site === from || (peer.role === 'carrier' && this.lan?.routeOf(bringer)?.includes(from) === true))
+    const vouched = peer !== undefined && (peer.site === from || (peer.role === 'carrier' && this.lan?.routeOf(bringer) !== undefined && this.lan.ownerStated(bringer, documentId) === from))
     if (!vouched) {
       this.log.warn({ kind, id, from, broughtBy: bringer }, 'a document that says it is from another site than the peer that brought it: not listed')
       return

@@ -28,7 +28,7 @@ import { authenticate, ChallengeStore } from '../relay/auth.ts'
 import { AuthenticatedWebSocketServerAdapter } from '../relay/serverAdapter.ts'
 import type { DeviceEnrolment } from '../hub/deviceEnrolment.ts'
 import type { CredentialClaims } from '../schema/credential.ts'
-import { answerWithProof, checkClientProof, clientProof, dialParams, LAN_PROTOCOL, LAN_ROLES, parseTxt, verifyServer } from './lanProtocol.ts'
+import { answerWithProof, checkClientProof, clientProof, compareSchemas, dialParams, LAN_PROTOCOL, LAN_ROLES, lanServiceOf, parseTxt, SCHEMA_TXT, verifyServer } from './lanProtocol.ts'
 
 /** What the mesh needs of a site node (SiteNode satisfies it). */
 export interface MeshNode {
@@ -68,8 +68,15 @@ export interface LanPeer {
   /** Who dials: this node (`out`) or the peer (`in`). */
   direction: 'out' | 'in'
   reason?: string
+  /** How its document schemas compare with this node's (from its advertisement). */
+  schemas?: { state: 'same' | 'newer' | 'older' | 'unknown'; detail?: string }
   since: string
 }
+
+/** At most this many LAN peers are tracked, and dialled (a flood of advertisements is ignored beyond). */
+const MAX_PEERS = 256
+const MAX_DIALLED = 64
+const MAX_STATED = 10_000
 
 /** What a peer id says of its holder (proven at the link). */
 function namedBy(peerId: string): Pick<LanPeer, 'site' | 'device' | 'role'> {
@@ -86,6 +93,8 @@ export class LanMesh {
   readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
   /** The route (`serves`) of each carrier proven on a link. */
   readonly #proven = new Map<string, readonly string[] | undefined>()
+  /** `carrier document` → the owner the carrier stated (the latest MAX_STATED). */
+  readonly #stated = new Map<string, string>()
   /** The credential each linked peer proved, both directions: checked again by `revalidate`. */
   readonly #claims = new Map<string, CredentialClaims>()
   #revalidator: ReturnType<typeof setInterval> | undefined
@@ -94,6 +103,7 @@ export class LanMesh {
   #adapter: AuthenticatedWebSocketServerAdapter | undefined
   #advertised: Advertised | undefined
   #closed = false
+  #full = false
   port = 0
 
   constructor(node: MeshNode, options: LanOptions = {}) {
@@ -207,7 +217,8 @@ export class LanMesh {
   #note(peer: Omit<LanPeer, 'since'> & { since?: string }): void {
     const before = this.#peers.get(peer.peerId)
     const since = before && before.state === peer.state ? before.since : new Date().toISOString()
-    this.#peers.set(peer.peerId, { ...peer, since })
+    const schemas = peer.schemas ?? before?.schemas
+    this.#peers.set(peer.peerId, { ...peer, since, ...(schemas ? { schemas } : {}) })
   }
 
   #discover(): void {
@@ -226,18 +237,22 @@ export class LanMesh {
 
   #seenChecked(service: Service): void {
     if (this.#closed) return
-    const txt = parseTxt(service.txt)
-    if (!txt || !isId(txt.site) || !isId(txt.dev) || !Number.isInteger(service.port) || service.port <= 0 || service.port > 65535) return
-    const claims = this.#enrolment.claims
-    if (txt.dep !== claims.deployment) {
-      this.#log.debug({ name: service.name }, 'a stockmesh node of another deployment on the LAN: ignored')
+    const found = lanServiceOf(service, this.#enrolment.claims.deployment)
+    if (!found) {
+      this.#log.debug({ name: String(service.name).slice(0, 100) }, 'not a stockmesh node of this deployment: ignored')
       return
     }
-    const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : txt.role === 'relay' ? 'relay' : 'site', site: txt.site, device: txt.dev })
+    const { peerId, url: target, txt } = found
     if (peerId === this.#node.peerId) return
-    const address = service.referer?.address ?? service.addresses?.find((a) => a.includes('.')) ?? service.host
-    const target = `ws://${address.includes(':') ? `[${address}]` : address}:${service.port}`
-    const base = { peerId, site: txt.site, device: txt.dev, role: txt.role, address: target }
+    // Anything on the LAN can advertise: a flood of made-up nodes fills neither the table nor the links.
+    if (!this.#peers.has(peerId) && this.#peers.size >= MAX_PEERS) {
+      if (!this.#full) this.#log.warn({ max: MAX_PEERS }, 'too many stockmesh nodes advertised on this LAN: the others are ignored')
+      this.#full = true
+      return
+    }
+    const schemas = compareSchemas(txt.sv)
+    if (schemas.detail && this.#peers.get(peerId)?.schemas?.state !== schemas.state) this.#log.warn({ peer: peerId, theirs: txt.sv, ours: SCHEMA_TXT }, `a LAN peer with other document schemas: ${schemas.detail}`)
+    const base = { peerId, site: txt.site, device: txt.dev, role: txt.role, address: target, schemas }
     if (txt.pv !== String(LAN_PROTOCOL)) {
       if (this.#peers.get(peerId)?.state !== 'incompatible') this.#log.warn({ peer: peerId, theirs: txt.pv, ours: LAN_PROTOCOL }, 'a LAN peer speaks another protocol version: not linked (upgrade the older one)')
       this.#note({ ...base, state: 'incompatible', direction: 'out', reason: `it speaks LAN protocol ${txt.pv}, this node ${LAN_PROTOCOL}: upgrade the older one` })
@@ -246,19 +261,26 @@ export class LanMesh {
     if (!LAN_ROLES.has(txt.role)) return
     // One link per pair: the smaller peer id dials; a carrier only ever answers (it is a relay that travels).
     if (txt.role !== 'carrier' && this.#node.peerId > peerId) {
-      if (!this.#peers.has(peerId)) this.#note({ ...base, state: 'linking', direction: 'in' })
+      const seen = this.#peers.get(peerId)
+      if (!seen) this.#note({ ...base, state: 'linking', direction: 'in' })
+      else this.#peers.set(peerId, { ...seen, schemas })
       return
     }
     this.dial(peerId, target, base)
   }
 
   /** Links to the node at `url` (ws://host:port) that advertised itself as `peerId`. */
-  dial(peerId: string, url: string, seen: Pick<LanPeer, 'site' | 'device' | 'role'> = namedBy(peerId)): void {
+  dial(peerId: string, url: string, seen: Pick<LanPeer, 'site' | 'device' | 'role' | 'schemas'> = namedBy(peerId)): void {
     const current = this.#dialled.get(peerId)
     if (current?.url === url) return
     // A linked peer keeps its link: another advertisement in its name (a stranger's, perhaps) changes nothing.
     if (current?.remotePeerId) return
     if (current) this.#drop(peerId)
+    if (this.#dialled.size >= MAX_DIALLED) {
+      if (!this.#full) this.#log.warn({ max: MAX_DIALLED }, 'too many LAN peers to dial: the others are not linked')
+      this.#full = true
+      return
+    }
     const adapter = new AuthenticatedWebSocketClientAdapter({
       url,
       credential: this.#enrolment.credential,
@@ -268,6 +290,12 @@ export class LanMesh {
       minRetryMs: this.#options.minRetryMs ?? 500,
       maxRetryMs: this.#options.maxRetryMs ?? 30_000,
       refusedRetryMs: this.#options.refusedRetryMs ?? 60_000,
+      // A carrier states whose each document is by its record, before the document's first sync message.
+      onControl: (control, from) => {
+        if (control.kind !== 'owner' || from !== peerId || !this.#proven.get(peerId)) return
+        if (this.#stated.size >= MAX_STATED) this.#stated.delete(this.#stated.keys().next().value!)
+        this.#stated.set(`${peerId} ${control.documentId}`, control.owner)
+      },
       peerCheck: {
         prove: (challenge, me) => clientProof(challenge, me, peerId, this.#enrolment.privateKey),
         params: dialParams,
@@ -308,7 +336,7 @@ export class LanMesh {
   #gone(service: Service): void {
     const txt = parseTxt(service.txt)
     if (!txt || !isId(txt.site) || !isId(txt.dev)) return
-    const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : 'site', site: txt.site, device: txt.dev })
+    const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : txt.role === 'relay' ? 'relay' : 'site', site: txt.site, device: txt.dev })
     // The link itself says when the peer is really gone; a dialled one stops trying.
     if (this.#dialled.has(peerId) && !this.#dialled.get(peerId)!.remotePeerId) this.#drop(peerId)
   }
@@ -335,6 +363,11 @@ export class LanMesh {
       cut.push(peerId)
     }
     return cut
+  }
+
+  /** The owner a linked carrier stated for a document (its record: who brought it to a relay or carrier first). */
+  ownerStated(peerId: string, documentId: string): string | undefined {
+    return this.#stated.get(`${peerId} ${documentId}`)
   }
 
   /** The sites a carrier proved it serves (its route), or undefined when no such carrier is linked. */

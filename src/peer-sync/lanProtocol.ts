@@ -13,11 +13,23 @@
  *   below, which the dialler checks the same way before a single sync message flows. A stranger,
  *   another deployment, an expired or revoked credential gets nothing, in either direction.
  * - Versions: a TXT `pv` or a `proto` other than {@link LAN_PROTOCOL} is not dialled / refused
- *   (`incompatible-protocol`), said in the log and in `GET /api/sync`.
+ *   (`incompatible-protocol`), said in the log and in `GET /api/sync`. TXT `sv` lists the document
+ *   schemas the node writes: a peer with other ones is linked (each side reads a document of a
+ *   newer schema and leaves it unchanged) and reported the same way.
+ * - Two carriers: the one whose peer id sorts first dials the other (src/relay/server.ts
+ *   `linkCarrier`); devices always dial carriers, which never dial devices.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { peerIdOfCredential, type RefusalBody } from '../network/authProtocol.ts'
+import { formatPeerId } from '../network/peerId.ts'
+import { isId } from '../schema/ids.ts'
+import { CATALOG_SCHEMA } from '../schema/catalog.ts'
+import { LEDGER_SCHEMA, JOURNAL_SCHEMA } from '../schema/ledger.ts'
+import { MANIFEST_SCHEMA } from '../schema/manifest.ts'
+import { ORDER_SCHEMA } from '../schema/order.ts'
+import { SITE_DIRECTORY_SCHEMA } from '../schema/siteDirectory.ts'
+import { SITE_INDEX_SCHEMA } from '../schema/siteIndex.ts'
 import { signStatement, verifyCredential, verifyStatement } from '../network/credential.ts'
 import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts'
 
@@ -32,6 +44,39 @@ export const HEADER = {
   peer: 'x-stockmesh-peer',
 } as const
 
+/**
+ * The document schemas this code writes (TXT `sv`: kind letter and version, `c1.i1.d1.l3.j4.o2.m2`).
+ * Automerge merges documents of any schema; a node reads one of a newer schema than it knows
+ * read-only (src/schema/migrations.ts). A peer with other versions is linked and reported.
+ */
+export const SCHEMAS: Readonly<Record<string, number>> = { c: CATALOG_SCHEMA, i: SITE_INDEX_SCHEMA, d: SITE_DIRECTORY_SCHEMA, l: LEDGER_SCHEMA, j: JOURNAL_SCHEMA, o: ORDER_SCHEMA, m: MANIFEST_SCHEMA }
+const SCHEMA_NAMES: Readonly<Record<string, string>> = { c: 'catalog', i: 'site index', d: 'site directory', l: 'ledger', j: 'journal', o: 'order', m: 'manifest' }
+export const SCHEMA_TXT = Object.entries(SCHEMAS)
+  .map(([k, v]) => `${k}${v}`)
+  .join('.')
+
+/**
+ * How a peer's schemas compare with this node's: `same`, `newer` (it writes some document of a
+ * schema this node only reads), `older` (this node writes some its peer only reads), or `unknown`
+ * (it did not say). `detail` says which, for the log and GET /api/sync.
+ */
+export function compareSchemas(theirs: string | undefined): { state: 'same' | 'newer' | 'older' | 'unknown'; detail?: string } {
+  if (!theirs || !/^([a-z][0-9]{1,4})(\.[a-z][0-9]{1,4}){0,31}$/.test(theirs)) return { state: 'unknown' }
+  const peer = new Map(theirs.split('.').map((part) => [part[0]!, Number(part.slice(1))]))
+  const newer: string[] = []
+  const older: string[] = []
+  for (const [kind, ours] of Object.entries(SCHEMAS)) {
+    const v = peer.get(kind)
+    if (v === undefined) continue
+    if (v > ours) newer.push(`${SCHEMA_NAMES[kind]} ${v} (this node: ${ours})`)
+    else if (v < ours) older.push(`${SCHEMA_NAMES[kind]} ${v} (this node: ${ours})`)
+  }
+  for (const kind of peer.keys()) if (!(kind in SCHEMAS)) newer.push(`a document kind '${kind}' this node does not know`)
+  if (newer.length) return { state: 'newer', detail: `the peer writes ${newer.join(', ')}: this node reads those documents and does not change them; upgrade it` }
+  if (older.length) return { state: 'older', detail: `the peer knows ${older.join(', ')}: it reads what this node writes of those and does not change them; upgrade it` }
+  return { state: 'same' }
+}
+
 /** What a node advertises: enough to decide whether to dial, nothing secret. */
 export interface LanTxt {
   dep: string
@@ -39,10 +84,12 @@ export interface LanTxt {
   dev: string
   role: string
   pv: string
+  /** Document schemas ({@link SCHEMA_TXT}); absent from nodes before it was added. */
+  sv?: string
 }
 
 export function txtOf(claims: Pick<CredentialClaims, 'deployment' | 'site' | 'device' | 'role'>): LanTxt {
-  return { dep: claims.deployment, site: claims.site, dev: claims.device, role: claims.role, pv: String(LAN_PROTOCOL) }
+  return { dep: claims.deployment, site: claims.site, dev: claims.device, role: claims.role, pv: String(LAN_PROTOCOL), sv: SCHEMA_TXT }
 }
 
 /** A TXT record as another host sent it, or undefined when it is not a stockmesh one. */
@@ -50,9 +97,28 @@ export function parseTxt(txt: unknown): LanTxt | undefined {
   if (!txt || typeof txt !== 'object') return undefined
   const t = txt as Record<string, unknown>
   const field = (k: string) => (typeof t[k] === 'string' ? (t[k] as string) : Buffer.isBuffer(t[k]) ? (t[k] as Buffer).toString('utf8') : undefined)
-  const [dep, site, dev, role, pv] = ['dep', 'site', 'dev', 'role', 'pv'].map(field)
+  const [dep, site, dev, role, pv, sv] = ['dep', 'site', 'dev', 'role', 'pv', 'sv'].map(field)
   if (!dep || !site || !dev || !role || !pv) return undefined
-  return { dep, site, dev, role, pv }
+  return { dep, site, dev, role, pv, ...(sv ? { sv: sv.slice(0, 200) } : {}) }
+}
+
+/** A stockmesh service of this deployment as another host advertised it (checked), or undefined. */
+export interface LanService {
+  peerId: string
+  /** ws://address:port */
+  url: string
+  txt: LanTxt
+}
+
+export function lanServiceOf(service: { txt?: unknown; port?: unknown; host?: unknown; referer?: { address?: unknown }; addresses?: unknown }, deployment: string): LanService | undefined {
+  const txt = parseTxt(service.txt)
+  const port = service.port
+  if (!txt || txt.dep !== deployment || !isId(txt.site) || !isId(txt.dev) || typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined
+  const addresses = Array.isArray(service.addresses) ? service.addresses.filter((a): a is string => typeof a === 'string') : []
+  const address = [service.referer?.address, addresses.find((a) => a.includes('.')), service.host].find((a): a is string => typeof a === 'string' && a.length > 0 && a.length < 256)
+  if (!address) return undefined
+  const peerId = formatPeerId({ role: txt.role === 'carrier' ? 'carrier' : txt.role === 'relay' ? 'relay' : 'site', site: txt.site, device: txt.dev })
+  return { peerId, url: `ws://${address.includes(':') ? `[${address}]` : address}:${port}`, txt }
 }
 
 /** The roles that meet on a LAN: devices of sites, and carriers. Relays are reached as relays. */

@@ -39,7 +39,11 @@
  *   also write junk into it. Per-field write rules are not enforced by the relay.
  * - Limit: the catalog is readable and also writable by every site (automerge-repo's access is
  *   read and write together); the node services only ever read it.
- * - Peers with role `carrier` are treated like devices of their credential's site.
+ * - A carrier enrolled with a route (`serves`) is a relay that travels: below the relays it
+ *   reaches, it acts for the sites of its route. One without a route is a device of its site.
+ * - Two carriers that meet on a LAN are neither above the other (`setLateral`): a document crosses
+ *   when a site of each route may see it, and each takes the other's owner and parties statements
+ *   for documents it has no record of, for an owner on the stating carrier's route only.
  *
  * ## Relays in a chain (site gateway → district → national)
  * - A relay connected below this one acts for the sites its credential `serves` (signed by the
@@ -105,6 +109,10 @@ export class SiteAccess {
   readonly #upstream = new Set<string>()
   /** sites the register gave roots */
   readonly #sites = new Set<string>()
+  /** carriers met on a LAN by this carrier (neither above the other) */
+  readonly #lateral = new Set<string>()
+  /** the sites this relay serves (a carrier: its route), for lateral links */
+  #own: readonly string[] = []
 
   constructor(
     options: {
@@ -191,7 +199,22 @@ export class SiteAccess {
     const peer = parsePeerId(peerId)
     if (!peer) return false
     if (documentId === this.#catalog) return true
-    return this.sitesOf(peerId).some((site) => this.siteMayAccess(site, documentId))
+    const theirs = this.sitesOf(peerId).some((site) => this.siteMayAccess(site, documentId))
+    // Between two carriers a document crosses when both routes have a site that may see it: each
+    // holds only what its own route may (an order from A to C goes from A's carrier to C's).
+    return theirs && (!this.#lateral.has(peerId) || this.#own.some((site) => this.siteMayAccess(site, documentId)))
+  }
+
+  /** A carrier met by this carrier on a LAN (`sites`: its route), or gone (undefined). */
+  setLateral(peerId: string, sites: readonly string[] | undefined, own: readonly string[]): void {
+    this.#own = own
+    this.setServes(peerId, sites)
+    if (sites) this.#lateral.add(peerId)
+    else this.#lateral.delete(peerId)
+  }
+
+  isLateral(peerId: string): boolean {
+    return this.#lateral.has(peerId)
   }
 
   /** Whether `site` may read and write `documentId` (rules 2 to 4; the catalog is everyone's). */

@@ -32,6 +32,7 @@ import { SiteAccess } from './access.ts'
 import { loadOwners, loadParties } from './owners.ts'
 import { startRelay, type Relay } from './server.ts'
 import { advertise } from '../peer-sync/advertise.ts'
+import { LAN_PROTOCOL, lanServiceOf } from '../peer-sync/lanProtocol.ts'
 
 const RelayFile = z.strictObject({
   upstream: z.url({ protocol: /^wss?$/, error: 'must be a ws:// or wss:// URL' }),
@@ -116,6 +117,18 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
       serves: claims.serves ?? [claims.site],
       revocations: () => revoked.token,
       registerStatement: (sites) => (register ? { ...register, roots: register.roots.filter(([site]) => sites.includes(site)), revocations: revoked.token } : undefined),
+      // Carriers met on a LAN pass on the newest list each holds (signed by the deployment).
+      onRevocations: async (token) => {
+        const next = revokedBy([revoked.token, token], deployment)
+        if (next.seq === revoked.seq) return false
+        revoked = next
+        if (register) {
+          register = { ...register, revocations: next.token }
+          await storage.save(REGISTER_KEY, new TextEncoder().encode(JSON.stringify(register)))
+        }
+        logger.info({ seq: next.seq, devices: next.devices.size }, 'revocation list from a carrier met on the LAN')
+        return true
+      },
       onUpstreamRegister: async (statement) => {
         const next = revokedBy([revoked.token, statement.revocations], deployment)
         for (const [site, documents, directory] of statement.roots) access.setRoots(site, documents, directory)
@@ -131,6 +144,24 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
     logger.info({ upstream: file.upstream, serves: claims.serves ?? [claims.site], role: claims.role }, claims.role === 'carrier' ? 'carrier serving its route' : 'chained relay serving')
     // A carrier is found by the sites of its route on each LAN it comes to.
     const advertised = claims.role === 'carrier' && options.lan !== false ? advertise(claims, relay.port, logger, options.lan?.mdnsInterface) : undefined
+    // And finds the other carriers there: of two, the one whose peer id sorts first dials.
+    const me = peerIdOfCredential(claims)
+    advertised?.browse({
+      seen: (service) => {
+        try {
+          const found = lanServiceOf(service, deployment.id)
+          if (!found || found.txt.role !== 'carrier' || found.peerId <= me) return
+          if (found.txt.pv !== String(LAN_PROTOCOL)) return void logger.warn({ peer: found.peerId, theirs: found.txt.pv, ours: LAN_PROTOCOL }, 'a carrier on this LAN speaks another protocol version: not linked (upgrade the older one)')
+          relay!.linkCarrier(found.peerId, found.url)
+        } catch (error) {
+          logger.debug({ err: error }, 'a LAN service that is not a stockmesh node: ignored')
+        }
+      },
+      gone: (service) => {
+        const found = lanServiceOf(service, deployment.id)
+        if (found?.txt.role === 'carrier') relay!.unlinkCarrier(found.peerId)
+      },
+    })
     const upstream = file.upstream
     let stopping: Promise<void> | undefined
     return {

@@ -31,7 +31,7 @@ import { AuthenticatedWebSocketClientAdapter } from '../network/AuthenticatedWeb
 import type { ControlMessage, OwnerStatement, RegisterStatement } from '../network/control.ts'
 import { loadOwners, loadParties, saveOwner, saveParties } from './owners.ts'
 import { AuthenticatedWebSocketServerAdapter } from './serverAdapter.ts'
-import { answerWithProof, checkClientProof, LAN_PROTOCOL } from '../peer-sync/lanProtocol.ts'
+import { answerWithProof, checkClientProof, clientProof, dialParams, LAN_PROTOCOL, verifyServer } from '../peer-sync/lanProtocol.ts'
 
 export interface RelayOptions {
   /** The relay Repo's storage (DurableFsStorageAdapter in production). */
@@ -90,6 +90,21 @@ export interface RelayOptions {
    * speaking another LAN protocol is refused.
    */
   prove?: { credential: string; privateKey: string; peerId: string }
+  /**
+   * A revocation list another carrier told this one (carriers met on a LAN pass on the newest each
+   * holds): keep it when newer; true when it was.
+   */
+  onRevocations?: (token: string) => boolean | Promise<boolean>
+}
+
+/** A carrier this carrier dialled on a LAN, as `GET /api/sync` shows it. */
+export interface CarrierLink {
+  peerId: string
+  url: string
+  state: 'linked' | 'linking' | 'refused'
+  reason?: string
+  /** The sites of its route (once proven). */
+  serves?: readonly string[]
 }
 
 export interface Relay {
@@ -109,6 +124,15 @@ export interface Relay {
    * now revoked or expired is disconnected, and refused at its next upgrade. Returns the peers closed.
    */
   revalidate(): string[]
+  /**
+   * A carrier's: links to another carrier of the deployment met on a LAN (it advertised `peerId`
+   * at `url`). Neither is above the other: documents cross when both routes may see them.
+   */
+  linkCarrier(peerId: string, url: string): void
+  /** Drops a link `linkCarrier` made that is not up (its service went away). */
+  unlinkCarrier(peerId: string): void
+  /** The carriers this one dialled, and their state. */
+  carrierLinks(): CarrierLink[]
   /** Stops accepting, closes every connection, flushes and shuts the Repo down. */
   close(): Promise<void>
 }
@@ -232,7 +256,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         bytesIn.inc(bytes)
         const fromRelay = relayLike(peerId)
         // A relay chained below joins: tell it the sites' roots and the revocation list.
-        if (message.type === 'join') setImmediate(() => (fromRelay ? tellRegister(peerId) : tellRevocations(peerId)))
+        // A carrier met on the LAN is not below: it gets the revocation list, not the register.
+        if (message.type === 'join') setImmediate(() => (fromRelay && !access.isLateral(peerId) ? tellRegister(peerId) : tellRevocations(peerId)))
         const documentId = message.documentId
         if (!documentId) return
         idle?.touch(documentId)
@@ -318,12 +343,19 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     return { kind: 'owner', documentId, owner: owner as OwnerStatement['owner'], ...(access.hasParties(documentId) ? { parties } : {}) }
   }
 
+  /** Carriers this carrier dialled on a LAN: peer id → the link (they answer through it, not `adapter`). */
+  const lateral = new Map<string, AuthenticatedWebSocketClientAdapter>()
+  const controlTo = (peerId: string, control: ControlMessage): boolean => {
+    const link = lateral.get(peerId)
+    return link ? link.sendControl(control) : adapter.sendControl(peerId, control)
+  }
+
   /** Tells a relay below what it may know of a document: only when a site it serves may access it. */
   const answer = (peerId: string, documentId: string): boolean => {
     const statement = statementOf(documentId)
     if (!statement || !access.sitesOf(peerId).some((site) => access.siteMayAccess(site, documentId))) return false
     stated.get(peerId)?.add(documentId)
-    return adapter.sendControl(peerId, statement)
+    return controlTo(peerId, statement)
   }
 
   /** Questions this relay asked its upstream: document → relays below waiting for the answer ('' for this relay's own devices). */
@@ -342,6 +374,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 
   /** From a relay below: owner statements (only for sites it serves) and questions. */
   const fromBelow = (control: ControlMessage, peerId: string) => {
+    const isLateral = access.isLateral(peerId)
+    if (control.kind === 'revocations' && isLateral) {
+      void Promise.resolve(options.onRevocations?.(control.revocations))
+        .then((newer) => {
+          if (!newer) return
+          revalidate()
+          tellDevicesRevocations()
+        })
+        .catch((error: unknown) => logger.error({ err: error }, 'could not keep the revocation list a carrier told'))
+      return
+    }
     if (control.kind === 'register' || control.kind === 'revocations') return void logger.warn({ peer: peerId, kind: control.kind }, 'a relay below sent what only an upstream sends: ignored')
     if (control.kind === 'ask-owner') {
       if (!answer(peerId, control.documentId) && access.claimable(control.documentId)) askUpstream(control.documentId, peerId)
@@ -350,13 +393,24 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     if (!access.sitesOf(peerId).includes(control.owner)) {
       return void logger.warn({ peer: peerId, documentId: control.documentId, owner: control.owner }, 'a relay stated an owner it does not serve: ignored')
     }
-    if (recordOwner(control.documentId, control.owner, 'document recorded as owned by the site a relay below stated', peerId)) return
+    if (recordOwner(control.documentId, control.owner, isLateral ? 'document recorded as owned by the site a carrier met on the LAN stated' : 'document recorded as owned by the site a relay below stated', peerId)) {
+      // A carrier's record of the parties is taken with the owner: this one cannot read them before it holds the document.
+      if (isLateral && control.parties && access.setParties(control.documentId, control.parties)) {
+        holdFor(control.documentId, saveParties(options.storage, control.documentId, control.parties).catch((error: unknown) => logger.error({ err: error, documentId: control.documentId }, 'could not store the parties of a document')))
+      }
+      return
+    }
+    // Two carriers' records disagree: neither is above the other (the hub's record settles it when either gets there).
+    if (isLateral) {
+      if (access.siteOf(control.documentId) !== control.owner) logger.warn({ peer: peerId, documentId: control.documentId, stated: control.owner, owner: access.siteOf(control.documentId) }, 'a carrier met on the LAN records another owner for a document: kept this one')
+      return
+    }
     if (access.siteOf(control.documentId) !== control.owner) {
       // It recorded another owner than the one here (a device below brought a document it does not
       // own first): tell it the owner recorded here, which overrides its own record.
       // (the owner only, and the parties when its sites may see them: it named the id already)
       logger.warn({ peer: peerId, documentId: control.documentId, stated: control.owner, owner: access.siteOf(control.documentId) }, 'a relay below stated another owner than the one recorded here: told it')
-      if (!answer(peerId, control.documentId)) adapter.sendControl(peerId, { kind: 'owner', documentId: control.documentId, owner: access.siteOf(control.documentId) as OwnerStatement['owner'] })
+      if (!answer(peerId, control.documentId)) controlTo(peerId, { kind: 'owner', documentId: control.documentId, owner: access.siteOf(control.documentId) as OwnerStatement['owner'] })
     }
   }
 
@@ -392,22 +446,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     }
   }
 
-  const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => relayLike(peer))
+  const relaysBelow = () => Object.keys(adapter.sockets).filter((peer) => relayLike(peer) && !access.isLateral(peer))
   /** The devices connected get the latest revocation list when it changes (and each when it joins). */
   let toldRevocations: string | undefined
   const tellRevocations = (peerId: string) => {
     const token = options.revocations?.()
-    if (token) adapter.sendControl(peerId, { kind: 'revocations', revocations: token })
+    if (token) controlTo(peerId, { kind: 'revocations', revocations: token })
   }
   const tellDevicesRevocations = () => {
     const token = options.revocations?.()
     if (!token || token === toldRevocations) return
     toldRevocations = token
-    for (const peer of Object.keys(adapter.sockets)) if (!relayLike(peer)) tellRevocations(peer)
+    for (const peer of Object.keys(adapter.sockets)) if (!relayLike(peer) || access.isLateral(peer)) tellRevocations(peer)
+    for (const peer of lateral.keys()) tellRevocations(peer)
   }
   const tellRegister = (peerId: string) => {
     const statement = options.registerStatement?.(access.sitesOf(peerId))
-    if (statement) adapter.sendControl(peerId, statement)
+    if (statement) controlTo(peerId, statement)
   }
 
   /** Documents whose owner was stated on each connection (a statement goes once, before the first sync message). */
@@ -454,12 +509,103 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         : now() >= claims.expiresAt
           ? `the credential of device ${claims.device} expired: enrol the device again`
           : undefined
-      if (why && adapter.closePeer(peerId, options.isRevoked(claims.device) ? 'revoked' : 'expired', why)) {
+      if (!why) continue
+      if (lateral.has(peerId)) {
+        unlinkCarrier(peerId, why)
+        logger.warn({ peer: peerId }, `carrier link cut off: ${why}`)
+        closed.push(peerId)
+      } else if (adapter.closePeer(peerId, options.isRevoked(claims.device) ? 'revoked' : 'expired', why)) {
         logger.warn({ peer: peerId }, `disconnected: ${why}`)
         closed.push(peerId)
       }
     }
     return closed
+  }
+
+  // ---- carrier ↔ carrier on a LAN: the carrier whose peer id sorts first dials the other ------
+
+  const MAX_CARRIER_LINKS = 16
+  /** Links dialled, with what became of them (kept after a refusal, for GET /api/sync). */
+  const carrierState = new Map<string, CarrierLink>()
+  const linkCarrier = (peerId: string, url: string): void => {
+    const prove = options.prove
+    if (!prove || closed || peerId === prove.peerId) return
+    const current = lateral.get(peerId)
+    // A linked carrier keeps its link: another advertisement in its name changes nothing.
+    if (current && (current.url === url || current.remotePeerId)) return
+    if (current) unlinkCarrier(peerId)
+    if (lateral.size >= MAX_CARRIER_LINKS) return void logger.warn({ peer: peerId, max: MAX_CARRIER_LINKS }, 'too many carriers on this LAN: not linked')
+    const trust = { deployment, isRevoked: options.isRevoked, now }
+    let proven: CredentialClaims | undefined
+    const link = new AuthenticatedWebSocketClientAdapter({
+      url,
+      credential: prove.credential,
+      privateKey: prove.privateKey,
+      logger,
+      label: 'carrier',
+      minRetryMs: 500,
+      maxRetryMs: 30_000,
+      refusedRetryMs: 60_000,
+      onControl: (control, from) => fromBelow(control, from),
+      peerCheck: {
+        prove: (challenge, me) => clientProof(challenge, me, peerId, prove.privateKey),
+        params: dialParams,
+        verify: (headers, params) => {
+          const verdict = verifyServer(headers, params, trust, prove.peerId)
+          if (!verdict.ok) return verdict
+          if (verdict.peerId !== peerId) return { ok: false, refusal: { error: 'wrong-peer-id', reason: `${url} advertised itself as ${peerId} but proved to be ${verdict.peerId}` } }
+          if (verdict.claims.role !== 'carrier' || !verdict.claims.serves) return { ok: false, refusal: { error: 'wrong-role', reason: `${peerId} is not a carrier with a route` } }
+          proven = verdict.claims
+          return verdict
+        },
+      },
+    })
+    lateral.set(peerId, link)
+    carrierState.set(peerId, { peerId, url, state: 'linking' })
+    link.on('peer-candidate', () => {
+      if (!proven || lateral.get(peerId) !== link) return
+      connectedClaims.set(peerId, proven)
+      access.setLateral(peerId, proven.serves, options.serves ?? [])
+      stated.delete(peerId)
+      carrierState.set(peerId, { peerId, url, state: 'linked', serves: proven.serves! })
+      logger.info({ peer: peerId, url, serves: proven.serves }, 'carrier met on the LAN: linked')
+      setImmediate(() => tellRevocations(peerId))
+      repoRef?.shareConfigChanged()
+    })
+    link.on('peer-disconnected', () => {
+      if (lateral.get(peerId) !== link) return
+      connectedClaims.delete(peerId)
+      access.setLateral(peerId, undefined, options.serves ?? [])
+      stated.delete(peerId)
+      const refusal = link.lastRefusal
+      carrierState.set(peerId, { peerId, url, state: refusal ? 'refused' : 'linking', ...(refusal ? { reason: refusal.reason } : {}) })
+    })
+    // Out as in: a sync message leaves once the document is on disk, after its owner statement.
+    const sendOut = link.send.bind(link)
+    link.send = durable((message) => {
+      const statement = message.type === 'sync' ? ownerStatement(message.targetId, (message as { documentId?: string }).documentId) : undefined
+      if (statement) link.sendControl(statement)
+      sendOut(message)
+    })
+    repoRef!.networkSubsystem.addNetworkAdapter(link)
+  }
+  /** The carriers dialled, a refusal read from the link as it is now (its server's, or this carrier's check of the server). */
+  const carrierLinks = (): CarrierLink[] =>
+    [...carrierState.values()].map((c) => {
+      const refusal = lateral.get(c.peerId)?.lastRefusal
+      return refusal && c.state !== 'linked' ? { ...c, state: 'refused', reason: refusal.reason } : c
+    })
+  function unlinkCarrier(peerId: string, why?: string): void {
+    const link = lateral.get(peerId)
+    if (!link) return
+    lateral.delete(peerId)
+    connectedClaims.delete(peerId)
+    access.setLateral(peerId, undefined, options.serves ?? [])
+    stated.delete(peerId)
+    link.disconnect()
+    repoRef?.networkSubsystem.removeNetworkAdapter(link)
+    if (why) carrierState.set(peerId, { ...(carrierState.get(peerId) ?? { peerId, url: link.url }), state: 'refused', reason: `cut off by this carrier: ${why}` })
+    else carrierState.delete(peerId)
   }
   const revalidateTimer = setInterval(revalidate, 60_000)
   revalidateTimer.unref()
@@ -472,7 +618,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sendDown = adapter.send.bind(adapter)
   const sendNow: typeof sendDown = (message) => {
     const target = message.targetId as string
-    if (message.type === 'sync' && relayLike(target)) {
+    // A carrier states owners to the devices it meets too: a site lists another site's order or
+    // manifest a carrier brought only when the carrier's record says it is from that site.
+    if (message.type === 'sync' && (relayLike(target) || options.prove)) {
       const statement = ownerStatement(target, (message as { documentId?: string }).documentId)
       if (statement) adapter.sendControl(target, statement)
     }
@@ -527,7 +675,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         return { documentId: h.documentId, owner: access.siteOf(h.documentId) ?? null, upstream: up?.latest ?? false, peers: holders.filter((x) => x.peer !== upstreamPeer && x.lastSyncAt !== null) }
       })
       .sort((a, b) => (a.documentId < b.documentId ? -1 : 1))
-    return { upstream: upstream ? { url: upstream.url, connected: upstreamPeer !== undefined && repo.peers.includes(upstreamPeer) } : null, documents, held: documents.filter((d) => d.upstream).length, total: documents.length }
+    const carriers = [
+      ...carrierLinks().map((c) => ({ ...c, direction: 'out' as const })),
+      ...Object.keys(adapter.sockets)
+        .filter((peer) => access.isLateral(peer))
+        .map((peer) => ({ peerId: peer, url: '', state: 'linked' as const, serves: access.sitesOf(peer), direction: 'in' as const })),
+    ]
+    return { upstream: upstream ? { url: upstream.url, connected: upstreamPeer !== undefined && repo.peers.includes(upstreamPeer) } : null, documents, held: documents.filter((d) => d.upstream).length, total: documents.length, ...(options.prove ? { carriers } : {}) }
   }
 
   const server = http.createServer((req, res) => {
@@ -620,7 +774,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
-    if (options.serves) {
+    // Another carrier met on a LAN (this relay is a carrier): it need not serve this route; what crosses is what both routes may see.
+    const carrierMet = options.prove !== undefined && result.claims.role === 'carrier' && result.claims.serves !== undefined
+    if (options.serves && !carrierMet) {
       const sites = result.claims.role === 'relay' || result.claims.role === 'carrier' ? (result.claims.serves ?? [result.claims.site]) : [result.claims.site]
       const other = sites.find((site) => !options.serves!.includes(site))
       if (other !== undefined) return refuse(socket, 'not-served', `this relay carries the documents of ${options.serves.join(', ')}, not of ${other}: connect to the relay of your enrolment`, { remote, device: result.claims.device })
@@ -649,13 +805,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         ws.terminate()
       })
       connectedClaims.set(result.peerId, result.claims)
-      if (claims.role === 'relay' || (claims.role === 'carrier' && claims.serves)) access.setServes(peerId, claims.serves ?? [claims.site])
+      if (options.prove && claims.role === 'carrier' && claims.serves) access.setLateral(peerId, claims.serves, options.serves ?? [])
+      else if (claims.role === 'relay' || (claims.role === 'carrier' && claims.serves)) access.setServes(peerId, claims.serves ?? [claims.site])
       ws.on('close', () => {
         if (!adapter.isConnected(result.peerId)) {
           connectedClaims.delete(result.peerId)
           denials.delete(result.peerId)
           stated.delete(result.peerId)
-          if (claims.role === 'relay' || claims.role === 'carrier') access.setServes(peerId, undefined)
+          if (claims.role === 'relay' || claims.role === 'carrier') access.setLateral(peerId, undefined, options.serves ?? [])
         }
         logger.info({ peer: result.peerId }, 'device disconnected')
       })
@@ -689,8 +846,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       tellDevicesRevocations()
     },
     revalidate,
+    linkCarrier,
+    unlinkCarrier: (peerId) => {
+      if (!lateral.get(peerId)?.remotePeerId) unlinkCarrier(peerId)
+    },
+    carrierLinks,
     close: () =>
       (closing ??= (async () => {
+        for (const peer of [...lateral.keys()]) unlinkCarrier(peer)
         closed = true
         clearInterval(revalidateTimer)
         idle?.stop()

@@ -3,6 +3,9 @@
  * LAN segments (the hub's, store A's, store B's) and a vehicle moved between them. The carrier
  * leaves the hub, meets A, then B, then the hub again, then A: A's stock reaches the relay, A's
  * order reaches B, B's approval reaches the relay and A, and GET /route says what the relay holds.
+ * Then two carriers whose routes differ meet at a depot with no relay: an order from A to C goes
+ * from A's van to C's van and on to C, C's approval comes back the same way, and neither van takes
+ * what its route may not see; a revoked carrier at the depot gets nothing.
  */
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -28,7 +31,7 @@ interface RouteDoc {
   documentId: string
   owner: string | null
   upstream: boolean
-  peers: Array<{ peer: string; latest: boolean }>
+  peers: Array<{ peer: string; latest: boolean; lastSyncAt: string | null }>
 }
 
 describe('a carrier', () => {
@@ -102,5 +105,93 @@ describe('a carrier', () => {
     lan.attach(3, A)
     await until('A to see B\'s approval', async () => ((await lan.api(1, a1.url, 'GET', '/api/orders/po-route')).body.status === 'approved' ? true : undefined), 60_000)
     expect((await lan.api(1, a1.url, 'GET', '/api/stock/AMOX-500')).body.onHand).toBe(40)
+  }, 300_000)
+
+  it('meets another carrier at a depot with no relay: an order from A reaches C and its approval comes back, a revoked carrier gets nothing', async () => {
+    // Hosts: 0 the hub relay, 1 store A's device, 2 store C's device, 3 van X (A, B), 4 van Y (B, C), 5 van Z (revoked).
+    const DEPOT = 3
+    const C = 2
+    const lan = makeLan(6, [HUB, A, C, HUB, HUB, DEPOT])
+    const hub = path.join(tempDir('hub-'), 'hub')
+    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
+    const csv = path.join(tempDir('csv-'), 'products.csv')
+    writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
+    await ok(['catalog', 'import', '--data', hub, csv])
+    const relayUrl = `ws://${lan.address(0)}:8480`
+    const files = tempDir('enrol-')
+    const file = (device: string) => path.join(files, `${device}.json`)
+    const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', relayUrl, '--out', file(device), ...extra])
+    await enrol('a1', 'store-a')
+    await enrol('b1', 'store-b')
+    await enrol('c1', 'store-c')
+    await enrol('van-x', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
+    await enrol('van-y', 'hub', ['--role', 'carrier', '--serves', 'store-b,store-c'])
+    await enrol('van-z', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-c'])
+    await ok(['revoke', '--data', hub, '--device', 'van-z'])
+
+    await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
+    const van = async (i: number, device: string) => {
+      const p = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', file(device), '--host', lan.address(i), '--mdns-interface', lan.address(i), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[i]!])
+      const http = p.url.replace(/^ws:/, 'http:')
+      return { sync: async () => (await lan.api(i, http, 'GET', '/api/sync', undefined, { authorization: `Bearer ${TOKEN}` })).body as { upstream: { connected: boolean } | null; documents: RouteDoc[]; carriers: Array<{ peerId: string; state: string; reason?: string; direction: string }> } }
+    }
+    const [x, y, z] = await Promise.all([van(3, 'van-x'), van(4, 'van-y'), van(5, 'van-z')])
+    // X and Y start at the hub: the relay tells them the roots of their route's sites and the revocation list.
+    for (const v of [x, y]) await until('a van to reach the relay', async () => ((await v.sync()).upstream?.connected ? true : undefined), 30_000)
+
+    const [a1, c1] = await Promise.all([siteOn(lan, 1, file('a1')), siteOn(lan, 2, file('c1'))])
+    expect((await lan.api(1, a1.url, 'POST', '/api/movements', { id: 'a-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 40, user: 'amina' })).status).toBe(201)
+    expect((await lan.api(1, a1.url, 'POST', '/api/orders', { id: 'po-ac', from: 'store-a', to: 'store-c', lines: [{ sku: 'AMOX-500', requested: 6 }], user: 'amina' })).status).toBe(201)
+    expect((await lan.api(1, a1.url, 'POST', '/api/orders/po-ac/submit', { user: 'amina' })).status).toBe(200)
+
+    // X visits A and takes A's documents, the order among them.
+    lan.attach(3, A)
+    const aPeer = 'site/store-a/a1'
+    const ofA = await until('van X to hold all of store A', async () => {
+      const docs = (await x.sync()).documents.filter((d) => d.owner === 'store-a')
+      return docs.length >= 4 && docs.every((d) => d.peers.some((p) => p.peer === aPeer && p.latest)) ? docs : undefined
+    }, 60_000)
+
+    // X and Y meet at the depot, where the revoked van Z waits.
+    lan.attach(3, DEPOT)
+    lan.attach(4, DEPOT)
+    const linked = await until('X and Y to link', async () => {
+      const carriers = (await x.sync()).carriers
+      return carriers.some((c) => c.peerId === 'carrier/hub/van-y' && c.state === 'linked') ? carriers : undefined
+    }, 60_000)
+    // Y takes A's order (C is on its route), and nothing else of A's: not A's ledger, index or journals.
+    const yOfA = await until('van Y to hold the order from A', async () => {
+      const docs = (await y.sync()).documents.filter((d) => d.owner === 'store-a')
+      return docs.length >= 1 && docs.every((d) => d.peers.some((p) => p.peer === 'carrier/hub/van-x' && p.latest)) ? docs : undefined
+    }, 60_000)
+    expect(yOfA).toHaveLength(1)
+    expect(ofA.map((d) => d.documentId)).toContain(yOfA[0]!.documentId)
+    // Z was revoked after it was enrolled: X refuses it (its list, from the hub, names it), and Z holds nothing of A's.
+    const refusedZ = await until('X to refuse van Z', async () => (await x.sync()).carriers.find((c) => c.peerId === 'carrier/hub/van-z' && c.state === 'refused'), 60_000)
+    expect(refusedZ.reason).toMatch(/revoked/)
+    expect(linked.find((c) => c.peerId === 'carrier/hub/van-z')?.state).not.toBe('linked')
+
+    // Y drives on to C: C sees the order and approves it.
+    lan.attach(4, C)
+    await until('C to see the order', async () => ((await lan.api(2, c1.url, 'GET', '/api/orders/po-ac')).body.status === 'submitted' ? true : undefined), 60_000)
+    const approved = new Date().toISOString()
+    expect((await lan.api(2, c1.url, 'POST', '/api/orders/po-ac/approve', { user: 'chiku' })).status).toBe(200)
+    await until('Y to hold the approval', async () => {
+      const order = (await y.sync()).documents.find((d) => d.documentId === yOfA[0]!.documentId)
+      return order?.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest && p.lastSyncAt! > approved) ? true : undefined
+    }, 60_000)
+
+    // Y back at the depot, X there: X takes the approval and brings it to A, with no relay anywhere on the way.
+    const back = new Date().toISOString()
+    lan.attach(4, DEPOT)
+    await until('X to hold the approval', async () => {
+      const order = (await x.sync()).documents.find((d) => d.documentId === yOfA[0]!.documentId)
+      return order?.peers.some((p) => p.peer === 'carrier/hub/van-y' && p.latest && p.lastSyncAt! > back) ? true : undefined
+    }, 90_000)
+    lan.attach(3, A)
+    await until("A to see C's approval", async () => ((await lan.api(1, a1.url, 'GET', '/api/orders/po-ac')).body.status === 'approved' ? true : undefined), 60_000)
+    // Y never held A's stock; Z holds nothing of A's at all.
+    expect((await y.sync()).documents.filter((d) => d.owner === 'store-a')).toHaveLength(1)
+    expect((await z.sync()).documents.filter((d) => d.owner === 'store-a' || d.owner === 'store-c')).toEqual([])
   }, 300_000)
 })

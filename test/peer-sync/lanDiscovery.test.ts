@@ -18,6 +18,7 @@ interface LanPeerView {
   peerId: string
   state: string
   reason?: string
+  schemas?: { state: string; detail?: string }
 }
 
 async function siteOn(lan: Lan, i: number, enrolment: string): Promise<SiteProcess> {
@@ -99,7 +100,7 @@ describe('the LAN mesh over multicast, in namespaces', () => {
     }
   }, 120_000)
 
-  it('says so, in GET /api/sync and its log, when a node of the deployment speaks another LAN protocol; a wrong one at the door is refused', async () => {
+  it('says so, in GET /api/sync and its log, when a node of the deployment speaks another LAN protocol or writes newer document schemas; a wrong protocol at the door is refused', async () => {
     const { enrol, file } = await hubDeployment()
     await enrol('a1', 'store-a')
     const deployment = (JSON.parse(readFileSync(file('a1'), 'utf8')) as { deployment: { id: string } }).deployment.id
@@ -107,7 +108,9 @@ describe('the LAN mesh over multicast, in namespaces', () => {
     const a1 = await siteOn(lan, 0, file('a1'))
     // A newer node of the same deployment (protocol 2) advertises itself on host 1.
     const script = `import { Bonjour } from ${JSON.stringify(path.resolve('node_modules/bonjour-service/dist/index.js'))}; const b = new Bonjour({ interface: '${lan.address(1)}', bind: '0.0.0.0' }); b.publish({ name: 'stockmesh future a9', type: 'stockmesh', port: 4999, host: 'a9.local', txt: { dep: '${deployment}', site: 'store-a', dev: 'a9', role: 'device', pv: '2' }, disableIPv6: true }); setTimeout(() => process.exit(0), 20000)`
-    const future = spawn('ip', ['netns', 'exec', lan.hosts[1]!, process.execPath, '--input-type=module', '-e', script.replace("setTimeout", "b.publish({ name: 'not a node', type: 'stockmesh', port: 4998, host: 'bad.local', txt: { dep: '" + deployment + "', site: 'x y', dev: '../..', role: 'device', pv: '1' }, disableIPv6: true }); setTimeout")], { stdio: 'ignore' })
+    // Beside it: a service with ids that are not ids, and a node of this protocol writing journals of a newer schema (9).
+    const more = "b.publish({ name: 'not a node', type: 'stockmesh', port: 4998, host: 'bad.local', txt: { dep: '" + deployment + "', site: 'x y', dev: '../..', role: 'device', pv: '1' }, disableIPv6: true }); b.publish({ name: 'stockmesh newer b7', type: 'stockmesh', port: 4997, host: 'b7.local', txt: { dep: '" + deployment + "', site: 'store-b', dev: 'b7', role: 'device', pv: '1', sv: 'c1.i1.d1.l3.j9.o2.m2' }, disableIPv6: true }); setTimeout"
+    const future = spawn('ip', ['netns', 'exec', lan.hosts[1]!, process.execPath, '--input-type=module', '-e', script.replace('setTimeout', more)], { stdio: 'ignore' })
     onTestFinished(() => void future.kill())
     const seen = await until('a1 to see the newer node', async () => (await lanPeers(lan, 0, a1)).find((p) => p.peerId === 'site/store-a/a9'), 20_000)
     expect(seen).toMatchObject({ state: 'incompatible' })
@@ -115,7 +118,12 @@ describe('the LAN mesh over multicast, in namespaces', () => {
     expect(a1.output()).toMatch(/another protocol version/)
     // A service with ids that are not ids (advertised beside it) is ignored; the node lives on.
     expect((await lan.api(0, a1.url, 'GET', '/api/health')).status).toBe(200)
-    expect((await lanPeers(lan, 0, a1)).map((p) => p.peerId)).toEqual(['site/store-a/a9'])
+    // The node with newer journals is reported, with what differs (it would be linked: documents of a newer schema are read-only here).
+    const newer = await until('a1 to see the node with newer schemas', async () => (await lanPeers(lan, 0, a1)).find((p) => p.peerId === 'site/store-b/b7'), 20_000)
+    expect(newer.schemas).toMatchObject({ state: 'newer' })
+    expect(newer.schemas?.detail).toMatch(/journal 9 \(this node: 4\)/)
+    expect(a1.output()).toMatch(/other document schemas/)
+    expect((await lanPeers(lan, 0, a1)).map((p) => p.peerId)).toEqual(['site/store-a/a9', 'site/store-b/b7'])
     // A dialler speaking protocol 2 is refused at a1's door with the reason, before anything else.
     const port = (await lan.api(0, a1.url, 'GET', '/api/sync')).body.lan.port as number
     const door = await lan.api(0, `http://${lan.address(0)}:${port}`, 'GET', '/sync?proto=2&nonce=x', undefined, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })

@@ -75,3 +75,25 @@ describe('parties (rule 4)', () => {
     expect(a.setParties('nobodys', ['C'])).toBe(false) // parties only for owned documents
   })
 })
+
+describe('SiteAccess between two carriers met on a LAN', () => {
+  it('lets a document cross only when a site of each route may see it', () => {
+    // This carrier's route: A and B. The other's: B and C.
+    const a = new SiteAccess({ catalog: 'CAT', roots: [['A', ['A-ledger']], ['B', ['B-ledger']]], owners: [['po-ac', 'A'], ['po-ab', 'A'], ['A-journal', 'A']], parties: [['po-ac', ['C']], ['po-ab', ['B']]] })
+    a.setLateral('carrier/hub/y', ['B', 'C'], ['A', 'B'])
+    expect(a.isLateral('carrier/hub/y')).toBe(true)
+    expect(a.mayAccess('carrier/hub/y', 'CAT')).toBe(true)
+    expect(a.mayAccess('carrier/hub/y', 'po-ac')).toBe(true) // A's order to C: A on this route, C on its
+    expect(a.mayAccess('carrier/hub/y', 'po-ab')).toBe(true)
+    expect(a.mayAccess('carrier/hub/y', 'B-ledger')).toBe(true)
+    expect(a.mayAccess('carrier/hub/y', 'A-ledger')).toBe(false) // A is not on its route
+    expect(a.mayAccess('carrier/hub/y', 'A-journal')).toBe(false)
+    // A document of C's that this route may not see does not come here, though the other carrier holds it.
+    a.claim('C-journal', 'C')
+    expect(a.mayAccess('carrier/hub/y', 'C-journal')).toBe(false)
+    // Gone: nothing.
+    a.setLateral('carrier/hub/y', undefined, ['A', 'B'])
+    expect(a.isLateral('carrier/hub/y')).toBe(false)
+    expect(a.mayAccess('carrier/hub/y', 'po-ac')).toBe(false)
+  })
+})

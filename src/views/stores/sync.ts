@@ -17,7 +17,7 @@ export interface SyncStatus {
   pending: { documents: number; changes: number }
   documents: Array<{ kind: string; id: string; url: string; pending: number; missing?: true }>
   /** The LAN mesh: its port and each LAN peer (linked, linking, refused and why, incompatible). Null when off. */
-  lan: { port: number; peers: Array<{ peerId: string; site: string; device: string; role: string; address: string; state: 'linked' | 'linking' | 'refused' | 'incompatible'; direction: 'in' | 'out'; reason?: string; since: string }> } | null
+  lan: { port: number; peers: Array<{ peerId: string; site: string; device: string; role: string; address: string; state: 'linked' | 'linking' | 'refused' | 'incompatible'; direction: 'in' | 'out'; reason?: string; schemas?: { state: 'same' | 'newer' | 'older' | 'unknown'; detail?: string }; since: string }> } | null
 }
 
 const POLL_MS = 2_000
