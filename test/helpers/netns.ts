@@ -35,8 +35,9 @@ function ip(args: string[]): void {
 /**
  * `segments[i]`: the LAN segment (bridge) host `i` starts on; all on one LAN by default.
  * `onCleanup`: registers the removal of the namespaces (default: when the current test ends).
+ * `segmentCount`: how many segments there are (default: enough for `segments`).
  */
-export function makeLan(count: number, segments: number[] = [], onCleanup: (cleanup: () => void) => void = onTestFinished): Lan {
+export function makeLan(count: number, segments: number[] = [], onCleanup: (cleanup: () => void) => void = onTestFinished, segmentCount = Math.max(0, ...segments) + 1): Lan {
   const tag = `sm${process.pid % 100000}x${made++}`
   const bridge = `${tag}br`
   const hosts = Array.from({ length: count }, (_, i) => `${tag}h${i}`)
@@ -52,7 +53,7 @@ export function makeLan(count: number, segments: number[] = [], onCleanup: (clea
   onCleanup(cleanup)
   try {
     ip(['netns', 'add', bridge])
-    for (let b = 0; b <= Math.max(0, ...segments); b++) {
+    for (let b = 0; b < Math.max(segmentCount, Math.max(0, ...segments) + 1); b++) {
       ip(['-n', bridge, 'link', 'add', `br${b}`, 'type', 'bridge'])
       ip(['-n', bridge, 'link', 'set', `br${b}`, 'up'])
     }

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { runStorm } from './storm.ts'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '6' }, minutes: { type: 'string', default: '2' }, carriers: { type: 'string', default: '1' }, seed: { type: 'string' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '6' }, minutes: { type: 'string', default: '2' }, carriers: { type: 'string', default: '2' }, seed: { type: 'string' } } })
 const number = (name: string, raw: string | undefined, min: number) => {
   const n = Number(raw)
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number of at least ${min}, got ${raw}`)

@@ -1,12 +1,15 @@
 /**
- * The sync storm (issue 10): several site nodes of two stores and a carrier, each a real process on
+ * The sync storm (issue 10): several site nodes of two stores and carriers, each a real process on
  * a host of its own (network namespaces, test/helpers/netns.ts), the hub relay at the hub's LAN
  * segment. A seeded schedule moves hosts between LAN segments (partitions, links dropped), kills
- * site processes with SIGKILL and restarts them, while storekeepers record movements. Then it heals:
- * everyone on one LAN in the field. It checks that every device of a store converges on the same
- * movements, that no acknowledged movement is lost, that on hand equals the sum of the movements
- * on every device, and that each ledger checks out. It heals on a LAN segment without the relay,
- * so what converges there converged over the LAN (and the carrier).
+ * site and carrier processes with SIGKILL and restarts them, while storekeepers record movements
+ * and stores order from each other and approve. Then it heals: everyone on one LAN in the field.
+ * It checks that every device of a store converges on the same movements, that no acknowledged
+ * movement is lost and none invented, that on hand equals the sum of the movements on every
+ * device, that each ledger checks out, that every acknowledged order is on every device of both
+ * stores with one status (approved where an approval was acknowledged), and that every carrier
+ * holds the latest of every document it carries (by remote heads, GET /route). It heals on a LAN
+ * segment without the relay, so what converges there converged over the LAN and the carriers.
  *
  * Used by test/storm/storm.test.ts (a size CI fits) and `npm run storm -- --nodes N --minutes M`.
  */
@@ -35,6 +38,7 @@ export interface StormOptions {
 export interface StormResult {
   steps: number
   recorded: number
+  orders: number
   kills: number
   moves: number
   convergedMs: number
@@ -56,6 +60,22 @@ interface Device {
   process: SiteProcess | undefined
 }
 
+interface Carrier {
+  host: number
+  name: string
+  dir: string
+  process: RelayProcess | undefined
+}
+
+interface RouteDoc {
+  documentId: string
+  owner: string | null
+  peers: Array<{ peer: string; latest: boolean }>
+}
+
+const TOKEN = 'storm-route'
+const OTHER: Record<string, string> = { 'store-a': 'store-b', 'store-b': 'store-a' }
+
 export async function runStorm(options: StormOptions, cleanup: (stop: () => Promise<unknown>) => void): Promise<StormResult> {
   const log = options.log ?? (() => {})
   const random = prng(options.seed)
@@ -68,7 +88,7 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
   const root = mkdtempSync(path.join(os.tmpdir(), 'stockmesh-storm-'))
   let made = 0
   const tempDir = (prefix: string) => mkdtempSync(path.join(root, `${prefix}${made++}-`))
-  const lan: Lan = makeLan(hostCount, startSegments, (remove) => cleanup(async () => remove()))
+  const lan: Lan = makeLan(hostCount, startSegments, (remove) => cleanup(async () => remove()), SEGMENTS)
   cleanup(async () => rmSync(root, { recursive: true, force: true }))
   const segmentOf = [...startSegments]
 
@@ -89,11 +109,17 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
   }
   const relay: RelayProcess = await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
   cleanup(() => relay.kill('SIGTERM'))
+  const carriers: Carrier[] = []
+  const startCarrier = async (c: Carrier, first: boolean) => {
+    c.process = await serverProcess(['carrier', '--data', c.dir, ...(first ? ['--enrol', path.join(files, `${c.name}.json`)] : []), '--host', lan.address(c.host), '--mdns-interface', lan.address(c.host), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[c.host]!])
+    const p = c.process
+    cleanup(() => p.kill('SIGTERM'))
+  }
   for (let c = 0; c < options.carriers; c++) {
-    const host = 1 + nodes + c
-    await enrol(`van-${c}`, 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
-    const van = await serverProcess(['carrier', '--data', tempDir('storm-van-'), '--enrol', path.join(files, `van-${c}.json`), '--host', lan.address(host), '--mdns-interface', lan.address(host), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[host]!])
-    cleanup(() => van.kill('SIGTERM'))
+    const carrier = { host: 1 + nodes + c, name: `van-${c}`, dir: tempDir('storm-van-'), process: undefined }
+    await enrol(carrier.name, 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
+    await startCarrier(carrier, true)
+    carriers.push(carrier)
   }
 
   const start = async (d: Device, first: boolean) => {
@@ -107,10 +133,13 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
   /** Movements each store's devices acknowledged (on disk, so never lost), and those whose answer never came. */
   const acked = new Map<string, Map<string, number>>([['store-a', new Map()], ['store-b', new Map()]])
   const maybe = new Set<string>()
-  const down: Array<{ device: Device; after: number }> = []
+  /** Orders acknowledged (created and submitted), and whether an approval of each was acknowledged. */
+  const orders = new Map<string, { from: string; approved: boolean }>()
+  const down: Array<{ device?: Device; carrier?: Carrier; after: number }> = []
   let steps = 0
   let recorded = 0
   let kills = 0
+  // (the carriers are hosts too: moved like devices)
   let moves = 0
   const until = Date.now() + options.stormMs
 
@@ -119,12 +148,34 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
     // Restart the devices whose time has come.
     for (const entry of down.filter((e) => e.after <= steps)) {
       down.splice(down.indexOf(entry), 1)
-      await start(entry.device, false)
-      log(`step ${steps}: ${entry.device.name} restarted`)
+      if (entry.device) await start(entry.device, false)
+      if (entry.carrier) await startCarrier(entry.carrier, false)
+      log(`step ${steps}: ${(entry.device ?? entry.carrier)!.name} restarted`)
     }
     const roll = random()
     const up = devices.filter((d) => d.process)
-    if (roll < 0.55 && up.length > 0) {
+    if (roll < 0.1 && up.length > 0) {
+      // Orders between the stores: a new one, submitted; or an approval by the supplier of one it sees.
+      const d = pick(up)
+      const theirs = [...orders].filter(([, o]) => o.from === OTHER[d.store])
+      try {
+        if (random() < 0.5 || theirs.length === 0) {
+          const id = `po${options.seed}-${steps}`
+          const created = await api(d, 'POST', '/api/orders', { id, from: d.store, to: OTHER[d.store], lines: [{ sku: 'AMOX-500', requested: 1 + Math.floor(random() * 9) }], user: `keeper-${d.name}` })
+          const submitted = created.status === 201 ? await api(d, 'POST', `/api/orders/${id}/submit`, { user: `keeper-${d.name}` }) : undefined
+          if (submitted?.status === 200) orders.set(id, { from: d.store, approved: false })
+          log(`step ${steps}: ${d.name} orders ${id} (${created.status}, ${submitted?.status ?? '-'})`)
+        } else {
+          const [id, order] = pick(theirs)
+          const res = await api(d, 'POST', `/api/orders/${id}/approve`, { user: `keeper-${d.name}` })
+          // 404: not here yet; 409: approved already (here or by a device it synced with).
+          if (res.status === 200) order.approved = true
+          log(`step ${steps}: ${d.name} approves ${id} (${res.status})`)
+        }
+      } catch {
+        // its answer never came (killed meanwhile): not counted
+      }
+    } else if (roll < 0.55 && up.length > 0) {
       const d = pick(up)
       const id = `s${options.seed}-${steps}`
       const quantity = 1 + Math.floor(random() * 20)
@@ -146,13 +197,23 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
       moves++
       log(`step ${steps}: host ${host} to segment ${segment}`)
     } else if (roll < 0.95 && up.length > 1) {
-      const d = pick(up)
-      // Killed while its storekeepers may be recording: what it acknowledged must survive.
-      await d.process!.kill('SIGKILL')
-      d.process = undefined
-      down.push({ device: d, after: steps + 1 + Math.floor(random() * 4) })
+      const vans = carriers.filter((c) => c.process)
+      if (vans.length > 0 && random() < 0.25) {
+        // A carrier dies on the road: what it took (on its disk) must still reach everyone.
+        const c = pick(vans)
+        await c.process!.kill('SIGKILL')
+        c.process = undefined
+        down.push({ carrier: c, after: steps + 1 + Math.floor(random() * 4) })
+        log(`step ${steps}: ${c.name} killed`)
+      } else {
+        const d = pick(up)
+        // Killed while its storekeepers may be recording: what it acknowledged must survive.
+        await d.process!.kill('SIGKILL')
+        d.process = undefined
+        down.push({ device: d, after: steps + 1 + Math.floor(random() * 4) })
+        log(`step ${steps}: ${d.name} killed`)
+      }
       kills++
-      log(`step ${steps}: ${d.name} killed`)
     } else {
       await sleep(200 + Math.floor(random() * 600))
     }
@@ -160,9 +221,12 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
 
   // Heal: everyone up, on one LAN in the field, away from the hub: the devices must converge over
   // the LAN alone (and the carrier), not through the relay.
-  for (const entry of down.splice(0)) await start(entry.device, false)
+  for (const entry of down.splice(0)) {
+    if (entry.device) await start(entry.device, false)
+    if (entry.carrier) await startCarrier(entry.carrier, false)
+  }
   for (let host = 1; host < hostCount; host++) lan.attach(host, 1)
-  log(`healed after ${steps} steps: ${recorded} movements acknowledged, ${kills} kills, ${moves} moves`)
+  log(`healed after ${steps} steps: ${recorded} movements and ${orders.size} orders (${[...orders.values()].filter((o) => o.approved).length} approved) acknowledged, ${kills} kills, ${moves} moves`)
   const healed = Date.now()
   const problems = async (): Promise<string[]> => {
     const found: string[] = []
@@ -186,6 +250,23 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
         if (v.onHand !== first.onHand) found.push(`${v.d.name} on hand ${v.onHand}, ${first.d.name} ${first.onHand}`)
       }
     }
+    // Every acknowledged order on every device of both stores, with one status.
+    for (const [id, order] of orders) {
+      const statuses = await Promise.all(devices.map(async (d) => [d.name, (await api(d, 'GET', `/api/orders/${id}`)).body.status as string | undefined] as const))
+      const missing = statuses.filter(([, status]) => status === undefined)
+      if (missing.length > 0) found.push(`order ${id} (from ${order.from}) missing on ${missing.map(([name]) => name).join(', ')}`)
+      const distinct = new Set(statuses.map(([, status]) => status))
+      if (distinct.size > 1) found.push(`order ${id}: statuses differ: ${statuses.map(([name, status]) => `${name} ${status}`).join(', ')}`)
+      if (order.approved && !distinct.has('approved')) found.push(`order ${id}: its approval was acknowledged, the devices say ${[...distinct].join(', ')}`)
+    }
+    // Every carrier holds the latest of each document it carries: a device of its owner holds the same heads.
+    for (const c of carriers) {
+      const route = (await lan.api(c.host, c.process!.url.replace(/^ws:/, 'http:'), 'GET', '/route', undefined, { authorization: `Bearer ${TOKEN}` })).body as { documents: RouteDoc[] }
+      const stale = route.documents.filter((doc) => doc.owner !== null && !doc.peers.some((p) => p.latest && p.peer.startsWith(`site/${doc.owner}/`)))
+      if (stale.length > 0) found.push(`${c.name} holds ${stale.length} of ${route.documents.length} documents not as their site's devices do (${stale.slice(0, 2).map((d) => d.documentId).join(', ')}…)`)
+      const ordersHeld = route.documents.filter((doc) => doc.owner !== null).length
+      if (orders.size > 0 && ordersHeld === 0) found.push(`${c.name} holds no document of the stores`)
+    }
     return found
   }
   let last: string[] = []
@@ -201,5 +282,5 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
   }
   const convergedMs = Date.now() - healed
   log(`converged ${convergedMs} ms after healing`)
-  return { steps, recorded, kills, moves, convergedMs }
+  return { steps, recorded, orders: orders.size, kills, moves, convergedMs }
 }
