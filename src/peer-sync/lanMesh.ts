@@ -93,8 +93,8 @@ export class LanMesh {
   readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
   /** The route (`serves`) of each carrier proven on a link. */
   readonly #proven = new Map<string, readonly string[] | undefined>()
-  /** `carrier document` → the owner the carrier stated (the latest MAX_STATED). */
-  readonly #stated = new Map<string, string>()
+  /** carrier → document → the owner it stated on its link now (the latest MAX_STATED; forgotten when the link drops). */
+  readonly #stated = new Map<string, Map<string, string>>()
   /** The credential each linked peer proved, both directions: checked again by `revalidate`. */
   readonly #claims = new Map<string, CredentialClaims>()
   #revalidator: ReturnType<typeof setInterval> | undefined
@@ -103,7 +103,6 @@ export class LanMesh {
   #adapter: AuthenticatedWebSocketServerAdapter | undefined
   #advertised: Advertised | undefined
   #closed = false
-  #full = false
   port = 0
 
   constructor(node: MeshNode, options: LanOptions = {}) {
@@ -244,10 +243,12 @@ export class LanMesh {
     }
     const { peerId, url: target, txt } = found
     if (peerId === this.#node.peerId) return
-    // Anything on the LAN can advertise: a flood of made-up nodes fills neither the table nor the links.
-    if (!this.#peers.has(peerId) && this.#peers.size >= MAX_PEERS) {
-      if (!this.#full) this.#log.warn({ max: MAX_PEERS }, 'too many stockmesh nodes advertised on this LAN: the others are ignored')
-      this.#full = true
+    // A linked peer's row is what it proved: an advertisement in its name (anyone's) changes nothing.
+    if (this.#peers.get(peerId)?.state === 'linked') return
+    // Anything on the LAN can advertise: a flood of made-up nodes fills neither the table nor the
+    // links for good — when full, the oldest peer that never linked makes room.
+    if (!this.#peers.has(peerId) && this.#peers.size >= MAX_PEERS && !this.#evictOne()) {
+      this.#log.warn({ max: MAX_PEERS }, 'too many stockmesh nodes linked on this LAN: the others are ignored')
       return
     }
     const schemas = compareSchemas(txt.sv)
@@ -276,9 +277,8 @@ export class LanMesh {
     // A linked peer keeps its link: another advertisement in its name (a stranger's, perhaps) changes nothing.
     if (current?.remotePeerId) return
     if (current) this.#drop(peerId)
-    if (this.#dialled.size >= MAX_DIALLED) {
-      if (!this.#full) this.#log.warn({ max: MAX_DIALLED }, 'too many LAN peers to dial: the others are not linked')
-      this.#full = true
+    if (this.#dialled.size >= MAX_DIALLED && !this.#evictOne(true)) {
+      this.#log.warn({ max: MAX_DIALLED }, 'too many LAN peers linked: the others are not dialled')
       return
     }
     const adapter = new AuthenticatedWebSocketClientAdapter({
@@ -293,8 +293,10 @@ export class LanMesh {
       // A carrier states whose each document is by its record, before the document's first sync message.
       onControl: (control, from) => {
         if (control.kind !== 'owner' || from !== peerId || !this.#proven.get(peerId)) return
-        if (this.#stated.size >= MAX_STATED) this.#stated.delete(this.#stated.keys().next().value!)
-        this.#stated.set(`${peerId} ${control.documentId}`, control.owner)
+        let stated = this.#stated.get(peerId)
+        if (!stated) this.#stated.set(peerId, (stated = new Map()))
+        if (stated.size >= MAX_STATED) stated.delete(stated.keys().next().value!)
+        stated.set(control.documentId, control.owner)
       },
       peerCheck: {
         prove: (challenge, me) => clientProof(challenge, me, peerId, this.#enrolment.privateKey),
@@ -318,6 +320,7 @@ export class LanMesh {
       this.#note({ peerId, ...seen, address: url, state: 'linked', direction: 'out' })
     })
     adapter.on('peer-disconnected', () => {
+      this.#stated.delete(peerId)
       if (this.#closed || this.#dialled.get(peerId) !== adapter) return
       const refusal = adapter.lastRefusal
       this.#note({ peerId, ...seen, address: url, state: refusal ? 'refused' : 'linking', direction: 'out', ...(refusal ? { reason: refusal.reason } : {}) })
@@ -325,7 +328,26 @@ export class LanMesh {
     this.#node.connect(adapter)
   }
 
+  /**
+   * Forgets the LAN peer seen longest ago that is not linked (a dialled one: its link stops);
+   * `dialled`: among those this node dials. False when every one is linked.
+   */
+  #evictOne(dialled = false): boolean {
+    let oldest: LanPeer | undefined
+    for (const peer of this.#peers.values()) {
+      if (peer.state === 'linked' || (dialled && !this.#dialled.has(peer.peerId))) continue
+      if (this.#dialled.get(peer.peerId)?.remotePeerId) continue
+      if (!oldest || peer.since < oldest.since) oldest = peer
+    }
+    if (!oldest) return false
+    this.#log.warn({ peer: oldest.peerId, max: MAX_PEERS }, 'too many stockmesh nodes advertised on this LAN: forgot the oldest one never linked')
+    this.#drop(oldest.peerId)
+    this.#peers.delete(oldest.peerId)
+    return true
+  }
+
   #drop(peerId: string): void {
+    this.#stated.delete(peerId)
     const adapter = this.#dialled.get(peerId)
     if (!adapter) return
     this.#dialled.delete(peerId)
@@ -367,7 +389,7 @@ export class LanMesh {
 
   /** The owner a linked carrier stated for a document (its record: who brought it to a relay or carrier first). */
   ownerStated(peerId: string, documentId: string): string | undefined {
-    return this.#stated.get(`${peerId} ${documentId}`)
+    return this.#stated.get(peerId)?.get(documentId)
   }
 
   /** The sites a carrier proved it serves (its route), or undefined when no such carrier is linked. */

@@ -36,7 +36,8 @@ import type { CredentialClaims, DeploymentPublic } from '../schema/credential.ts
 /** DNS-SD service type: `_stockmesh._tcp`. */
 export const SERVICE_TYPE = 'stockmesh'
 /** The LAN protocol this code speaks (TXT `pv`, upgrade parameter `proto`). */
-export const LAN_PROTOCOL = 1
+/** 2: carriers state each document's owner before its first sync message (site nodes list by it). */
+export const LAN_PROTOCOL = 2
 
 export const HEADER = {
   credential: 'x-stockmesh-credential',

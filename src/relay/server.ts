@@ -161,6 +161,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   let closed = false
   /** Rule 4 of src/relay/access.ts: the parties of a claimed document, read once the relay holds it. */
   const partiesPending = new Set<string>()
+  /** A sync message from a peer acting for a document's owner: read its parties from the content, once it is here. */
+  const partiesFromContent = (message: { type: string; documentId?: string }, peerId: string): void => {
+    const documentId = message.documentId
+    if (message.type !== 'sync' || !documentId || access.hasParties(documentId)) return
+    const owner = access.siteOf(documentId)
+    if (owner !== undefined && access.sitesOf(peerId).includes(owner)) setImmediate(() => recordParties(documentId))
+  }
   const recordParties = (documentId: string, attempt = 0): void => {
     if (closed || access.hasParties(documentId) || (attempt === 0 && partiesPending.has(documentId))) return
     const owner = access.siteOf(documentId)
@@ -268,10 +275,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           const site = parsePeerId(peerId)?.site
           if (site) recordOwner(documentId, site, 'document recorded as owned by the site that brought it', peerId)
         }
-        const owner = access.siteOf(documentId)
-        if (message.type === 'sync' && !access.hasParties(documentId) && owner !== undefined && access.sitesOf(peerId).includes(owner)) {
-          setImmediate(() => recordParties(documentId))
-        }
+        partiesFromContent(message, peerId)
         if (!access.mayAccess(peerId, documentId)) {
           accessDenials.inc()
           const t = now()
@@ -530,11 +534,18 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const linkCarrier = (peerId: string, url: string): void => {
     const prove = options.prove
     if (!prove || closed || peerId === prove.peerId) return
+    // It dialled this carrier already (one link per pair).
+    if (adapter.isConnected(peerId)) return
     const current = lateral.get(peerId)
     // A linked carrier keeps its link: another advertisement in its name changes nothing.
     if (current && (current.url === url || current.remotePeerId)) return
     if (current) unlinkCarrier(peerId)
-    if (lateral.size >= MAX_CARRIER_LINKS) return void logger.warn({ peer: peerId, max: MAX_CARRIER_LINKS }, 'too many carriers on this LAN: not linked')
+    if (lateral.size >= MAX_CARRIER_LINKS) {
+      // Full: the oldest link that never came up makes room (made-up advertisements cannot keep a real carrier out for good).
+      const stale = [...lateral].find(([, link]) => !link.remotePeerId)
+      if (!stale) return void logger.warn({ peer: peerId, max: MAX_CARRIER_LINKS }, 'too many carriers linked on this LAN: not linked')
+      unlinkCarrier(stale[0])
+    }
     const trust = { deployment, isRevoked: options.isRevoked, now }
     let proven: CredentialClaims | undefined
     const link = new AuthenticatedWebSocketClientAdapter({
@@ -574,12 +585,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     })
     link.on('peer-disconnected', () => {
       if (lateral.get(peerId) !== link) return
-      connectedClaims.delete(peerId)
-      access.setLateral(peerId, undefined, options.serves ?? [])
-      stated.delete(peerId)
+      // (the records are the peer's, not the link's: kept while it is connected the other way)
+      if (!adapter.isConnected(peerId)) {
+        connectedClaims.delete(peerId)
+        access.setLateral(peerId, undefined, options.serves ?? [])
+        stated.delete(peerId)
+      }
       const refusal = link.lastRefusal
       carrierState.set(peerId, { peerId, url, state: refusal ? 'refused' : 'linking', ...(refusal ? { reason: refusal.reason } : {}) })
     })
+    // In as from a relay below: parties read from what the other carrier brings for an owner on its route.
+    link.on('message', (message) => partiesFromContent(message, peerId))
     // Out as in: a sync message leaves once the document is on disk, after its owner statement.
     const sendOut = link.send.bind(link)
     link.send = durable((message) => {
@@ -599,9 +615,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const link = lateral.get(peerId)
     if (!link) return
     lateral.delete(peerId)
-    connectedClaims.delete(peerId)
-    access.setLateral(peerId, undefined, options.serves ?? [])
-    stated.delete(peerId)
+    if (!adapter.isConnected(peerId)) {
+      connectedClaims.delete(peerId)
+      access.setLateral(peerId, undefined, options.serves ?? [])
+      stated.delete(peerId)
+    }
     link.disconnect()
     repoRef?.networkSubsystem.removeNetworkAdapter(link)
     if (why) carrierState.set(peerId, { ...(carrierState.get(peerId) ?? { peerId, url: link.url }), state: 'refused', reason: `cut off by this carrier: ${why}` })
@@ -774,6 +792,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     const remote = req.socket.remoteAddress
     if (!result.ok) return refuse(socket, result.code, result.reason, { remote, device: result.device })
     if (adapter.isConnected(result.peerId)) return refuse(socket, 'peer-already-connected', `${result.peerId} is already connected: another process uses this device's identity`, { remote, device: result.claims.device })
+    // One link per pair of carriers: not a second one when this carrier dialled it.
+    if (lateral.get(result.peerId)?.remotePeerId) return refuse(socket, 'peer-already-connected', `${result.peerId} is linked already (this carrier dialled it)`, { remote, device: result.claims.device })
     // Another carrier met on a LAN (this relay is a carrier): it need not serve this route; what crosses is what both routes may see.
     const carrierMet = options.prove !== undefined && result.claims.role === 'carrier' && result.claims.serves !== undefined
     if (options.serves && !carrierMet) {

@@ -165,33 +165,55 @@ describe('a carrier', () => {
       return docs.length >= 1 && docs.every((d) => d.peers.some((p) => p.peer === 'carrier/hub/van-x' && p.latest)) ? docs : undefined
     }, 60_000)
     expect(yOfA).toHaveLength(1)
-    expect(ofA.map((d) => d.documentId)).toContain(yOfA[0]!.documentId)
-    // Z was revoked after it was enrolled: X refuses it (its list, from the hub, names it), and Z holds nothing of A's.
-    const refusedZ = await until('X to refuse van Z', async () => (await x.sync()).carriers.find((c) => c.peerId === 'carrier/hub/van-z' && c.state === 'refused'), 60_000)
-    expect(refusedZ.reason).toMatch(/revoked/)
-    expect(linked.find((c) => c.peerId === 'carrier/hub/van-z')?.state).not.toBe('linked')
+    const order = yOfA[0]!.documentId
+    // Of everything X holds of A (ledger, index, journals, directory, the order), Y holds the order alone.
+    const idsOfA = ofA.map((d) => d.documentId)
+    expect(idsOfA).toContain(order)
+    expect((await y.sync()).documents.map((d) => d.documentId).filter((id) => idsOfA.includes(id))).toEqual([order])
+    expect(linked.find((c) => c.peerId === 'carrier/hub/van-y')).toMatchObject({ direction: 'out' })
+    // Z was revoked after it was enrolled: X and Y refuse it (their lists, from the hub, name it).
+    for (const [v, name] of [[x, 'X'], [y, 'Y']] as const) {
+      const refusedZ = await until(`${name} to refuse van Z`, async () => (await v.sync()).carriers.find((c) => c.peerId === 'carrier/hub/van-z' && c.state === 'refused'), 60_000)
+      expect(refusedZ.reason).toMatch(/revoked/)
+    }
 
-    // Y drives on to C: C sees the order and approves it.
+    // Y drives on to C: C sees the order and approves it, and orders from A in turn.
     lan.attach(4, C)
     await until('C to see the order', async () => ((await lan.api(2, c1.url, 'GET', '/api/orders/po-ac')).body.status === 'submitted' ? true : undefined), 60_000)
+    const allOfC = async () => (await y.sync()).documents.filter((d) => d.owner === 'store-c' && d.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest))
+    const before = (await until('Y to hold all of C', async () => {
+      const docs = (await y.sync()).documents.filter((d) => d.owner === 'store-c')
+      return docs.length >= 3 && docs.every((d) => d.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest)) ? docs : undefined
+    }, 60_000)).length
+    expect((await lan.api(2, c1.url, 'POST', '/api/orders', { id: 'po-ca', from: 'store-c', to: 'store-a', lines: [{ sku: 'AMOX-500', requested: 2 }], user: 'chiku' })).status).toBe(201)
+    expect((await lan.api(2, c1.url, 'POST', '/api/orders/po-ca/submit', { user: 'chiku' })).status).toBe(200)
     const approved = new Date().toISOString()
     expect((await lan.api(2, c1.url, 'POST', '/api/orders/po-ac/approve', { user: 'chiku' })).status).toBe(200)
-    await until('Y to hold the approval', async () => {
-      const order = (await y.sync()).documents.find((d) => d.documentId === yOfA[0]!.documentId)
-      return order?.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest && p.lastSyncAt! > approved) ? true : undefined
+    await until('Y to hold the approval and C\'s order', async () => {
+      const docs = (await y.sync()).documents
+      const ac = docs.find((d) => d.documentId === order)
+      return ac?.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest && p.lastSyncAt! > approved) && (await allOfC()).length === before + 1 ? true : undefined
     }, 60_000)
 
     // Y back at the depot, X there: X takes the approval and brings it to A, with no relay anywhere on the way.
     const back = new Date().toISOString()
     lan.attach(4, DEPOT)
     await until('X to hold the approval', async () => {
-      const order = (await x.sync()).documents.find((d) => d.documentId === yOfA[0]!.documentId)
-      return order?.peers.some((p) => p.peer === 'carrier/hub/van-y' && p.latest && p.lastSyncAt! > back) ? true : undefined
+      const held = (await x.sync()).documents.find((d) => d.documentId === order)
+      return held?.peers.some((p) => p.peer === 'carrier/hub/van-y' && p.latest && p.lastSyncAt! > back) ? true : undefined
     }, 90_000)
+    // X (the one that dials) takes C's order to A from Y, and nothing else of C's.
+    const xOfC = await until("X to hold C's order", async () => {
+      const docs = (await x.sync()).documents.filter((d) => d.owner === 'store-c')
+      return docs.length >= 1 && docs.every((d) => d.peers.some((p) => p.peer === 'carrier/hub/van-y' && p.latest)) ? docs : undefined
+    }, 60_000)
+    expect(xOfC).toHaveLength(1)
     lan.attach(3, A)
     await until("A to see C's approval", async () => ((await lan.api(1, a1.url, 'GET', '/api/orders/po-ac')).body.status === 'approved' ? true : undefined), 60_000)
-    // Y never held A's stock; Z holds nothing of A's at all.
-    expect((await y.sync()).documents.filter((d) => d.owner === 'store-a')).toHaveLength(1)
-    expect((await z.sync()).documents.filter((d) => d.owner === 'store-a' || d.owner === 'store-c')).toEqual([])
+    await until("A to list C's order", async () => ((await lan.api(1, a1.url, 'GET', '/api/orders/po-ca')).body.status === 'submitted' ? true : undefined), 60_000)
+    // Y never held A's stock, X never held C's; Z holds nothing either carried.
+    const [xIds, yIds] = await Promise.all([x.sync(), y.sync()]).then((both) => both.map((r) => r.documents.map((d) => d.documentId)))
+    expect(yIds!.filter((id) => idsOfA.includes(id))).toEqual([order])
+    expect((await z.sync()).documents.map((d) => d.documentId).filter((id) => xIds!.includes(id) || yIds!.includes(id))).toEqual([])
   }, 300_000)
 })

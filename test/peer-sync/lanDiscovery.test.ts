@@ -106,15 +106,15 @@ describe('the LAN mesh over multicast, in namespaces', () => {
     const deployment = (JSON.parse(readFileSync(file('a1'), 'utf8')) as { deployment: { id: string } }).deployment.id
     const lan = makeLan(2)
     const a1 = await siteOn(lan, 0, file('a1'))
-    // A newer node of the same deployment (protocol 2) advertises itself on host 1.
-    const script = `import { Bonjour } from ${JSON.stringify(path.resolve('node_modules/bonjour-service/dist/index.js'))}; const b = new Bonjour({ interface: '${lan.address(1)}', bind: '0.0.0.0' }); b.publish({ name: 'stockmesh future a9', type: 'stockmesh', port: 4999, host: 'a9.local', txt: { dep: '${deployment}', site: 'store-a', dev: 'a9', role: 'device', pv: '2' }, disableIPv6: true }); setTimeout(() => process.exit(0), 20000)`
+    // A newer node of the same deployment (protocol 3) advertises itself on host 1.
+    const script = `import { Bonjour } from ${JSON.stringify(path.resolve('node_modules/bonjour-service/dist/index.js'))}; const b = new Bonjour({ interface: '${lan.address(1)}', bind: '0.0.0.0' }); b.publish({ name: 'stockmesh future a9', type: 'stockmesh', port: 4999, host: 'a9.local', txt: { dep: '${deployment}', site: 'store-a', dev: 'a9', role: 'device', pv: '3' }, disableIPv6: true }); setTimeout(() => process.exit(0), 20000)`
     // Beside it: a service with ids that are not ids, and a node of this protocol writing journals of a newer schema (9).
-    const more = "b.publish({ name: 'not a node', type: 'stockmesh', port: 4998, host: 'bad.local', txt: { dep: '" + deployment + "', site: 'x y', dev: '../..', role: 'device', pv: '1' }, disableIPv6: true }); b.publish({ name: 'stockmesh newer b7', type: 'stockmesh', port: 4997, host: 'b7.local', txt: { dep: '" + deployment + "', site: 'store-b', dev: 'b7', role: 'device', pv: '1', sv: 'c1.i1.d1.l3.j9.o2.m2' }, disableIPv6: true }); setTimeout"
+    const more = "b.publish({ name: 'not a node', type: 'stockmesh', port: 4998, host: 'bad.local', txt: { dep: '" + deployment + "', site: 'x y', dev: '../..', role: 'device', pv: '2' }, disableIPv6: true }); b.publish({ name: 'stockmesh newer b7', type: 'stockmesh', port: 4997, host: 'b7.local', txt: { dep: '" + deployment + "', site: 'store-b', dev: 'b7', role: 'device', pv: '2', sv: 'c1.i1.d1.l3.j9.o2.m2' }, disableIPv6: true }); setTimeout"
     const future = spawn('ip', ['netns', 'exec', lan.hosts[1]!, process.execPath, '--input-type=module', '-e', script.replace('setTimeout', more)], { stdio: 'ignore' })
     onTestFinished(() => void future.kill())
     const seen = await until('a1 to see the newer node', async () => (await lanPeers(lan, 0, a1)).find((p) => p.peerId === 'site/store-a/a9'), 20_000)
     expect(seen).toMatchObject({ state: 'incompatible' })
-    expect(seen.reason).toMatch(/LAN protocol 2, this node 1/)
+    expect(seen.reason).toMatch(/LAN protocol 3, this node 2/)
     expect(a1.output()).toMatch(/another protocol version/)
     // A service with ids that are not ids (advertised beside it) is ignored; the node lives on.
     expect((await lan.api(0, a1.url, 'GET', '/api/health')).status).toBe(200)
@@ -124,9 +124,9 @@ describe('the LAN mesh over multicast, in namespaces', () => {
     expect(newer.schemas?.detail).toMatch(/journal 9 \(this node: 4\)/)
     expect(a1.output()).toMatch(/other document schemas/)
     expect((await lanPeers(lan, 0, a1)).map((p) => p.peerId)).toEqual(['site/store-a/a9', 'site/store-b/b7'])
-    // A dialler speaking protocol 2 is refused at a1's door with the reason, before anything else.
+    // A dialler speaking protocol 3 is refused at a1's door with the reason, before anything else.
     const port = (await lan.api(0, a1.url, 'GET', '/api/sync')).body.lan.port as number
-    const door = await lan.api(0, `http://${lan.address(0)}:${port}`, 'GET', '/sync?proto=2&nonce=x', undefined, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })
+    const door = await lan.api(0, `http://${lan.address(0)}:${port}`, 'GET', '/sync?proto=3&nonce=x', undefined, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })
     expect(door.status).toBe(426)
     expect(door.body).toMatchObject({ error: 'incompatible-protocol' })
   }, 60_000)
