@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import pino from 'pino'
 import { demoCatalog, DEMO_SITE } from './node/demo.ts'
 import { importCatalogFiles, importSummary } from './node/catalogImport.ts'
+import { connectorOf } from './erp/config.ts'
 import { lockDataFolder } from './node/dataFolderLock.ts'
 import { listenApi } from './node/http/server.ts'
 import { SiteNode } from './node/siteNode.ts'
@@ -32,6 +33,12 @@ function stopOnSignals(logger: pino.Logger, stop: () => Promise<unknown>): void 
 function port(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535')
+  return n
+}
+
+function count(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 10_000_000) throw new InvalidArgumentError('must be a whole number')
   return n
 }
 
@@ -222,9 +229,13 @@ function deploymentCommands(cli: Command): void {
     .option('--upstream <url>', 'chain this relay under another (ws://HOST:PORT): DIR is then this relay\'s own folder, not a hub')
     .option('--enrol <file>', 'first start of a chained relay: its enrolment file (stockmesh enrol --role relay --serves …)')
     .option('--unload-after <duration>', 'documents idle this long are written out and leave memory (e.g. 5m, 1h; never keeps all)', '5m')
-    .option('--api-token <secret>', "the hub relay's data endpoints (GET /lots/:lot, a recall across sites) need this bearer token; off without one (env STOCKMESH_RELAY_TOKEN)", process.env.STOCKMESH_RELAY_TOKEN)
+    .option('--api-token <secret>', "the hub relay's data endpoints (GET /lots/:lot, a recall across sites; GET /erp) need this bearer token; off without one (env STOCKMESH_RELAY_TOKEN)", process.env.STOCKMESH_RELAY_TOKEN)
+    .option('--erp <url>', 'forward to the parent ERP: tryton://USER@HOST:PORT/DATABASE (password from STOCKMESH_ERP_PASSWORD or --erp-password-file); products and sites come down from it into the catalog')
+    .option('--erp-password-file <file>', 'file holding the ERP password (instead of STOCKMESH_ERP_PASSWORD)')
+    .option('--erp-batch <n>', 'facts per batch sent to the ERP', count, 100)
+    .option('--erp-interval <ms>', 'least time between two batches (the ERP rate limit)', count, 200)
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; unloadAfter: string; apiToken?: string; logLevel: string }) => {
+    .action(async (flags: { data: string; port: number; host: string; upstream?: string; enrol?: string; unloadAfter: string; apiToken?: string; erp?: string; erpPasswordFile?: string; erpBatch: number; erpInterval: number; logLevel: string }) => {
       const idleMs = flags.unloadAfter === 'never' ? 0 : parseDuration(flags.unloadAfter)
       const logger = pino({ level: flags.logLevel })
       process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'))
@@ -239,7 +250,9 @@ function deploymentCommands(cli: Command): void {
         console.log(`stockmesh relay ${chained.deployment.id} ready at ${chained.relay.url}  chained under ${chained.upstream}  data in ${hubDir(flags.data)}`)
         return
       }
-      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs, ...(flags.apiToken ? { apiToken: flags.apiToken } : {}) })
+      if (flags.erp && !flags.apiToken) logger.warn('--erp without --api-token: GET /erp (what is forwarded, pending, parked) stays off')
+      const erp = flags.erp ? { connector: connectorOf(flags.erp, { ...(process.env.STOCKMESH_ERP_PASSWORD ? { password: process.env.STOCKMESH_ERP_PASSWORD } : {}), ...(flags.erpPasswordFile ? { passwordFile: flags.erpPasswordFile } : {}) }), batchSize: Math.max(1, flags.erpBatch), minIntervalMs: flags.erpInterval } : undefined
+      const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs, ...(flags.apiToken ? { apiToken: flags.apiToken } : {}), ...(erp ? { erp } : {}) })
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
       console.log(`stockmesh relay ${running.deployment.id} ready at ${running.relay.url}  data in ${hubDir(flags.data)}`)

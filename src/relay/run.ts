@@ -16,6 +16,9 @@ import { DurableFsStorageAdapter } from '../node/storage/DurableFsStorageAdapter
 import { SiteAccess } from './access.ts'
 import { loadOwners, loadParties } from './owners.ts'
 import { startRelay, type Relay } from './server.ts'
+import { ErpBridge, type BridgeOptions } from '../erp/bridge.ts'
+import type { ErpConnector } from '../erp/connector.ts'
+import type { CatalogDoc } from '../schema/catalog.ts'
 
 export interface RunRelayOptions {
   dir: string
@@ -28,11 +31,14 @@ export interface RunRelayOptions {
   apiToken?: string
   /** How often the register is checked for changes (ms). */
   registerPollMs?: number
+  /** Forward to a parent ERP through this connector (src/erp/): the bridge's outbox is HUB/erp/. */
+  erp?: { connector: ErpConnector } & Pick<BridgeOptions, 'batchSize' | 'minIntervalMs' | 'scanMs' | 'parkedRetryMs' | 'masterDataMs'>
 }
 
 export interface RunningRelay {
   relay: Relay
   hub: Hub
+  erp: ErpBridge | undefined
   deployment: DeploymentPublic
   /** Stops the relay, flushes and closes the hub, releases the folder's lock. */
   stop(): Promise<void>
@@ -70,6 +76,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     // a moment ago syncs and is told of what is shared with it without waiting for the poll.
     let reloading: Promise<void> | undefined
     let started: Relay | undefined
+    let bridge: ErpBridge | undefined
     const refreshRegister = () => (reloading ??= reload().finally(() => (reloading = undefined)))
     const relay = await startRelay({
       storage,
@@ -90,6 +97,15 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       logger,
       ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
       ...(options.apiToken !== undefined ? { apiToken: options.apiToken } : {}),
+      // POST /erp/retry: master data read again (a product added in the ERP) and the parked facts tried again.
+      erp: () =>
+        bridge && {
+          status: () => bridge!.status(),
+          retryParked: () => {
+            void bridge!.pullMasterData()
+            return bridge!.retryParked()
+          },
+        },
       access,
       openRepo: async (config) => {
         hub = await openHub(dir, { logger, lock, network: config.network ?? [], repo: { sharePolicy: undefined, shareConfig: config.shareConfig, peerId: config.peerId } })
@@ -110,6 +126,21 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       const closed = started?.revalidate() ?? []
       logger.info({ sites: Object.keys(register.sites).length, revoked: revoked.size, disconnected: closed }, 'register re-read')
     }
+    if (options.erp) {
+      const { connector, ...tuning } = options.erp
+      const id = (url: string) => parseAutomergeUrl(url as AutomergeUrl).documentId as string
+      bridge = new ErpBridge({
+        repo: hub!.repo,
+        connector,
+        sites: () => Object.entries(register.sites).map(([site, entry]) => [site, id(entry.ledger)]),
+        catalog: () => hub!.repo.find<CatalogDoc>(hub!.catalogUrl).catch(() => undefined),
+        dir: path.join(dir, 'erp'),
+        logger: logger.child({ erp: connector.description }),
+        metrics: relay.metrics,
+        ...tuning,
+      })
+      await bridge.start()
+    }
     const timer = setInterval(() => refreshRegister().catch((error: unknown) => logger.error({ err: error }, 'could not re-read the register: keeping the previous one')), options.registerPollMs ?? 5_000)
     timer.unref()
 
@@ -117,10 +148,12 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     return {
       relay,
       hub: hub!,
+      erp: bridge,
       deployment,
       stop: () =>
         (stopping ??= (async () => {
           clearInterval(timer)
+          await bridge?.stop()
           await relay.close()
           await hub!.close()
           await lock.release()

@@ -1,0 +1,241 @@
+/**
+ * The Tryton 6.0 connector (JSON-RPC, src/erp/trytonRpc.ts). docs/erp-mapping.md says what each
+ * fact becomes in Tryton and why; in short:
+ *
+ * - each site is a Tryton storage location whose code is the site id (sites come down as the
+ *   storage locations under the view location coded `SM-SITES`);
+ * - each movement is one internal shipment (`stock.shipment.internal`) whose `reference` is the
+ *   fact's key, done at once, with one stock move per lot (`stock.lot` by number and product,
+ *   made with its expiry when new) between the site's location and a counter-location of the
+ *   movement's kind (made by the bridge, lost-and-found locations coded SM-SUPPLY, SM-ISSUED, SM-ADJUST, SM-TRANSIT);
+ * - exactly once in effect: before every send the connector searches the shipments whose
+ *   reference is one of the batch's keys — found and done: forwarded; found and not done: taken
+ *   through to done; not found: created (all of a batch in one transaction) and taken through.
+ *   Every step may be repeated after a crash or a lost answer, and changes nothing twice;
+ * - a fact Tryton cannot take (no product with the SKU as its code, no location for the site, a
+ *   refusal of Tryton's own) is parked with the reason; a batch Tryton refuses is split until the
+ *   fact it refuses is found.
+ */
+import type { ErpConnector, ErpProduct, ErpSite, Outcome } from './connector.ts'
+import type { MovementFact } from './facts.ts'
+import { TrytonError, TrytonRpc, type TrytonRpcOptions } from './trytonRpc.ts'
+
+const SHIPMENT = 'stock.shipment.internal'
+
+/** The counter-locations: where stock comes from or goes to, by movement kind. */
+const COUNTERS = {
+  supply: { code: 'SM-SUPPLY', name: 'stockmesh: received from suppliers' },
+  issued: { code: 'SM-ISSUED', name: 'stockmesh: issued (patients, customers)' },
+  adjust: { code: 'SM-ADJUST', name: 'stockmesh: adjustments and counts' },
+  transit: { code: 'SM-TRANSIT', name: 'stockmesh: between sites' },
+} as const
+type Counter = keyof typeof COUNTERS
+
+function counterOf(kind: MovementFact['kind']): Counter {
+  switch (kind) {
+    case 'receipt':
+      return 'supply'
+    case 'issue':
+      return 'issued'
+    case 'transferIn':
+    case 'transferOut':
+      return 'transit'
+    default:
+      return 'adjust'
+  }
+}
+
+interface Product {
+  id: number
+  uom: number
+}
+
+const dateOf = (ms: number) => ({ __class__: 'date', year: new Date(ms).getUTCFullYear(), month: new Date(ms).getUTCMonth() + 1, day: new Date(ms).getUTCDate() })
+
+export class TrytonConnector implements ErpConnector {
+  readonly rpc: TrytonRpc
+  readonly description: string
+  #company: number | undefined
+  #counters: Record<Counter, number> | undefined
+  /** SKU → product, site → location: read for each batch's unknowns (a product added in Tryton is found at the next try). */
+  readonly #products = new Map<string, Product>()
+  readonly #locations = new Map<string, number>()
+  readonly #lots = new Map<string, number>()
+
+  constructor(options: TrytonRpcOptions) {
+    this.rpc = new TrytonRpc(options)
+    this.description = `tryton ${options.url.replace(/\/+$/, '')}/${options.database}`
+  }
+
+  /** The user's company and the counter-locations (made when missing). */
+  async #setup(): Promise<void> {
+    if (this.#company === undefined) {
+      const users = await this.rpc.call<Array<{ company: number | null }>>('model.res.user.get_preferences', [true, {}]).then(
+        (prefs) => [{ company: (prefs as unknown as { company?: number | null }).company ?? null }],
+        () => [{ company: null }],
+      )
+      const company = users[0]?.company
+      if (!company) throw new TrytonError('setup', 'the Tryton user has no company: set its company (User → Preferences) so that stock moves can be made')
+      this.#company = company
+    }
+    if (!this.#counters) {
+      const found = await this.rpc.searchRead<{ id: number; code: string }>('stock.location', [['code', 'in', Object.values(COUNTERS).map((c) => c.code)]], ['code'])
+      const byCode = new Map(found.map((l) => [l.code, l.id]))
+      const missing = Object.values(COUNTERS).filter((c) => !byCode.has(c.code))
+      if (missing.length > 0) {
+        // Lost-and-found locations (Tryton keeps those at the top: their parent may only be another such).
+        const ids = await this.rpc.create('stock.location', missing.map((c) => ({ name: c.name, code: c.code, type: 'lost_found' })))
+        missing.forEach((c, i) => byCode.set(c.code, ids[i]!))
+      }
+      this.#counters = Object.fromEntries(Object.entries(COUNTERS).map(([k, c]) => [k, byCode.get(c.code)!])) as Record<Counter, number>
+    }
+  }
+
+  async #lookup(facts: MovementFact[]): Promise<void> {
+    const skus = [...new Set(facts.map((f) => f.sku))].filter((s) => !this.#products.has(s))
+    if (skus.length > 0) {
+      const rows = await this.rpc.searchRead<{ id: number; code: string; default_uom: number }>('product.product', [['code', 'in', skus]], ['code', 'default_uom'])
+      for (const r of rows) this.#products.set(r.code, { id: r.id, uom: r.default_uom })
+    }
+    const sites = [...new Set(facts.map((f) => f.site))].filter((s) => !this.#locations.has(s))
+    if (sites.length > 0) {
+      const rows = await this.rpc.searchRead<{ id: number; code: string }>('stock.location', [['code', 'in', sites], ['type', '=', 'storage']], ['code'])
+      for (const r of rows) this.#locations.set(r.code, r.id)
+    }
+    const lots = new Map<string, { number: string; product: number; expiry?: string }>()
+    for (const f of facts) {
+      const product = this.#products.get(f.sku)
+      if (!product) continue
+      for (const part of f.lots ?? []) {
+        const key = `${product.id}|${part.lot}`
+        if (!this.#lots.has(key) && !lots.has(key)) lots.set(key, { number: part.lot, product: product.id, ...(part.expiry ? { expiry: part.expiry } : {}) })
+      }
+    }
+    if (lots.size > 0) {
+      const numbers = [...new Set([...lots.values()].map((l) => l.number))]
+      const rows = await this.rpc.searchRead<{ id: number; number: string; product: number }>('stock.lot', [['number', 'in', numbers]], ['number', 'product'])
+      for (const r of rows) this.#lots.set(`${r.product}|${r.number}`, r.id)
+      const create = [...lots].filter(([key]) => !this.#lots.has(key))
+      if (create.length > 0) {
+        const ids = await this.rpc.create(
+          'stock.lot',
+          create.map(([, l]) => ({ number: l.number, product: l.product, ...(l.expiry ? { expiration_date: { __class__: 'date', year: Number(l.expiry.slice(0, 4)), month: Number(l.expiry.slice(5, 7)), day: Number(l.expiry.slice(8, 10)) } } : {}) })),
+        )
+        create.forEach(([key], i) => this.#lots.set(key, ids[i]!))
+      }
+    }
+  }
+
+  /** Why Tryton cannot take a fact now, or undefined. */
+  #problem(f: MovementFact): string | undefined {
+    if (!this.#products.has(f.sku)) return `SKU ${f.sku} is not a product in Tryton (no product with code ${f.sku}): add it, or fix the SKU in the catalog`
+    if (!this.#locations.has(f.site)) return `site ${f.site} has no storage location in Tryton with code ${f.site}: add one`
+    return undefined
+  }
+
+  #shipment(f: MovementFact): Record<string, unknown> {
+    const site = this.#locations.get(f.site)!
+    const counter = this.#counters![counterOf(f.kind)]
+    const product = this.#products.get(f.sku)!
+    const [from, to] = f.delta >= 0 ? [counter, site] : [site, counter]
+    const date = dateOf(f.at)
+    const parts = f.lots && f.lots.length > 0 ? f.lots.map((p) => ({ quantity: Math.abs(p.delta), lot: this.#lots.get(`${product.id}|${p.lot}`) })) : [{ quantity: Math.abs(f.delta), lot: undefined }]
+    return {
+      reference: f.key,
+      company: this.#company,
+      from_location: from,
+      to_location: to,
+      planned_date: date,
+      planned_start_date: date,
+      effective_date: date,
+      effective_start_date: date,
+      moves: [
+        [
+          'create',
+          parts
+            .filter((p) => p.quantity > 0)
+            .map((p) => ({ product: product.id, uom: product.uom, quantity: p.quantity, from_location: from, to_location: to, company: this.#company, planned_date: date, effective_date: date, ...(p.lot !== undefined ? { lot: p.lot } : {}) })),
+        ],
+      ],
+    }
+  }
+
+  async forward(facts: MovementFact[]): Promise<Outcome[]> {
+    if (facts.length === 0) return []
+    await this.#setup()
+    const outcomes: Outcome[] = []
+    // A movement that moves nothing (a count that found what was expected) is nothing in Tryton.
+    const moving = facts.filter((f) => {
+      if (f.delta !== 0) return true
+      outcomes.push({ key: f.key, forwarded: true })
+      return false
+    })
+    // What Tryton holds already (a batch sent before a crash or a lost answer).
+    const existing = await this.rpc.searchRead<{ id: number; reference: string; state: string }>(SHIPMENT, [['reference', 'in', moving.map((f) => f.key)]], ['reference', 'state'])
+    const found = new Map(existing.map((s) => [s.reference, s]))
+    const fresh = moving.filter((f) => !found.has(f.key))
+    await this.#lookup(fresh)
+    const ready: MovementFact[] = []
+    for (const f of fresh) {
+      const problem = this.#problem(f)
+      if (problem) outcomes.push({ key: f.key, parked: problem })
+      else ready.push(f)
+    }
+    const created = await this.#create(ready, outcomes)
+    const toFinish = [...existing.filter((s) => s.state !== 'done'), ...created]
+    await this.#finish(toFinish)
+    for (const s of [...existing, ...created]) outcomes.push({ key: s.reference, forwarded: true })
+    return outcomes
+  }
+
+  /** Creates the shipments of `facts` in one transaction; a refused batch is split to find the fact Tryton refuses. */
+  async #create(facts: MovementFact[], outcomes: Outcome[]): Promise<Array<{ id: number; reference: string; state: string }>> {
+    if (facts.length === 0) return []
+    try {
+      const ids = await this.#acknowledging(() => this.rpc.create(SHIPMENT, facts.map((f) => this.#shipment(f))))
+      return ids.map((id, i) => ({ id, reference: facts[i]!.key, state: 'draft' }))
+    } catch (error) {
+      if (!(error instanceof TrytonError) || error.kind === 'auth' || error.kind === 'setup') throw error
+      if (facts.length === 1) {
+        outcomes.push({ key: facts[0]!.key, parked: `Tryton refused it: ${error.message}` })
+        return []
+      }
+      const half = Math.ceil(facts.length / 2)
+      return [...(await this.#create(facts.slice(0, half), outcomes)), ...(await this.#create(facts.slice(half), outcomes))]
+    }
+  }
+
+  /** Takes shipments through draft → waiting → assigned → done (each step for the whole batch; each may be repeated). */
+  async #finish(shipments: Array<{ id: number; state: string }>): Promise<void> {
+    const at = (states: string[]) => shipments.filter((s) => states.includes(s.state)).map((s) => s.id)
+    const draft = at(['draft', 'request'])
+    if (draft.length) await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'wait', draft))
+    const waiting = at(['draft', 'request', 'waiting'])
+    if (waiting.length) await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'assign_force', waiting))
+    const assigned = at(['draft', 'request', 'waiting', 'assigned'])
+    if (assigned.length) await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'done', assigned))
+  }
+
+  /** Runs `step`, acknowledging Tryton's warnings (a UserWarning blocks an RPC until the user says yes). */
+  async #acknowledging<T>(step: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await step()
+      } catch (error) {
+        if (!(error instanceof TrytonError) || error.kind !== 'UserWarning' || !error.warning || i >= 5) throw error
+        await this.rpc.create('res.user.warning', [{ user: this.rpc.uid, name: error.warning, always: false }])
+      }
+    }
+  }
+
+  async masterData(): Promise<{ products: ErpProduct[]; sites: ErpSite[] }> {
+    // (Tryton 6.0 answers a dotted field as a nested record under `field.`)
+    const products = await this.rpc.searchRead<{ code: string | null; name: string; 'default_uom.': { name: string } | null; lot_required: string[] | null }>('product.product', [['code', '!=', null]], ['code', 'name', 'default_uom.name', 'lot_required'])
+    const view = (await this.rpc.searchRead<{ id: number }>('stock.location', [['code', '=', 'SM-SITES'], ['type', '=', 'view']], ['id']))[0]
+    const sites = view ? await this.rpc.searchRead<{ code: string | null; name: string }>('stock.location', [['parent', '=', view.id], ['type', '=', 'storage']], ['code', 'name']) : []
+    return {
+      products: products.filter((p) => p.code).map((p) => ({ sku: p.code!, name: p.name, unit: p['default_uom.']?.name ?? 'unit', lots: (p.lot_required ?? []).length > 0 })),
+      sites: sites.filter((s) => s.code).map((s) => ({ id: s.code!, name: s.name })),
+    }
+  }
+}
