@@ -25,15 +25,15 @@ import { importCatalog } from '../docs/catalog.ts'
 import { ProductImport, SiteInput, type CatalogDoc } from '../schema/catalog.ts'
 import { str } from '../schema/strings.ts'
 import type { ErpConnector, Outcome } from './connector.ts'
-import { FactReader, type MovementFact } from './facts.ts'
+import { FactReader, type Fact } from './facts.ts'
 import { Outbox, type Parked } from './outbox.ts'
 import { ErpUnavailable, TrytonError } from './trytonRpc.ts'
 
 export interface BridgeOptions {
   repo: Repo
   connector: ErpConnector
-  /** Each site and its ledger's document id (from the hub's register, read again on every scan). */
-  sites: () => Array<[site: string, ledger: string]>
+  /** Each site with its ledger's and index's document ids (from the hub's register, read again on every scan). */
+  sites: () => Array<[site: string, ledger: string, index: string]>
   /** The deployment catalog (master data comes down into it). */
   catalog: () => Promise<DocHandle<CatalogDoc> | undefined>
   /** Folder of the outbox (the hub's `erp/`). */
@@ -76,10 +76,10 @@ export class ErpBridge {
   readonly #reader: FactReader
   #outbox: Outbox | undefined
   /** site → facts waiting, oldest first */
-  readonly #pending = new Map<string, MovementFact[]>()
+  readonly #pending = new Map<string, Fact[]>()
   readonly #queued = new Set<string>()
   /** parked key → the fact (to try again) */
-  readonly #parkedFacts = new Map<string, MovementFact>()
+  readonly #parkedFacts = new Map<string, Fact>()
   readonly #forwardedBySite = new Map<string, number>()
   #state: BridgeStatus['state'] = 'starting'
   #lastError: string | null = null
@@ -123,11 +123,13 @@ export class ErpBridge {
   async scan(): Promise<number> {
     const outbox = this.#outbox!
     let added = 0
-    for (const [site, ledger] of this.#o.sites()) {
-      const facts = await this.#reader.read(site, ledger).catch((error: unknown) => {
-        this.#o.logger.warn({ err: error, site }, 'could not read the facts of a site')
-        return []
-      })
+    for (const [site, ledger, index] of this.#o.sites()) {
+      const facts = await Promise.all([this.#reader.read(site, ledger), this.#reader.readDocuments(site, index)])
+        .then(([movements, documents]) => [...movements, ...documents])
+        .catch((error: unknown) => {
+          this.#o.logger.warn({ err: error, site }, 'could not read the facts of a site')
+          return [] as Fact[]
+        })
       for (const f of facts) {
         if (outbox.forwarded.has(f.key) || this.#queued.has(f.key)) continue
         if (outbox.parked.has(f.key)) {
@@ -141,7 +143,7 @@ export class ErpBridge {
     return added
   }
 
-  #enqueue(f: MovementFact, front = false): void {
+  #enqueue(f: Fact, front = false): void {
     let list = this.#pending.get(f.site)
     if (!list) this.#pending.set(f.site, (list = []))
     if (front) list.unshift(f)
@@ -150,8 +152,8 @@ export class ErpBridge {
   }
 
   /** Up to `batchSize` facts, taken from each site with facts waiting in turn. */
-  #nextBatch(): MovementFact[] {
-    const batch: MovementFact[] = []
+  #nextBatch(): Fact[] {
+    const batch: Fact[] = []
     const sites = [...this.#pending.keys()].filter((s) => this.#pending.get(s)!.length > 0).sort()
     while (batch.length < this.#o.batchSize && sites.length > 0) {
       for (let i = 0; i < sites.length && batch.length < this.#o.batchSize; ) {
@@ -216,7 +218,7 @@ export class ErpBridge {
     }
   }
 
-  async #record(batch: MovementFact[], outcomes: Outcome[]): Promise<void> {
+  async #record(batch: Fact[], outcomes: Outcome[]): Promise<void> {
     const byKey = new Map(batch.map((f) => [f.key, f]))
     // Anything the connector did not answer for stays in line.
     const answered = new Set(outcomes.map((o) => o.key))

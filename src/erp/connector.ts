@@ -2,7 +2,7 @@
  * What the ERP bridge (src/erp/bridge.ts) needs of a parent ERP: one interface, a connector per
  * ERP (src/erp/tryton.ts, src/erp/openlmis.ts).
  */
-import type { MovementFact } from './facts.ts'
+import type { Fact } from './facts.ts'
 
 export type Outcome = { key: string; forwarded: true } | { key: string; parked: string }
 
@@ -28,7 +28,7 @@ export interface ErpConnector {
    * again with the same facts: what the ERP holds already is found, not sent twice. Throws
    * ErpUnavailable when the ERP cannot be reached (nothing is decided; the bridge retries).
    */
-  forward(facts: MovementFact[]): Promise<Outcome[]>
+  forward(facts: Fact[]): Promise<Outcome[]>
   /** Master data down: the products and sites as the ERP has them (undefined: this ERP does not say). */
   masterData?(): Promise<{ products: ErpProduct[]; sites: ErpSite[] }>
 }

@@ -1,20 +1,68 @@
 /**
  * The facts the hub forwards to the parent ERP, read from the documents its relay holds: each
- * site's stock movements (every posting of every journal its ledger names).
+ * site's stock movements (every posting of every journal its ledger names), the decisions on its
+ * orders (approved, rejected, cancelled, fulfilled: the order's status path, src/docs/orderStatus.ts)
+ * and the proofs of delivery at its stops (what was received and rejected, by whom).
  *
- * A fact's key is its idempotency key: `site/movement-id/node:seq`. Derived from the movement id
- * (what the storekeeper's device sent, and what a re-sent movement keeps), and unique per posting:
- * two devices that recorded the same id offline both counted in the ledger, so both are forwarded
- * (the ERP's quantities equal the ledger's).
+ * A fact's key is its idempotency key, starting with the site it belongs to:
+ * - a movement: `site/movement-id/node:seq`. Derived from the movement id (what the storekeeper's
+ *   device sent, and what a re-sent movement keeps), and unique per posting: two devices that
+ *   recorded the same id offline both counted in the ledger, so both are forwarded (the ERP's
+ *   quantities equal the ledger's);
+ * - an order decision: `site/order:ID:status` (the requesting site's);
+ * - a proof of delivery: `site/delivery:MANIFEST:STOP` (the stop site's; the first delivery
+ *   recorded, as the manifest's rules count it: concurrent ones are review items).
  *
  * Reading is incremental: a journal whose device opened its next one is read to its end once and
  * never again; a device's current journal is read again only when its heads moved.
  */
 import type { AutomergeUrl, Repo } from '@automerge/automerge-repo'
 import { journalEntries, journalPostings, type Posting } from '../docs/ledger.ts'
+import { stopDeliveries } from '../docs/manifestStatus.ts'
+import { orderLines, orderPath } from '../docs/orderStatus.ts'
 import type { JournalDoc, LedgerDoc, MovementKindName } from '../schema/ledger.ts'
+import type { ManifestDoc } from '../schema/manifest.ts'
+import type { OrderDoc } from '../schema/order.ts'
+import type { SiteIndexDoc } from '../schema/siteIndex.ts'
+import { own } from '../schema/ownProperty.ts'
+import { str } from '../schema/strings.ts'
+
+export type Fact = MovementFact | OrderFact | DeliveryFact
+
+export interface OrderFact {
+  type: 'order'
+  key: string
+  /** The requesting site. */
+  site: string
+  order: string
+  supplier: string
+  status: 'approved' | 'rejected' | 'cancelled' | 'fulfilled'
+  /** Approved quantities (requested ones when it was never approved), by SKU. */
+  lines: Array<{ sku: string; quantity: number; lot?: string }>
+  at: number
+  by: string
+}
+
+export interface DeliveryFact {
+  type: 'delivery'
+  key: string
+  /** The stop site. */
+  site: string
+  manifest: string
+  stop: string
+  /** The carrier site (the manifest's `from`). */
+  from: string
+  receiver: string
+  receivedAt: number
+  by: string
+  lines: Array<{ sku: string; lot?: string; shipped: number; received: number; rejected: number }>
+  /** `data:image/png;base64,…` or a typed name. */
+  signature: string
+  note?: string
+}
 
 export interface MovementFact {
+  type?: 'movement'
   key: string
   site: string
   /** The movement id the device recorded. */
@@ -52,6 +100,59 @@ export function factOf(site: string, p: Posting): MovementFact {
   }
 }
 
+const DECISIONS = new Set(['approved', 'rejected', 'cancelled', 'fulfilled'])
+
+/** The decisions on an order so far, in the order its status path took them. */
+export function orderFacts(site: string, doc: OrderDoc): OrderFact[] {
+  if (str(doc.from) !== site) return []
+  const path = orderPath(doc)
+  const lines = orderLines(doc)
+  return path
+    .filter((e) => DECISIONS.has(str(e.event.to)))
+    .map((e) => {
+      const status = str(e.event.to) as OrderFact['status']
+      return {
+        type: 'order' as const,
+        key: `${site}/order:${str(doc.id)}:${status}`,
+        site,
+        order: str(doc.id),
+        supplier: str(doc.to),
+        status,
+        lines: lines.map((l) => ({ sku: l.sku, quantity: l.approved ?? l.requested, ...(l.lot !== undefined ? { lot: l.lot } : {}) })).filter((l) => l.quantity > 0),
+        at: e.event.at,
+        by: str(e.event.by),
+      }
+    })
+}
+
+/** The proofs of delivery at `site`'s stops of a manifest. */
+export function deliveryFacts(site: string, doc: ManifestDoc): DeliveryFact[] {
+  const out: DeliveryFact[] = []
+  for (const stop of doc.stops ?? []) {
+    if (str(stop.site) !== site) continue
+    const first = stopDeliveries(stop)[0]
+    if (!first) continue
+    out.push({
+      type: 'delivery',
+      key: `${site}/delivery:${str(doc.id)}:${str(stop.id)}`,
+      site,
+      manifest: str(doc.id),
+      stop: str(stop.id),
+      from: str(doc.from),
+      receiver: str(first.receiver),
+      receivedAt: first.receivedAt,
+      by: str(first.by),
+      signature: str(first.signature),
+      ...(first.note !== undefined ? { note: str(first.note) } : {}),
+      lines: stop.lines.map((l) => {
+        const got = own(first.lines, str(l.id))
+        return { sku: str(l.sku), ...(l.lot !== undefined ? { lot: str(l.lot) } : {}), shipped: l.shipped, received: got?.received ?? 0, rejected: got?.rejected ?? 0 }
+      }),
+    })
+  }
+  return out
+}
+
 interface JournalCursor {
   /** Postings read (the highest seq read; postings are appended in seq order by their one writer). */
   lastSeq: number
@@ -64,7 +165,8 @@ interface JournalCursor {
 export class FactReader {
   readonly #repo: Repo
   readonly #cursors = new Map<string, JournalCursor>()
-  readonly #ledgerHeads = new Map<string, string>()
+  /** order or manifest url → its heads when last read */
+  readonly #docHeads = new Map<string, string>()
 
   constructor(repo: Repo) {
     this.#repo = repo
@@ -111,6 +213,30 @@ export class FactReader {
         }
         this.#cursors.set(url, cursor)
       }
+    }
+    return out
+  }
+
+  /**
+   * The decisions on `site`'s orders and the proofs of delivery on its manifests (at every stop),
+   * from the documents its index names (`indexId`); each read again only when its heads moved.
+   * The same facts come again when a document changes: the caller drops the keys it has.
+   */
+  async readDocuments(site: string, indexId: string): Promise<Array<OrderFact | DeliveryFact>> {
+    const index = (await this.#find<SiteIndexDoc>(indexId))?.doc()
+    if (!index) return []
+    const out: Array<OrderFact | DeliveryFact> = []
+    const urls = [...Object.values(index.orders ?? {}).map((u) => ['order', str(u)] as const), ...Object.values(index.manifests ?? {}).map((u) => ['manifest', str(u)] as const)]
+    for (const [kind, url] of urls) {
+      const handle = await this.#find<OrderDoc | ManifestDoc>(url)
+      const doc = handle?.doc()
+      if (!handle || !doc) continue
+      const heads = handle.heads().join(',')
+      if (this.#docHeads.get(url) === heads) continue
+      this.#docHeads.set(url, heads)
+      if (kind === 'order') out.push(...orderFacts(site, doc as OrderDoc))
+      // The manifests a site made hold the deliveries at every stop: each is the stop site's fact.
+      else for (const stopSite of new Set(((doc as ManifestDoc).stops ?? []).map((stop) => str(stop.site)))) out.push(...deliveryFacts(stopSite, doc as ManifestDoc))
     }
     return out
   }

@@ -17,7 +17,7 @@
  *   fact it refuses is found.
  */
 import type { ErpConnector, ErpProduct, ErpSite, Outcome } from './connector.ts'
-import type { MovementFact } from './facts.ts'
+import type { DeliveryFact, Fact, MovementFact, OrderFact } from './facts.ts'
 import { TrytonError, TrytonRpc, type TrytonRpcOptions } from './trytonRpc.ts'
 
 const SHIPMENT = 'stock.shipment.internal'
@@ -91,8 +91,8 @@ export class TrytonConnector implements ErpConnector {
     }
   }
 
-  async #lookup(facts: MovementFact[]): Promise<void> {
-    const skus = [...new Set(facts.map((f) => f.sku))].filter((s) => !this.#products.has(s))
+  async #lookup(facts: Array<Pick<MovementFact, 'site' | 'sku' | 'lots'>>): Promise<void> {
+    const skus = [...new Set(facts.map((f) => f.sku))].filter((s) => s && !this.#products.has(s))
     if (skus.length > 0) {
       const rows = await this.rpc.searchRead<{ id: number; code: string; default_uom: number }>('product.product', [['code', 'in', skus]], ['code', 'default_uom'])
       for (const r of rows) this.#products.set(r.code, { id: r.id, uom: r.default_uom })
@@ -160,10 +160,12 @@ export class TrytonConnector implements ErpConnector {
     }
   }
 
-  async forward(facts: MovementFact[]): Promise<Outcome[]> {
-    if (facts.length === 0) return []
+  async forward(all: Fact[]): Promise<Outcome[]> {
+    if (all.length === 0) return []
     await this.#setup()
-    const outcomes: Outcome[] = []
+    const facts = all.filter((f): f is MovementFact => f.type === undefined || f.type === 'movement')
+    const outcomes: Outcome[] = [...(await this.#orders(all.filter((f): f is OrderFact => f.type === 'order'))), ...(await this.#deliveries(all.filter((f): f is DeliveryFact => f.type === 'delivery')))]
+    if (facts.length === 0) return outcomes
     // A movement that moves nothing (a count that found what was expected) is nothing in Tryton.
     const moving = facts.filter((f) => {
       if (f.delta !== 0) return true
@@ -185,6 +187,90 @@ export class TrytonConnector implements ErpConnector {
     const toFinish = [...existing.filter((s) => s.state !== 'done'), ...created]
     await this.#finish(toFinish)
     for (const s of [...existing, ...created]) outcomes.push({ key: s.reference, forwarded: true })
+    return outcomes
+  }
+
+  /**
+   * Order decisions: one internal shipment per order (reference `order:SITE:ID`) from the
+   * supplier's location to the requester's, made in draft when approved (the supply planned, in
+   * Tryton's list of internal shipments) and cancelled when the order is rejected, cancelled or
+   * fulfilled (the stock itself moves by the movements). Each step finds the shipment first: a
+   * decision sent twice changes nothing.
+   */
+  async #orders(facts: OrderFact[]): Promise<Outcome[]> {
+    if (facts.length === 0) return []
+    const outcomes: Outcome[] = []
+    const reference = (f: OrderFact) => `order:${f.site}:${f.order}`
+    await this.#lookup(facts.flatMap((f) => [...f.lines.map((l) => ({ site: f.site, sku: l.sku }) as MovementFact), { site: f.supplier, sku: f.lines[0]?.sku ?? '' } as MovementFact]))
+    // In the order they were decided: an approval before the cancellation that followed it.
+    for (const f of facts) {
+      const missing = f.lines.map((l) => l.sku).find((sku) => !this.#products.has(sku))
+      const problem = missing ? `SKU ${missing} is not a product in Tryton (no product with code ${missing}): add it, or fix the SKU in the catalog` : !this.#locations.has(f.site) ? `site ${f.site} has no storage location in Tryton with code ${f.site}: add one` : !this.#locations.has(f.supplier) ? `site ${f.supplier} has no storage location in Tryton with code ${f.supplier}: add one` : undefined
+      if (problem) {
+        outcomes.push({ key: f.key, parked: problem })
+        continue
+      }
+      let [shipment] = await this.rpc.searchRead<{ id: number; state: string }>(SHIPMENT, [['reference', '=', reference(f)]], ['state'])
+      if (!shipment) {
+        const from = this.#locations.get(f.supplier)!
+        const to = this.#locations.get(f.site)!
+        const date = dateOf(f.at)
+        const [id] = await this.#acknowledging(() =>
+          this.rpc.create(SHIPMENT, [
+            {
+              reference: reference(f),
+              company: this.#company,
+              from_location: from,
+              to_location: to,
+              planned_date: date,
+              planned_start_date: date,
+              moves: [['create', f.lines.map((l) => ({ product: this.#products.get(l.sku)!.id, uom: this.#products.get(l.sku)!.uom, quantity: l.quantity, from_location: from, to_location: to, company: this.#company, planned_date: date }))]],
+            },
+          ]),
+        )
+        shipment = { id: id!, state: 'draft' }
+      }
+      if (f.status !== 'approved' && shipment.state !== 'cancelled' && shipment.state !== 'done') await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'cancel', [shipment!.id]))
+      outcomes.push({ key: f.key, forwarded: true })
+    }
+    return outcomes
+  }
+
+  /**
+   * Proofs of delivery: an attachment (`ir.attachment`, named with the fact's key) on the stop
+   * site's location, holding what was shipped, received and rejected per line, the receiver, the
+   * time and the signature as JSON; its description says it in a line. The goods received are in
+   * Tryton already as the site's receipt movements. Found by its name before it is made.
+   */
+  async #deliveries(facts: DeliveryFact[]): Promise<Outcome[]> {
+    if (facts.length === 0) return []
+    const outcomes: Outcome[] = []
+    const found = new Set((await this.rpc.searchRead<{ name: string }>('ir.attachment', [['name', 'in', facts.map((f) => f.key)]], ['name'])).map((a) => a.name))
+    await this.#lookup(facts.map((f) => ({ site: f.site, sku: f.lines[0]?.sku ?? '' }) as MovementFact))
+    const create: DeliveryFact[] = []
+    for (const f of facts) {
+      if (found.has(f.key)) outcomes.push({ key: f.key, forwarded: true })
+      else if (!this.#locations.has(f.site)) outcomes.push({ key: f.key, parked: `site ${f.site} has no storage location in Tryton with code ${f.site}: add one` })
+      else create.push(f)
+    }
+    if (create.length > 0) {
+      await this.rpc.create(
+        'ir.attachment',
+        create.map((f) => {
+          const received = f.lines.reduce((n, l) => n + l.received, 0)
+          const rejected = f.lines.reduce((n, l) => n + l.rejected, 0)
+          const { type: _type, key: _key, ...body } = f
+          return {
+            name: f.key,
+            resource: `stock.location,${this.#locations.get(f.site)}`,
+            type: 'data',
+            data: { __class__: 'bytes', base64: Buffer.from(JSON.stringify(body)).toString('base64') },
+            description: `Proof of delivery: manifest ${f.manifest}, stop ${f.stop} at ${f.site}; received ${received}, rejected ${rejected}; signed by ${f.receiver} on ${new Date(f.receivedAt).toISOString()}`,
+          }
+        }),
+      )
+      for (const f of create) outcomes.push({ key: f.key, forwarded: true })
+    }
     return outcomes
   }
 

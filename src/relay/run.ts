@@ -132,7 +132,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       bridge = new ErpBridge({
         repo: hub!.repo,
         connector,
-        sites: () => Object.entries(register.sites).map(([site, entry]) => [site, id(entry.ledger)]),
+        sites: () => Object.entries(register.sites).map(([site, entry]) => [site, id(entry.ledger), id(entry.index)]),
         catalog: () => hub!.repo.find<CatalogDoc>(hub!.catalogUrl).catch(() => undefined),
         dir: path.join(dir, 'erp'),
         logger: logger.child({ erp: connector.description }),
