@@ -6,6 +6,7 @@
  *   npm run bench -- --only=relay                  the relay piece alone (~15 min): merged into BENCHMARKS.md
  *   npm run bench -- --only=local                  the local piece alone (stockmesh vs PouchDB, ~1 min): merged into BENCHMARKS.md
  *   npm run bench -- --only=lan                    the LAN mesh (3, 6, 12 devices in network namespaces; root): merged into BENCHMARKS.md
+ *   npm run bench -- --only=erp                    forwarding to a real Tryton (--erp-backlog=10000 --erp-direct=2000): merged into BENCHMARKS.md
  *                                                  --lan-nodes=3,6,12 --lan-movements=600
  *   npm run bench -- --only=local --local-src=head --local-history=24000,100000   with the 100k restart (~4 min)
  *
@@ -41,6 +42,7 @@ import { renderReport, type Machine, type Report } from './report.ts'
 import { relayBench } from './relay.ts'
 import { localBench, type LocalResult } from './local.ts'
 import { lanBench, mergeLanSection, renderLanSection, type LanResult } from './lan.ts'
+import { erpBench, mergeErpSection, renderErpSection, type ErpResult } from './erp.ts'
 import { mergeLocalSection, renderLocalSection } from './localReport.ts'
 import { mergeRelaySection, renderRelaySection, type RelayComparison } from './relayReport.ts'
 import { shapeBench } from './shape.ts'
@@ -48,7 +50,7 @@ import { siteBench } from './siteBench.ts'
 import { wireScenario, type WireResult } from './wire.ts'
 import { log, median } from './workload.ts'
 
-const PIECES = ['commit', 'load', 'wire', 'shape', 'relay', 'local', 'lan'] as const
+const PIECES = ['commit', 'load', 'wire', 'shape', 'relay', 'local', 'lan', 'erp'] as const
 type Piece = (typeof PIECES)[number]
 
 function parseArgs(argv: string[]) {
@@ -100,6 +102,8 @@ function parseArgs(argv: string[]) {
     localHistory: (flags.get('local-history') ?? '24000').split(',').map(Number),
     lanNodes: (flags.get('lan-nodes') ?? '3,6,12').split(',').map(Number),
     lanMovements: Number(flags.get('lan-movements') ?? '600'),
+    erpBacklog: Number(flags.get('erp-backlog') ?? '10000'),
+    erpDirect: Number(flags.get('erp-direct') ?? '2000'),
     localScanned: Math.max(10, num('local-scanned', 1000)),
     localScanners: (flags.get('local-scanners') ?? '1,8').split(',').map(Number),
     localImport: Math.max(1, num('local-import', 20000)),
@@ -172,11 +176,12 @@ function machine(): Machine {
 
 const args = parseArgs(process.argv.slice(2))
 /** The results JSON: bench/report.ts's Report plus section 6 (bench/local.ts). */
-type LocalReport = Report & { local?: LocalResult; localDurationS?: number; lan?: LanResult; lanDurationS?: number }
+type LocalReport = Report & { local?: LocalResult; localDurationS?: number; lan?: LanResult; lanDurationS?: number; erp?: ErpResult; erpDurationS?: number }
 /** Section 6 (rendered by bench/localReport.ts) appended to a rendered report, when the run has it. */
 function withLocal(markdown: string, r: LocalReport): string {
   const local = r.local ? mergeLocalSection(markdown, renderLocalSection(r.local, r.machine, r.localDurationS ?? r.durationS)) : markdown
-  return r.lan ? mergeLanSection(local, renderLanSection(r.lan, r.machine, r.lanDurationS ?? r.durationS)) : local
+  const withLan = r.lan ? mergeLanSection(local, renderLanSection(r.lan, r.machine, r.lanDurationS ?? r.durationS)) : local
+  return r.erp ? mergeErpSection(withLan, renderErpSection(r.erp, r.machine, r.erpDurationS ?? r.durationS)) : withLan
 }
 const started = performance.now()
 const saved = path.join(os.tmpdir(), 'stockmesh-bench-results.json')
@@ -288,6 +293,13 @@ if (has('lan')) {
   report.lanDurationS = (performance.now() - lanStarted) / 1000
   checkpoint()
 }
+if (has('erp')) {
+  log('== section 8: forwarding to the parent ERP (a real Tryton 6.0)')
+  const erpStarted = performance.now()
+  report.erp = await erpBench({ backlog: args.erpBacklog, direct: args.erpDirect })
+  report.erpDurationS = (performance.now() - erpStarted) / 1000
+  checkpoint()
+}
 report.machine.loadEnd = os.loadavg()
 report.durationS = (performance.now() - started) / 1000
 
@@ -298,8 +310,12 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const relayOnly = args.only.length === 1 && args.only[0] === 'relay'
 const localOnly = args.only.length === 1 && args.only[0] === 'local'
 const lanOnly = args.only.length === 1 && args.only[0] === 'lan'
-const out = args.out ?? (args.full || relayOnly || localOnly || lanOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
-if (out && lanOnly && report.lan) {
+const erpOnly = args.only.length === 1 && args.only[0] === 'erp'
+const out = args.out ?? (args.full || relayOnly || localOnly || lanOnly || erpOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
+if (out && erpOnly && report.erp) {
+  writeFileSync(out, mergeErpSection(readFileSync(out, 'utf8'), renderErpSection(report.erp, report.machine, report.erpDurationS ?? report.durationS)))
+  log(`merged the ERP section into ${out} in ${report.durationS.toFixed(0)} s`)
+} else if (out && lanOnly && report.lan) {
   // The LAN piece alone: its section replaces the one in the file; the rest stays.
   writeFileSync(out, mergeLanSection(readFileSync(out, 'utf8'), renderLanSection(report.lan, report.machine, report.lanDurationS ?? report.durationS)))
   log(`merged the LAN section into ${out} in ${report.durationS.toFixed(0)} s`)

@@ -49,6 +49,8 @@ export interface BridgeOptions {
   /** How often products and sites are read from the ERP (ms; 0: never). */
   masterDataMs?: number
   maxBackoffMs?: number
+  /** Reads a site's facts (default: from the documents, src/erp/facts.ts; tests give their own). */
+  read?: (site: string, ledger: string, index: string) => Promise<Fact[]>
 }
 
 export interface SiteStatus {
@@ -72,8 +74,8 @@ export interface BridgeStatus {
 const siteOfKey = (key: string) => key.slice(0, key.indexOf('/'))
 
 export class ErpBridge {
-  readonly #o: Required<Omit<BridgeOptions, 'metrics'>> & { metrics: Registry }
-  readonly #reader: FactReader
+  readonly #o: Required<Omit<BridgeOptions, 'metrics' | 'read'>> & { metrics: Registry }
+  readonly #read: (site: string, ledger: string, index: string) => Promise<Fact[]>
   #outbox: Outbox | undefined
   /** site → facts waiting, oldest first */
   readonly #pending = new Map<string, Fact[]>()
@@ -96,8 +98,10 @@ export class ErpBridge {
   readonly #batchSeconds: Histogram
 
   constructor(options: BridgeOptions) {
-    this.#o = { batchSize: 100, minIntervalMs: 200, scanMs: 2_000, parkedRetryMs: 60_000, masterDataMs: 60_000, maxBackoffMs: 5 * 60_000, ...options }
-    this.#reader = new FactReader(options.repo)
+    const { read: _read, ...rest } = options
+    this.#o = { batchSize: 100, minIntervalMs: 200, scanMs: 2_000, parkedRetryMs: 60_000, masterDataMs: 60_000, maxBackoffMs: 5 * 60_000, ...rest }
+    const reader = new FactReader(options.repo)
+    this.#read = options.read ?? (async (site, ledger, index) => [...(await reader.read(site, ledger)), ...(await reader.readDocuments(site, index))])
     const registers = [options.metrics]
     this.#forwardedTotal = new Counter({ name: 'stockmesh_erp_forwarded_total', help: 'Facts the parent ERP took (or was found holding), by site', labelNames: ['site'], registers })
     this.#batches = new Counter({ name: 'stockmesh_erp_batches_total', help: 'Batches sent to the parent ERP, by outcome', labelNames: ['outcome'], registers })
@@ -124,9 +128,7 @@ export class ErpBridge {
     const outbox = this.#outbox!
     let added = 0
     for (const [site, ledger, index] of this.#o.sites()) {
-      const facts = await Promise.all([this.#reader.read(site, ledger), this.#reader.readDocuments(site, index)])
-        .then(([movements, documents]) => [...movements, ...documents])
-        .catch((error: unknown) => {
+      const facts = await this.#read(site, ledger, index).catch((error: unknown) => {
           this.#o.logger.warn({ err: error, site }, 'could not read the facts of a site')
           return [] as Fact[]
         })

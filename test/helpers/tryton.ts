@@ -70,9 +70,9 @@ export interface TrytonServer {
   start(): Promise<void>
 }
 
-export async function startTryton(onCleanup: (stop: () => Promise<unknown>) => void): Promise<TrytonServer> {
+/** `dir`: the folder of its database (default a temporary one removed after the test). */
+export async function startTryton(onCleanup: (stop: () => Promise<unknown>) => void, dir = tempDir('tryton-')): Promise<TrytonServer> {
   const db = await templateDb()
-  const dir = tempDir('tryton-')
   copyFileSync(db, path.join(dir, 'erp.sqlite'))
   const port = await freePort()
   const file = conf(dir, port)
