@@ -34,7 +34,7 @@
  *          A run of the local piece alone replaces section 6 of BENCHMARKS.md (or --out=FILE) and keeps the rest.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -313,7 +313,7 @@ const lanOnly = args.only.length === 1 && args.only[0] === 'lan'
 const erpOnly = args.only.length === 1 && args.only[0] === 'erp'
 const out = args.out ?? (args.full || relayOnly || localOnly || lanOnly || erpOnly ? path.join(here, '..', 'BENCHMARKS.md') : undefined)
 if (out && erpOnly && report.erp) {
-  writeFileSync(out, mergeErpSection(readFileSync(out, 'utf8'), renderErpSection(report.erp, report.machine, report.erpDurationS ?? report.durationS)))
+  writeFileSync(out, mergeErpSection(existsSync(out) ? readFileSync(out, 'utf8') : '', renderErpSection(report.erp, report.machine, report.erpDurationS ?? report.durationS)))
   log(`merged the ERP section into ${out} in ${report.durationS.toFixed(0)} s`)
 } else if (out && lanOnly && report.lan) {
   // The LAN piece alone: its section replaces the one in the file; the rest stays.

@@ -230,7 +230,7 @@ function deploymentCommands(cli: Command): void {
     .option('--enrol <file>', 'first start of a chained relay: its enrolment file (stockmesh enrol --role relay --serves …)')
     .option('--unload-after <duration>', 'documents idle this long are written out and leave memory (e.g. 5m, 1h; never keeps all)', '5m')
     .option('--api-token <secret>', "the hub relay's data endpoints (GET /lots/:lot, a recall across sites; GET /erp) need this bearer token; off without one (env STOCKMESH_RELAY_TOKEN)", process.env.STOCKMESH_RELAY_TOKEN)
-    .option('--erp <url>', 'forward to the parent ERP: tryton://USER@HOST:PORT/DATABASE (password from STOCKMESH_ERP_PASSWORD or --erp-password-file); products and sites come down from it into the catalog')
+    .option('--erp <url>', 'forward to the parent ERP: tryton://USER@HOST:PORT/DATABASE (password from STOCKMESH_ERP_PASSWORD or --erp-password-file; products and sites come down from it into the catalog) or openlmis+http://HOST:PORT?program=…&source=…&destination=…&credit=…&debit=… (token from STOCKMESH_ERP_TOKEN); docs/erp-mapping.md')
     .option('--erp-password-file <file>', 'file holding the ERP password (instead of STOCKMESH_ERP_PASSWORD)')
     .option('--erp-batch <n>', 'facts per batch sent to the ERP', count, 100)
     .option('--erp-interval <ms>', 'least time between two batches (the ERP rate limit)', count, 200)
@@ -251,7 +251,7 @@ function deploymentCommands(cli: Command): void {
         return
       }
       if (flags.erp && !flags.apiToken) logger.warn('--erp without --api-token: GET /erp (what is forwarded, pending, parked) stays off')
-      const erp = flags.erp ? { connector: connectorOf(flags.erp, { ...(process.env.STOCKMESH_ERP_PASSWORD ? { password: process.env.STOCKMESH_ERP_PASSWORD } : {}), ...(flags.erpPasswordFile ? { passwordFile: flags.erpPasswordFile } : {}) }), batchSize: Math.max(1, flags.erpBatch), minIntervalMs: flags.erpInterval } : undefined
+      const erp = flags.erp ? { connector: connectorOf(flags.erp, { ...(process.env.STOCKMESH_ERP_PASSWORD ? { password: process.env.STOCKMESH_ERP_PASSWORD } : {}), ...(flags.erpPasswordFile ? { passwordFile: flags.erpPasswordFile } : {}), ...(process.env.STOCKMESH_ERP_TOKEN ? { token: process.env.STOCKMESH_ERP_TOKEN } : {}) }), batchSize: Math.max(1, flags.erpBatch), minIntervalMs: flags.erpInterval } : undefined
       const running = await runRelay({ dir: hubDir(flags.data), port: flags.port, host: flags.host, logger, idleMs, ...(flags.apiToken ? { apiToken: flags.apiToken } : {}), ...(erp ? { erp } : {}) })
       stopOnSignals(logger, () => running.stop())
       // The line scripts and tests wait for; printed after the signal handlers.
