@@ -23,6 +23,7 @@ import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { importCatalog } from '../docs/catalog.ts'
 import { ProductImport, SiteInput, type CatalogDoc } from '../schema/catalog.ts'
+import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
 import type { ErpConnector, Outcome } from './connector.ts'
 import { FactReader, type Fact } from './facts.ts'
@@ -51,6 +52,8 @@ export interface BridgeOptions {
   maxBackoffMs?: number
   /** Reads a site's facts (default: from the documents, src/erp/facts.ts; tests give their own). */
   read?: (site: string, ledger: string, index: string) => Promise<Fact[]>
+  /** The site a device is enrolled at (the hub's register): a proof of delivery counts only from a device of its stop's site. */
+  siteOfDevice?: (device: string) => string | undefined
 }
 
 export interface SiteStatus {
@@ -74,7 +77,7 @@ export interface BridgeStatus {
 const siteOfKey = (key: string) => key.slice(0, key.indexOf('/'))
 
 export class ErpBridge {
-  readonly #o: Required<Omit<BridgeOptions, 'metrics' | 'read'>> & { metrics: Registry }
+  readonly #o: Required<Omit<BridgeOptions, 'metrics' | 'read' | 'siteOfDevice'>> & { metrics: Registry }
   readonly #read: (site: string, ledger: string, index: string) => Promise<Fact[]>
   #outbox: Outbox | undefined
   /** site → facts waiting, oldest first */
@@ -98,24 +101,45 @@ export class ErpBridge {
   readonly #batchSeconds: Histogram
 
   constructor(options: BridgeOptions) {
-    const { read: _read, ...rest } = options
+    const { read: _read, siteOfDevice: _siteOfDevice, ...rest } = options
     this.#o = { batchSize: 100, minIntervalMs: 200, scanMs: 2_000, parkedRetryMs: 60_000, masterDataMs: 60_000, maxBackoffMs: 5 * 60_000, ...rest }
-    const reader = new FactReader(options.repo)
-    this.#read = options.read ?? (async (site, ledger, index) => [...(await reader.read(site, ledger)), ...(await reader.readDocuments(site, index))])
+    const reader = new FactReader(options.repo, {
+      ...(options.siteOfDevice ? { siteOfDevice: options.siteOfDevice } : {}),
+      onError: (error, where) => options.logger.warn({ err: error, where }, 'a document could not be read for the ERP: tried again at the next scan'),
+    })
+    // Movements, then orders and deliveries: one failing never costs the other what it read.
+    this.#read =
+      options.read ??
+      (async (site, ledger, index) => {
+        const movements = await reader.read(site, ledger).catch((error: unknown) => {
+          options.logger.warn({ err: error, site }, 'could not read the movements of a site')
+          return [] as Fact[]
+        })
+        const documents = await reader.readDocuments(site, index).catch((error: unknown) => {
+          options.logger.warn({ err: error, site }, 'could not read the orders and manifests of a site')
+          return [] as Fact[]
+        })
+        return [...movements, ...documents]
+      })
     const registers = [options.metrics]
     this.#forwardedTotal = new Counter({ name: 'stockmesh_erp_forwarded_total', help: 'Facts the parent ERP took (or was found holding), by site', labelNames: ['site'], registers })
     this.#batches = new Counter({ name: 'stockmesh_erp_batches_total', help: 'Batches sent to the parent ERP, by outcome', labelNames: ['outcome'], registers })
     this.#batchSeconds = new Histogram({ name: 'stockmesh_erp_batch_seconds', help: 'Time the parent ERP took for a batch', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers })
     const bridge = this
     new Gauge({ name: 'stockmesh_erp_pending', help: 'Facts waiting to be forwarded to the parent ERP, by site', labelNames: ['site'], registers, collect() { this.reset(); for (const [site, list] of bridge.#pending) this.set({ site }, list.length) } })
-    new Gauge({ name: 'stockmesh_erp_parked', help: 'Facts parked (the ERP cannot take them until something is fixed), by site', labelNames: ['site'], registers, collect() { this.reset(); for (const s of bridge.status().sites) this.set({ site: s.site }, s.parked.length) } })
+    new Gauge({ name: 'stockmesh_erp_parked', help: 'Facts parked (the ERP cannot take them until something is fixed), by site', labelNames: ['site'], registers, collect() {
+      this.reset()
+      const counts = new Map<string, number>()
+      for (const key of bridge.#outbox?.parked.keys() ?? []) counts.set(siteOfKey(key), (counts.get(siteOfKey(key)) ?? 0) + 1)
+      for (const [site, n] of counts) this.set({ site }, n)
+    } })
     new Gauge({ name: 'stockmesh_erp_reachable', help: '1 when the last batch reached the parent ERP', registers, collect() { this.set(bridge.#state === 'unreachable' ? 0 : 1) } })
   }
 
   async start(): Promise<void> {
     this.#outbox = await Outbox.open(this.#o.dir)
     for (const key of this.#outbox.forwarded) this.#forwardedBySite.set(siteOfKey(key), (this.#forwardedBySite.get(siteOfKey(key)) ?? 0) + 1)
-    this.#timers.push(setInterval(() => this.retryParked(), this.#o.parkedRetryMs))
+    this.#scheduleParkedRetry(this.#o.parkedRetryMs)
     if (this.#o.masterDataMs > 0) this.#timers.push(setInterval(() => void this.pullMasterData(), this.#o.masterDataMs))
     for (const t of this.#timers) t.unref()
     this.#o.logger.info({ erp: this.#o.connector.description, forwarded: this.#outbox.forwarded.size, parked: this.#outbox.parked.size }, 'ERP bridge started')
@@ -153,19 +177,47 @@ export class ErpBridge {
     this.#queued.add(f.key)
   }
 
-  /** Up to `batchSize` facts, taken from each site with facts waiting in turn. */
+  /** The site after which the next batch starts (round robin across batches too). */
+  #lastServed = ''
+
+  /** Up to `batchSize` facts, taken from each site with facts waiting in turn, starting after the site the last batch ended with. */
   #nextBatch(): Fact[] {
     const batch: Fact[] = []
-    const sites = [...this.#pending.keys()].filter((s) => this.#pending.get(s)!.length > 0).sort()
+    const waiting = [...this.#pending.keys()].filter((s) => this.#pending.get(s)!.length > 0).sort()
+    const from = waiting.findIndex((s) => s > this.#lastServed)
+    const sites = from <= 0 ? waiting : [...waiting.slice(from), ...waiting.slice(0, from)]
     while (batch.length < this.#o.batchSize && sites.length > 0) {
       for (let i = 0; i < sites.length && batch.length < this.#o.batchSize; ) {
         const list = this.#pending.get(sites[i]!)!
         batch.push(list.shift()!)
+        this.#lastServed = sites[i]!
         if (list.length === 0) sites.splice(i, 1)
         else i++
       }
     }
     return batch
+  }
+
+  /**
+   * Parked facts are tried again by themselves after `parkedRetryMs`, then twice as long each time
+   * none of them went through (to an hour): a site with no location in the ERP is not re-sent
+   * every minute for ever. A fix (master data changed, POST /erp/retry) tries them at once.
+   */
+  #parkedDelay = 0
+  #parkedTimer: NodeJS.Timeout | undefined
+  #parkedBefore = Number.POSITIVE_INFINITY
+  #scheduleParkedRetry(delay: number): void {
+    clearTimeout(this.#parkedTimer)
+    this.#parkedDelay = delay
+    this.#parkedTimer = setTimeout(() => {
+      const parked = this.#outbox?.parked.size ?? 0
+      // No fewer parked than at the last round: nothing was fixed, wait twice as long next time.
+      const next = parked > 0 && parked >= this.#parkedBefore ? Math.min(this.#parkedDelay * 2, 3_600_000) : this.#o.parkedRetryMs
+      this.#parkedBefore = parked
+      this.retryParked()
+      this.#scheduleParkedRetry(next)
+    }, delay)
+    this.#parkedTimer.unref()
   }
 
   /** Parked facts go back in line (after a fix: a product added, a location made). */
@@ -224,6 +276,7 @@ export class ErpBridge {
     const byKey = new Map(batch.map((f) => [f.key, f]))
     // Anything the connector did not answer for stays in line.
     const answered = new Set(outcomes.map((o) => o.key))
+    const wasParked = new Set(outcomes.filter((o) => this.#outbox!.parked.has(o.key)).map((o) => o.key))
     await this.#outbox!.record(outcomes)
     for (const o of outcomes) {
       const f = byKey.get(o.key)
@@ -235,7 +288,7 @@ export class ErpBridge {
         this.#parkedFacts.delete(o.key)
       } else if (f) {
         this.#parkedFacts.set(o.key, f)
-        this.#o.logger.warn({ key: o.key, reason: o.parked }, 'a fact is parked: the parent ERP cannot take it until this is fixed')
+        if (!wasParked.has(o.key)) this.#o.logger.warn({ key: o.key, reason: o.parked }, 'a fact is parked: the parent ERP cannot take it until this is fixed')
       }
     }
     for (const f of batch) if (!answered.has(f.key)) {
@@ -259,7 +312,8 @@ export class ErpBridge {
         return parsed.success ? [parsed.data] : []
       })
       const sites = data.sites.flatMap((s) => {
-        const parsed = SiteInput.safeParse({ id: s.id, name: s.name, type: str(doc?.sites?.[s.id]?.type as never) ?? 'store' })
+        const known = doc?.sites ? own(doc.sites, s.id) : undefined
+        const parsed = SiteInput.safeParse({ id: s.id, name: s.name, type: known ? str(known.type) : 'store' })
         return parsed.success ? [parsed.data] : []
       })
       const skipped = data.products.length - products.length + (data.sites.length - sites.length)
@@ -281,7 +335,9 @@ export class ErpBridge {
     const parkedBySite = new Map<string, Array<{ key: string; reason: string; since: string }>>()
     for (const [key, p] of (this.#outbox?.parked ?? new Map<string, Parked>())) {
       const site = siteOfKey(key)
-      parkedBySite.set(site, [...(parkedBySite.get(site) ?? []), { key, reason: p.reason, since: new Date(p.since).toISOString() }])
+      let list = parkedBySite.get(site)
+      if (!list) parkedBySite.set(site, (list = []))
+      list.push({ key, reason: p.reason, since: new Date(p.since).toISOString() })
     }
     const sites = new Set([...this.#o.sites().map(([s]) => s), ...this.#pending.keys(), ...parkedBySite.keys(), ...this.#forwardedBySite.keys()])
     return {
@@ -311,6 +367,7 @@ export class ErpBridge {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    clearTimeout(this.#parkedTimer)
     for (const t of this.#timers) clearInterval(t)
     this.#wake?.()
     await this.#running?.catch(() => undefined)

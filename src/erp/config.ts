@@ -1,7 +1,8 @@
 /**
  * `stockmesh relay --erp URL`: which parent ERP the hub forwards to.
  *
- * - `tryton://USER@HOST:PORT/DATABASE` — Tryton 6.0 over JSON-RPC at http://HOST:PORT (the
+ * - `tryton://USER@HOST:PORT/DATABASE` — Tryton 6.0 over JSON-RPC at http://HOST:PORT (`trytons://`:
+ *   https, for a Tryton across a network: the password and session travel in every request) (the
  *   password comes from the environment, STOCKMESH_ERP_PASSWORD, or `--erp-password-file`: never
  *   on the command line, where every user of the machine could read it);
  * - `openlmis+http://HOST:PORT[/PATH]?program=ID&source=ID&destination=ID&credit=ID&debit=ID` (or
@@ -21,13 +22,13 @@ export function connectorOf(url: string, secrets: { password?: string; passwordF
   } catch {
     throw new Error(`--erp ${JSON.stringify(url)} is not a URL: give tryton://USER@HOST:PORT/DATABASE or openlmis+http://HOST:PORT?program=…`)
   }
-  if (parsed.protocol === 'tryton:') {
+  if (parsed.protocol === 'tryton:' || parsed.protocol === 'trytons:') {
     const database = decodeURIComponent(parsed.pathname.replace(/^\/+|\/+$/g, ''))
     if (!parsed.username || !parsed.hostname || !database) throw new Error(`--erp ${url}: give tryton://USER@HOST:PORT/DATABASE (the user, the server and the database)`)
     if (parsed.password) throw new Error('--erp: no password in the URL (it would be visible to every user of the machine): set STOCKMESH_ERP_PASSWORD or give --erp-password-file')
     const password = secrets.passwordFile ? readFileSync(secrets.passwordFile, 'utf8').replace(/\r?\n$/, '') : secrets.password
     if (!password) throw new Error('--erp tryton://…: the password is missing: set STOCKMESH_ERP_PASSWORD or give --erp-password-file')
-    return new TrytonConnector({ url: `http://${parsed.host}`, database, user: decodeURIComponent(parsed.username), password })
+    return new TrytonConnector({ url: `${parsed.protocol === 'trytons:' ? 'https' : 'http'}://${parsed.host}`, database, user: decodeURIComponent(parsed.username), password })
   }
   if (parsed.protocol === 'openlmis+http:' || parsed.protocol === 'openlmis+https:') {
     const ids = Object.fromEntries(['program', 'source', 'destination', 'credit', 'debit'].map((k) => [k, parsed.searchParams.get(k) ?? '']))

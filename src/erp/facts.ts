@@ -55,6 +55,8 @@ export interface DeliveryFact {
   receiver: string
   receivedAt: number
   by: string
+  /** The device that recorded it. */
+  device: string
   lines: Array<{ sku: string; lot?: string; shipped: number; received: number; rejected: number }>
   /** `data:image/png;base64,…` or a typed name. */
   signature: string
@@ -101,6 +103,8 @@ export function factOf(site: string, p: Posting): MovementFact {
 }
 
 const DECISIONS = new Set(['approved', 'rejected', 'cancelled', 'fulfilled'])
+const SIGNATURE_MAX = 64 * 1024
+const cap = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}…`)
 
 /** The decisions on an order so far, in the order its status path took them. */
 export function orderFacts(site: string, doc: OrderDoc): OrderFact[] {
@@ -130,7 +134,7 @@ export function deliveryFacts(site: string, doc: ManifestDoc): DeliveryFact[] {
   const out: DeliveryFact[] = []
   for (const stop of doc.stops ?? []) {
     if (str(stop.site) !== site) continue
-    const first = stopDeliveries(stop)[0]
+    const first = Array.isArray(stop.deliveries) ? stopDeliveries(stop)[0] : undefined
     if (!first) continue
     out.push({
       type: 'delivery',
@@ -139,11 +143,13 @@ export function deliveryFacts(site: string, doc: ManifestDoc): DeliveryFact[] {
       manifest: str(doc.id),
       stop: str(stop.id),
       from: str(doc.from),
-      receiver: str(first.receiver),
+      receiver: cap(str(first.receiver), 200),
       receivedAt: first.receivedAt,
-      by: str(first.by),
-      signature: str(first.signature),
-      ...(first.note !== undefined ? { note: str(first.note) } : {}),
+      by: cap(str(first.by), 200),
+      device: str(first.device),
+      // (the API caps what a device sends; a document written otherwise is capped here)
+      signature: str(first.signature).length <= SIGNATURE_MAX ? str(first.signature) : `[signature of ${str(first.signature).length} characters left out: over ${SIGNATURE_MAX}]`,
+      ...(first.note !== undefined ? { note: cap(str(first.note), 2000) } : {}),
       lines: stop.lines.map((l) => {
         const got = own(first.lines, str(l.id))
         return { sku: str(l.sku), ...(l.lot !== undefined ? { lot: str(l.lot) } : {}), shipped: l.shipped, received: got?.received ?? 0, rejected: got?.rejected ?? 0 }
@@ -168,8 +174,31 @@ export class FactReader {
   /** order or manifest url → its heads when last read */
   readonly #docHeads = new Map<string, string>()
 
-  constructor(repo: Repo) {
+  readonly #onError: ((error: unknown, url: string) => void) | undefined
+  readonly #siteOfDevice: ((device: string) => string | undefined) | undefined
+
+  /**
+   * `siteOfDevice`: the site a device is enrolled at (the hub's register): a proof of delivery is
+   * taken only when recorded by a device of the stop's site. `onError`: a document that could not
+   * be read (it is tried again at the next scan).
+   */
+  constructor(repo: Repo, options: { siteOfDevice?: (device: string) => string | undefined; onError?: (error: unknown, url: string) => void } = {}) {
     this.#repo = repo
+    this.#siteOfDevice = options.siteOfDevice
+    this.#onError = options.onError
+  }
+
+  #loaded(url: string): boolean {
+    const id = url.startsWith('automerge:') ? url.slice('automerge:'.length) : url
+    return this.#repo.handles[id as never] !== undefined
+  }
+
+  #deviceOf(f: DeliveryFact, stopSite: string): boolean {
+    if (!this.#siteOfDevice) return true
+    const site = this.#siteOfDevice(f.device)
+    if (site === stopSite) return true
+    this.#onError?.(new Error(`a delivery at ${stopSite} recorded by device ${f.device}, which is ${site ? `of ${site}` : 'not enrolled'}: not forwarded`), f.key)
+    return false
   }
 
   /**
@@ -189,29 +218,38 @@ export class FactReader {
       journals.sort((a, b) => a.n - b.n)
       for (let i = 0; i < journals.length; i++) {
         const { url } = journals[i]!
-        const cursor = this.#cursors.get(url) ?? { lastSeq: -1, heads: '', complete: false }
-        if (cursor.complete) continue
-        const handle = await this.#find<JournalDoc>(url)
-        const journal = handle?.doc()
-        if (!handle || !journal?.m) continue
-        const heads = handle.heads().join(',')
-        if (heads !== cursor.heads) {
-          let last = cursor.lastSeq
-          for (const p of journalPostings(journal)) {
-            if (p.seq <= cursor.lastSeq) continue
-            out.push(factOf(site, p))
-            last = Math.max(last, p.seq)
+        const before = this.#cursors.get(url) ?? { lastSeq: -1, heads: '', complete: false }
+        if (before.complete) continue
+        // Read so far and unloaded since (the idle unloader): it has not changed, or it would be loaded.
+        if (before.heads && !this.#loaded(url)) continue
+        // A journal that cannot be read (damaged content) is skipped, not the site: its cursor stays.
+        try {
+          const handle = await this.#find<JournalDoc>(url)
+          const journal = handle?.doc()
+          if (!handle || !journal?.m) continue
+          const cursor = { ...before }
+          const heads = handle.heads().join(',')
+          const read: MovementFact[] = []
+          if (heads !== cursor.heads) {
+            for (const p of journalPostings(journal)) {
+              if (p.seq <= cursor.lastSeq) continue
+              read.push(factOf(site, p))
+              cursor.lastSeq = Math.max(cursor.lastSeq, p.seq)
+            }
+            cursor.heads = heads
           }
-          cursor.lastSeq = last
-          cursor.heads = heads
+          // Complete once the device's next journal exists and what was read here reaches its s0
+          // (the last seq of the journal before it).
+          const next = journals[i + 1]
+          if (next) {
+            const nextDoc = (await this.#find<JournalDoc>(next.url))?.doc()
+            if (nextDoc && typeof nextDoc.s0 === 'number' && cursor.lastSeq >= nextDoc.s0) cursor.complete = true
+          }
+          out.push(...read)
+          this.#cursors.set(url, cursor)
+        } catch (error) {
+          this.#onError?.(error, url)
         }
-        // Complete once the device's next journal exists and starts after what was read here.
-        const next = journals[i + 1]
-        if (next) {
-          const nextDoc = (await this.#find<JournalDoc>(next.url))?.doc()
-          if (nextDoc && typeof nextDoc.s0 === 'number' && cursor.lastSeq >= nextDoc.s0 - 1) cursor.complete = true
-        }
-        this.#cursors.set(url, cursor)
       }
     }
     return out
@@ -228,15 +266,24 @@ export class FactReader {
     const out: Array<OrderFact | DeliveryFact> = []
     const urls = [...Object.values(index.orders ?? {}).map((u) => ['order', str(u)] as const), ...Object.values(index.manifests ?? {}).map((u) => ['manifest', str(u)] as const)]
     for (const [kind, url] of urls) {
-      const handle = await this.#find<OrderDoc | ManifestDoc>(url)
-      const doc = handle?.doc()
-      if (!handle || !doc) continue
-      const heads = handle.heads().join(',')
-      if (this.#docHeads.get(url) === heads) continue
-      this.#docHeads.set(url, heads)
-      if (kind === 'order') out.push(...orderFacts(site, doc as OrderDoc))
-      // The manifests a site made hold the deliveries at every stop: each is the stop site's fact.
-      else for (const stopSite of new Set(((doc as ManifestDoc).stops ?? []).map((stop) => str(stop.site)))) out.push(...deliveryFacts(stopSite, doc as ManifestDoc))
+      // Read before and unloaded since: unchanged (a change would have loaded it).
+      if (this.#docHeads.has(url) && !this.#loaded(url)) continue
+      try {
+        const handle = await this.#find<OrderDoc | ManifestDoc>(url)
+        const doc = handle?.doc()
+        if (!handle || !doc) continue
+        const heads = handle.heads().join(',')
+        if (this.#docHeads.get(url) === heads) continue
+        const facts: Array<OrderFact | DeliveryFact> = []
+        if (kind === 'order') facts.push(...orderFacts(site, doc as OrderDoc))
+        // The manifests a site made hold the deliveries at every stop: each is the stop site's fact,
+        // taken only when recorded by a device of that site (by the hub's register).
+        else for (const stopSite of new Set(((doc as ManifestDoc).stops ?? []).map((stop) => str(stop.site)))) facts.push(...deliveryFacts(stopSite, doc as ManifestDoc).filter((f) => this.#deviceOf(f, stopSite)))
+        out.push(...facts)
+        this.#docHeads.set(url, heads)
+      } catch (error) {
+        this.#onError?.(error, url)
+      }
     }
     return out
   }

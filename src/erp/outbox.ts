@@ -87,7 +87,9 @@ export class Outbox {
   }
 
   /** Records these outcomes, on disk (fsync) before it returns. */
-  async record(outcomes: Array<{ key: string; forwarded: true } | { key: string; parked: string }>): Promise<void> {
+  async record(all: Array<{ key: string; forwarded: true } | { key: string; parked: string }>): Promise<void> {
+    // Parked again for the same reason: nothing new to write.
+    const outcomes = all.filter((o) => !('parked' in o) || this.parked.get(o.key)?.reason !== o.parked)
     if (outcomes.length === 0) return
     const now = Date.now()
     const lines = outcomes.map((o) => JSON.stringify('forwarded' in o ? { k: o.key, s: 'f', t: now } : { k: o.key, s: 'p', r: o.parked, t: now }))
@@ -96,12 +98,21 @@ export class Outbox {
     await file.appendFile(`${lines.join('\n')}\n`)
     await file.datasync()
     this.#lines += lines.length
+    if (this.#lines > 2 * (this.forwarded.size + this.parked.size + outcomes.length) + 10_000) {
+      await file.close()
+      this.#file = undefined
+    }
     for (const o of outcomes) {
       if ('forwarded' in o) {
         this.forwarded.add(o.key)
         this.parked.delete(o.key)
       } else if (!this.parked.has(o.key)) this.parked.set(o.key, { reason: o.parked, since: now })
       else this.parked.get(o.key)!.reason = o.parked
+    }
+    // Compacted while running too, when most lines are stale.
+    if (!this.#file) {
+      await this.#compact()
+      this.#file = await fsp.open(this.#path, 'a')
     }
   }
 

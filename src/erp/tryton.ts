@@ -52,6 +52,11 @@ interface Product {
 
 const dateOf = (ms: number) => ({ __class__: 'date', year: new Date(ms).getUTCFullYear(), month: new Date(ms).getUTCMonth() + 1, day: new Date(ms).getUTCDate() })
 
+/** Tryton refused the request itself (a user error, an access or validation error): not an outage. */
+function isRefusal(error: unknown): error is TrytonError {
+  return error instanceof TrytonError && error.kind !== 'auth' && error.kind !== 'setup'
+}
+
 export class TrytonConnector implements ErpConnector {
   readonly rpc: TrytonRpc
   readonly description: string
@@ -62,19 +67,20 @@ export class TrytonConnector implements ErpConnector {
   readonly #locations = new Map<string, number>()
   readonly #lots = new Map<string, number>()
 
-  constructor(options: TrytonRpcOptions) {
+  /** Called when a key is found done twice in Tryton (it should never be: a human must look). */
+  readonly #onDouble: ((key: string, ids: number[]) => void) | undefined
+
+  constructor(options: TrytonRpcOptions & { onDouble?: (key: string, ids: number[]) => void }) {
     this.rpc = new TrytonRpc(options)
     this.description = `tryton ${options.url.replace(/\/+$/, '')}/${options.database}`
+    this.#onDouble = options.onDouble ?? ((key, ids) => process.emitWarning(`Tryton holds ${ids.length} done shipments for ${key} (ids ${ids.join(', ')}): one must be undone by hand`, 'StockmeshErpWarning'))
   }
 
   /** The user's company and the counter-locations (made when missing). */
   async #setup(): Promise<void> {
     if (this.#company === undefined) {
-      const users = await this.rpc.call<Array<{ company: number | null }>>('model.res.user.get_preferences', [true, {}]).then(
-        (prefs) => [{ company: (prefs as unknown as { company?: number | null }).company ?? null }],
-        () => [{ company: null }],
-      )
-      const company = users[0]?.company
+      const prefs = await this.rpc.call<{ company?: number | null }>('model.res.user.get_preferences', [true, {}])
+      const company = prefs?.company
       if (!company) throw new TrytonError('setup', 'the Tryton user has no company: set its company (User → Preferences) so that stock moves can be made')
       this.#company = company
     }
@@ -160,9 +166,25 @@ export class TrytonConnector implements ErpConnector {
     }
   }
 
+  /**
+   * Forwards a batch; a refusal of Tryton's own for the batch (at any step: a create, a workflow
+   * button, an attachment) splits it in halves until the one fact it refuses is found and parked:
+   * one bad fact never holds up the others. Every step searches first, so the halves repeat nothing.
+   */
   async forward(all: Fact[]): Promise<Outcome[]> {
     if (all.length === 0) return []
     await this.#setup()
+    try {
+      return await this.#forward(all)
+    } catch (error) {
+      if (!isRefusal(error)) throw error
+      if (all.length === 1) return [{ key: all[0]!.key, parked: `Tryton refused it: ${error.message}` }]
+      const half = Math.ceil(all.length / 2)
+      return [...(await this.forward(all.slice(0, half))), ...(await this.forward(all.slice(half)))]
+    }
+  }
+
+  async #forward(all: Fact[]): Promise<Outcome[]> {
     const facts = all.filter((f): f is MovementFact => f.type === undefined || f.type === 'movement')
     const outcomes: Outcome[] = [...(await this.#orders(all.filter((f): f is OrderFact => f.type === 'order'))), ...(await this.#deliveries(all.filter((f): f is DeliveryFact => f.type === 'delivery')))]
     if (facts.length === 0) return outcomes
@@ -173,8 +195,7 @@ export class TrytonConnector implements ErpConnector {
       return false
     })
     // What Tryton holds already (a batch sent before a crash or a lost answer).
-    const existing = await this.rpc.searchRead<{ id: number; reference: string; state: string }>(SHIPMENT, [['reference', 'in', moving.map((f) => f.key)]], ['reference', 'state'])
-    const found = new Map(existing.map((s) => [s.reference, s]))
+    const found = await this.#held(moving.map((f) => f.key))
     const fresh = moving.filter((f) => !found.has(f.key))
     await this.#lookup(fresh)
     const ready: MovementFact[] = []
@@ -183,11 +204,42 @@ export class TrytonConnector implements ErpConnector {
       if (problem) outcomes.push({ key: f.key, parked: problem })
       else ready.push(f)
     }
-    const created = await this.#create(ready, outcomes)
-    const toFinish = [...existing.filter((s) => s.state !== 'done'), ...created]
+    if (ready.length > 0) await this.#acknowledging(() => this.rpc.create(SHIPMENT, ready.map((f) => this.#shipment(f))))
+    // Searched again: a create of an earlier try whose answer was lost may have committed meanwhile.
+    const held = ready.length > 0 ? new Map([...found, ...(await this.#held(ready.map((f) => f.key)))]) : found
+    const toFinish: Array<{ id: number; state: string }> = []
+    for (const f of moving) {
+      const s = held.get(f.key)
+      if (!s) continue
+      if (s.state === 'cancelled') outcomes.push({ key: f.key, parked: `its shipment in Tryton (id ${s.id}, reference ${f.key}) was cancelled there: make it again in Tryton, or delete it there and retry` })
+      else {
+        if (s.state !== 'done') toFinish.push(s)
+        outcomes.push({ key: f.key, forwarded: true })
+      }
+    }
     await this.#finish(toFinish)
-    for (const s of [...existing, ...created]) outcomes.push({ key: s.reference, forwarded: true })
     return outcomes
+  }
+
+  /**
+   * The shipment that stands for each key Tryton holds: a done one, else the oldest not cancelled,
+   * else a cancelled one. Any other not done (two creates of one key that raced: a timed-out try
+   * and its retry) is cancelled here, so that a key never moves stock twice.
+   */
+  async #held(keys: string[]): Promise<Map<string, { id: number; reference: string; state: string }>> {
+    const rows = await this.rpc.searchRead<{ id: number; reference: string; state: string }>(SHIPMENT, [['reference', 'in', keys]], ['reference', 'state'])
+    const byKey = new Map<string, Array<{ id: number; reference: string; state: string }>>()
+    for (const r of rows.sort((a, b) => a.id - b.id)) byKey.set(r.reference, [...(byKey.get(r.reference) ?? []), r])
+    const out = new Map<string, { id: number; reference: string; state: string }>()
+    const extras: number[] = []
+    for (const [key, list] of byKey) {
+      const keep = list.find((r) => r.state === 'done') ?? list.find((r) => r.state !== 'cancelled') ?? list[0]!
+      out.set(key, keep)
+      for (const r of list) if (r !== keep && r.state !== 'cancelled' && r.state !== 'done') extras.push(r.id)
+      if (list.filter((r) => r.state === 'done').length > 1) this.#onDouble?.(key, list.filter((r) => r.state === 'done').map((r) => r.id))
+    }
+    if (extras.length > 0) await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'cancel', extras))
+    return out
   }
 
   /**
@@ -272,23 +324,6 @@ export class TrytonConnector implements ErpConnector {
       for (const f of create) outcomes.push({ key: f.key, forwarded: true })
     }
     return outcomes
-  }
-
-  /** Creates the shipments of `facts` in one transaction; a refused batch is split to find the fact Tryton refuses. */
-  async #create(facts: MovementFact[], outcomes: Outcome[]): Promise<Array<{ id: number; reference: string; state: string }>> {
-    if (facts.length === 0) return []
-    try {
-      const ids = await this.#acknowledging(() => this.rpc.create(SHIPMENT, facts.map((f) => this.#shipment(f))))
-      return ids.map((id, i) => ({ id, reference: facts[i]!.key, state: 'draft' }))
-    } catch (error) {
-      if (!(error instanceof TrytonError) || error.kind === 'auth' || error.kind === 'setup') throw error
-      if (facts.length === 1) {
-        outcomes.push({ key: facts[0]!.key, parked: `Tryton refused it: ${error.message}` })
-        return []
-      }
-      const half = Math.ceil(facts.length / 2)
-      return [...(await this.#create(facts.slice(0, half), outcomes)), ...(await this.#create(facts.slice(half), outcomes))]
-    }
   }
 
   /** Takes shipments through draft → waiting → assigned → done (each step for the whole batch; each may be repeated). */

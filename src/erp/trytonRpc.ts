@@ -81,8 +81,15 @@ export class TrytonRpc {
       const [kind, detail] = Array.isArray(body.error) ? (body.error as [string, unknown]) : ['error', body.error]
       // UserWarning: [name, message, description]; UserError: [message, description]
       if (kind === 'UserWarning' && Array.isArray(detail)) throw new TrytonError(kind, String(detail[1] ?? detail[0]), String(detail[0]))
+      if (kind === 'NotLogged' || kind === 'LoginException') {
+        this.#session = undefined
+        throw new TrytonError(String(kind), 'the Tryton session ended')
+      }
+      // Tryton's refusals (UserError: access and validation errors are of it) name themselves; any
+      // other error comes as [message, traceback] (a locked database, a serialization failure, a
+      // bug): an outage, tried again, never a reason to park a fact.
+      if (kind !== 'UserError') throw new ErpUnavailable(`Tryton failed on ${method}: ${String(kind).split('\n')[0]!.slice(0, 300)}`)
       const message = Array.isArray(detail) ? detail.filter((x) => typeof x === 'string' && x).join(': ') : String(detail)
-      if (kind === 'NotLogged' || kind === 'LoginException') this.#session = undefined
       throw new TrytonError(String(kind), message || String(kind))
     }
     return body.result

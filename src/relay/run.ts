@@ -137,6 +137,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
         dir: path.join(dir, 'erp'),
         logger: logger.child({ erp: connector.description }),
         metrics: relay.metrics,
+        siteOfDevice: (device) => (Object.hasOwn(register.devices, device) ? (register.devices as Record<string, { site: string }>)[device]!.site : undefined),
         ...tuning,
       })
       await bridge.start()

@@ -112,4 +112,19 @@ describe('the ERP bridge scheduling', () => {
     await until('forwarded after the fix', async () => (again.status().sites[0]!.forwarded === 2 && again.status().sites[0]!.parked.length === 0 ? true : undefined), 5000)
     await again.stop()
   })
+
+  it('takes up where the last batch ended: with more sites waiting than a batch holds, none waits for the others to drain', async () => {
+    const connector = new Recording()
+    connector.delayMs = 5
+    const sites = Array.from({ length: 15 }, (_, i) => `site-${String(i).padStart(2, '0')}`)
+    const facts = new Map(sites.map((s) => [s, Array.from({ length: 20 }, (_, i) => fact(s, i)) as Fact[]]))
+    const b = bridge(connector, facts)
+    await b.start()
+    await until('three batches', async () => (connector.batches.length >= 3 ? true : undefined), 5000)
+    // Batches of 10 over 15 sites: the first two batches serve all 15.
+    const served = new Set(connector.batches.slice(0, 2).flat().map((k) => k.split('/')[0]))
+    expect(served.size).toBe(15)
+    await until('all forwarded', async () => (b.status().sites.every((s) => s.forwarded === 20) ? true : undefined), 10_000)
+    await b.stop()
+  })
 })

@@ -63,12 +63,37 @@ describe.skipIf(!trytonInstalled() && !process.env.CI)('the Tryton connector', (
     const unknown: OrderFact = { ...order('approved'), key: 'store-a/order:po-2:approved', order: 'po-2', lines: [{ sku: 'NOPE-2', quantity: 1 }] }
     expect(await connector.forward([unknown])).toEqual([{ key: unknown.key, parked: expect.stringMatching(/SKU NOPE-2/) }])
 
-    const delivery: DeliveryFact = { type: 'delivery', key: 'store-a/delivery:m-1:s1', site: 'store-a', manifest: 'm-1', stop: 's1', from: 'hub', receiver: 'Amina K.', receivedAt: Date.UTC(2026, 10, 30, 9), by: 'amina', signature: 'Amina K.', lines: [{ sku: 'AMOX-500', shipped: 10, received: 9, rejected: 1 }] }
+    const delivery: DeliveryFact = { type: 'delivery', key: 'store-a/delivery:m-1:s1', site: 'store-a', manifest: 'm-1', stop: 's1', from: 'hub', receiver: 'Amina K.', receivedAt: Date.UTC(2026, 10, 30, 9), by: 'amina', device: 'a1', signature: 'Amina K.', lines: [{ sku: 'AMOX-500', shipped: 10, received: 9, rejected: 1 }] }
     expect(await connector.forward([delivery])).toEqual([{ key: delivery.key, forwarded: true }])
     expect(await connector.forward([delivery])).toEqual([{ key: delivery.key, forwarded: true }])
     const attachments = await erp.rpc.searchRead<{ name: string; description: string; resource: string; data: { base64: string } }>('ir.attachment', [['name', '=', delivery.key]], ['name', 'description', 'resource', 'data'])
     expect(attachments).toHaveLength(1)
     expect(attachments[0]!.description).toMatch(/received 9, rejected 1; signed by Amina K\./)
     expect(JSON.parse(Buffer.from(attachments[0]!.data.base64, 'base64').toString('utf8'))).toMatchObject({ manifest: 'm-1', lines: [{ sku: 'AMOX-500', shipped: 10, received: 9, rejected: 1 }] })
+  }, 120_000)
+
+  it('parks the one fact Tryton refuses at a later step, and cancels a second shipment of one key (a create that raced its retry)', async () => {
+    const erp = await startTryton((stop) => running.push(stop))
+    await seedErp(erp.rpc, { products: [{ sku: 'AMOX-500', name: 'Amoxicillin 500 mg' }, { sku: 'LOTTED', name: 'Needs a lot', lots: true }], sites: [{ id: 'store-a', name: 'Store A' }] })
+    const connector = new TrytonConnector({ url: erp.url, database: erp.database, user: erp.user, password: erp.password })
+    // A movement of a product Tryton requires a lot for, sent without one: Tryton refuses it when the shipment is done.
+    const facts = [fact('store-a', 'ok1', 'receipt', 'AMOX-500', 5), fact('store-a', 'nolot', 'receipt', 'LOTTED', 3), fact('store-a', 'ok2', 'receipt', 'AMOX-500', 7)]
+    const outcomes = await connector.forward(facts)
+    expect(outcomes.filter((o) => 'forwarded' in o).map((o) => o.key).sort()).toEqual([facts[0]!.key, facts[2]!.key].sort())
+    expect(outcomes.find((o) => o.key === facts[1]!.key)).toMatchObject({ parked: expect.stringMatching(/Tryton refused it/) })
+    expect(await quantitiesAt(erp.rpc, 'store-a')).toEqual(new Map([['AMOX-500', 12]]))
+    // Two drafts of one key (a timed-out create that committed late, and its retry): one is done, the other cancelled.
+    const twice = fact('store-a', 'twice', 'receipt', 'AMOX-500', 4)
+    const [location] = await erp.rpc.searchRead<{ id: number }>('stock.location', [['code', '=', 'store-a']], ['id'])
+    const [supply] = await erp.rpc.searchRead<{ id: number }>('stock.location', [['code', '=', 'SM-SUPPLY']], ['id'])
+    const [product] = await erp.rpc.searchRead<{ id: number; default_uom: number }>('product.product', [['code', '=', 'AMOX-500']], ['default_uom'])
+    const prefs = await erp.rpc.call<{ company: number }>('model.res.user.get_preferences', [true, {}])
+    const date = { __class__: 'date', year: 2026, month: 11, day: 30 }
+    const draft = () => ({ reference: twice.key, company: prefs.company, from_location: supply!.id, to_location: location!.id, planned_date: date, planned_start_date: date, moves: [['create', [{ product: product!.id, uom: product!.default_uom, quantity: 4, from_location: supply!.id, to_location: location!.id, company: prefs.company, planned_date: date }]]] })
+    await erp.rpc.create('stock.shipment.internal', [draft(), draft()])
+    expect(await connector.forward([twice])).toEqual([{ key: twice.key, forwarded: true }])
+    const states = (await erp.rpc.searchRead<{ state: string }>('stock.shipment.internal', [['reference', '=', twice.key]], ['state'])).map((s) => s.state).sort()
+    expect(states).toEqual(['cancelled', 'done'])
+    expect(await quantitiesAt(erp.rpc, 'store-a')).toEqual(new Map([['AMOX-500', 16]]))
   }, 120_000)
 })
