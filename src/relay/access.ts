@@ -128,10 +128,17 @@ export class SiteAccess {
     for (const [document, sites] of options.parties ?? []) this.#parties.set(document, new Set(sites))
   }
 
-  /** Records the parties of an owned document, once (false when it has a record already, or no owner). */
-  setParties(documentId: string, sites: Iterable<string>): boolean {
-    if (this.#parties.has(documentId) || !this.#owners.has(documentId)) return false
-    this.#parties.set(documentId, new Set(sites))
+  /**
+   * Records the parties of an owned document, once (false when it has a record already, or no
+   * owner); `override`: the upstream's record replaces this one (a carrier met on a LAN may have
+   * stated other parties first).
+   */
+  setParties(documentId: string, sites: Iterable<string>, options: { override?: boolean } = {}): boolean {
+    if (!this.#owners.has(documentId)) return false
+    const next = new Set(sites)
+    const before = this.#parties.get(documentId)
+    if (before && (!options.override || (before.size === next.size && [...next].every((s) => before.has(s))))) return false
+    this.#parties.set(documentId, next)
     return true
   }
 

@@ -438,7 +438,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       logger.warn({ documentId, owner }, 'the upstream records another owner for a document than this relay did: the upstream’s record holds')
       persistOwner(documentId, owner)
     }
-    if (control.parties && access.siteOf(documentId) === owner && access.setParties(documentId, control.parties)) {
+    // The upstream's record holds, over one taken from a carrier met on a LAN.
+    if (control.parties && access.siteOf(documentId) === owner && access.setParties(documentId, control.parties, { override: true })) {
       holdFor(documentId, saveParties(options.storage, documentId, control.parties).catch((error: unknown) => logger.error({ err: error, documentId }, 'could not store the parties of a document')))
     }
     accessChangedSoon()

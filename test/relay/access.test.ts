@@ -91,6 +91,13 @@ describe('SiteAccess between two carriers met on a LAN', () => {
     // A document of C's that this route may not see does not come here, though the other carrier holds it.
     a.claim('C-journal', 'C')
     expect(a.mayAccess('carrier/hub/y', 'C-journal')).toBe(false)
+    // Parties a carrier stated are replaced by the upstream's record (and only by it).
+    a.claim('po-x', 'A')
+    expect(a.setParties('po-x', ['C'])).toBe(true)
+    expect(a.setParties('po-x', ['B'])).toBe(false)
+    expect(a.setParties('po-x', ['B'], { override: true })).toBe(true)
+    expect(a.partiesOf('po-x')).toEqual(['B'])
+    expect(a.setParties('po-x', ['B'], { override: true })).toBe(false)
     // Gone: nothing.
     a.setLateral('carrier/hub/y', undefined, ['A', 'B'])
     expect(a.isLateral('carrier/hub/y')).toBe(false)
