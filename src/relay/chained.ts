@@ -122,10 +122,9 @@ export async function runChainedRelay(options: ChainedRelayOptions): Promise<Run
         const next = revokedBy([revoked.token, token], deployment)
         if (next.seq === revoked.seq) return false
         revoked = next
-        if (register) {
-          register = { ...register, revocations: next.token }
-          await storage.save(REGISTER_KEY, new TextEncoder().encode(JSON.stringify(register)))
-        }
+        // Kept on disk, with the register when there is one (a carrier that never reached the hub has none yet).
+        register = { ...(register ?? { kind: 'register' as const, roots: [] }), revocations: next.token }
+        await storage.save(REGISTER_KEY, new TextEncoder().encode(JSON.stringify(register)))
         logger.info({ seq: next.seq, devices: next.devices.size }, 'revocation list from a carrier met on the LAN')
         return true
       },
