@@ -260,6 +260,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       onRejected: (why) => rejected.inc({ reason: why }),
       onControl: (control, peerId) => fromBelow(control, peerId),
       isRelayBelow: relayLike,
+      storageIdFree: (storageId, peerId) => {
+        if (storageId === ownStorageId) return false
+        const repo = repoRef
+        if (!repo) return true
+        for (const other of repo.peers) if (other !== peerId && repo.getStorageIdOfPeer(other) === storageId) return false
+        return true
+      },
       onMessage: (message, bytes, peerId) => {
         messagesIn.inc()
         bytesIn.inc(bytes)
@@ -301,6 +308,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   // to one peer keep their order.
   const queues = new Map<string, Promise<void>>()
   let repoRef: Repo | undefined
+  /** This relay's own storage id (read once its repo is made). */
+  let ownStorageId: string | undefined
   function durable(sendNow: (message: Message) => void): (message: Message) => void {
     return (message) => {
       const target = message.targetId as string
@@ -652,6 +661,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const repoConfig = { network: upstream ? [adapter, upstream] : [adapter], shareConfig: shareConfig as RepoConfig['shareConfig'], peerId: relayPeerId }
   const repo = options.openRepo ? await options.openRepo(repoConfig) : new Repo({ ...repoConfig, storage: options.storage })
   repoRef = repo
+  ownStorageId = await repo.storageId().catch(() => undefined)
   const idleMs = options.idleMs ?? 5 * 60_000
   const unloaded = new Counter({ name: 'stockmesh_relay_documents_unloaded_total', help: 'Documents flushed and dropped from memory after being idle', registers: [metrics] })
   // Documents whose owner or parties record is being written stay until it is on disk.

@@ -26,6 +26,12 @@ export interface AdapterHooks {
   onControl?: (control: ControlMessage, peerId: string) => void
   /** Whether a peer is a relay below this one (may send control messages); default: its peer id says relay. */
   isRelayBelow?: (peerId: string) => boolean
+  /**
+   * Whether `peerId` may use `storageId` as its own (automerge-repo records what a peer holds per
+   * storage id): false when it is this repo's, the upstream's or another connected peer's. A join
+   * claiming one of those keeps its link, without a storage id.
+   */
+  storageIdFree?: (storageId: string, peerId: string) => boolean
   /** A socket closed for bad input or by policy (`why`: the refusal code). */
   onRejected?: (why: RefusalCode | 'slow-client', peerId: string) => void
 }
@@ -207,6 +213,14 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
       }
     }
     const size = (messageBytes as Uint8Array).byteLength ?? 0
+    // A peer that claims another's storage id would write its heads into what this repo records of
+    // that other (a relay's "held on its disk"): it keeps its link, with no storage id.
+    const metadata = (msg as { peerMetadata?: { storageId?: unknown } }).peerMetadata
+    if (msg.type === 'join' && typeof metadata?.storageId === 'string' && this.#hooks.storageIdFree && !this.#hooks.storageIdFree(metadata.storageId, peerId)) {
+      this.#hooks.onRejected?.('storage-id-in-use' as never, peerId)
+      const { storageId: _taken, ...rest } = metadata
+      messageBytes = cbor.encode({ ...msg, peerMetadata: { ...rest, isEphemeral: true } }) as never
+    }
     try {
       this.#hooks.onMessage?.(msg as never, size, peerId)
       super.receiveMessage(messageBytes, socket as never)

@@ -333,6 +333,40 @@ describe('relay sync and access', () => {
     expect(savedAt.get(handle.documentId)!.length).toBeGreaterThan(before)
   })
 
+  it('records no storage id for a peer that claims another connected peer\'s (what it holds would be taken for what the other holds on its disk)', async () => {
+    const dep = testDeployment()
+    const relay = await relayFor(dep)
+    // Two repos whose storage says the same id: a copied data folder, or a peer lying.
+    const sameId = (): StorageAdapterInterface => {
+      const data = new Map<string, Uint8Array>([['storage-adapter-id', new TextEncoder().encode('shared-storage-id')]])
+      return {
+        load: async (key) => data.get(key.join('/')),
+        save: async (key, value) => void data.set(key.join('/'), value),
+        remove: async (key) => void data.delete(key.join('/')),
+        loadRange: async () => [],
+        removeRange: async () => undefined,
+      }
+    }
+    const repoWith = (device: TestDevice) => {
+      const adapter = new AuthenticatedWebSocketClientAdapter({ url: relay.url, credential: device.credential, privateKey: device.keys.privateKey, minRetryMs: 50 })
+      const repo = new Repo({ network: [adapter], peerId: device.peerId as PeerId, storage: sameId(), sharePolicy: async () => true })
+      cleanups.push(async () => {
+        adapter.disconnect()
+        await repo.shutdown().catch(() => undefined)
+      })
+      return repo
+    }
+    const first = repoWith(dep.device('A', 'a1'))
+    expect(await first.storageId()).toBe('shared-storage-id')
+    await connected(relay, 'site/A/a1')
+    await until(() => relay.repo.getStorageIdOfPeer('site/A/a1' as PeerId) === 'shared-storage-id', 10_000, 'a1 storage id')
+    repoWith(dep.device('A', 'a2'))
+    await connected(relay, 'site/A/a2')
+    await until(() => relay.repo.peers.includes('site/A/a2' as PeerId), 10_000, 'a2 a peer of the repo')
+    expect(relay.repo.getStorageIdOfPeer('site/A/a2' as PeerId)).toBeUndefined()
+    expect(relay.repo.getStorageIdOfPeer('site/A/a1' as PeerId)).toBe('shared-storage-id')
+  })
+
   it('gives every site the catalog and each site its enrolment roots', async () => {
     const dep = testDeployment()
     const seed = new Repo({ network: [] })
