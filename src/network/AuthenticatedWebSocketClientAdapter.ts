@@ -39,6 +39,8 @@ export interface AuthenticatedClientOptions {
   deadAfterMs?: number
   /** Control messages from the relay (src/network/control.ts): a relay chained under another takes them. */
   onControl?: (control: ControlMessage, from: PeerId) => void
+  /** Whether the peer may use this storage id (not this node's, nor another peer's): else it is linked without one. */
+  storageIdFree?: (storageId: string, peerId: string) => boolean
   /**
    * A LAN peer proves itself too (src/peer-sync/lanProtocol.ts): `params` adds parameters to each
    * upgrade (a fresh nonce, the protocol version), `verify` checks the server's answer to it. A
@@ -70,7 +72,7 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
   /** The last failure to reach the relay at all (network error, timeout). */
   lastError: string | undefined
 
-  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck'>> & Pick<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck'>
+  readonly #options: Required<Omit<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck' | 'storageIdFree'>> & Pick<AuthenticatedClientOptions, 'logger' | 'onControl' | 'peerCheck' | 'storageIdFree'>
   /** The peer id the server proved at the upgrade (LAN peers), for the `peer` message to match. */
   #proven: string | undefined
   #running = false
@@ -299,7 +301,15 @@ export class AuthenticatedWebSocketClientAdapter extends NetworkAdapter {
       this.lastError = undefined
       this.remotePeerId = message.senderId
       this.#forceReady()
-      this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: message.peerMetadata ?? {} })
+      // A peer may not pass for another's storage (what it holds taken for what the relay holds).
+      let peerMetadata = message.peerMetadata ?? {}
+      const claimed = (peerMetadata as { storageId?: unknown }).storageId
+      if (typeof claimed === 'string' && this.#options.storageIdFree && !this.#options.storageIdFree(claimed, message.senderId)) {
+        this.#options.logger?.warn({ [this.#options.label]: this.url, peer: message.senderId }, 'the peer claims a storage id another peer (or this node) has: linked without one')
+        const { storageId: _taken, ...rest } = peerMetadata as Record<string, unknown>
+        peerMetadata = { ...rest, isEphemeral: true } as typeof peerMetadata
+      }
+      this.emit('peer-candidate', { peerId: message.senderId, peerMetadata })
     } else if (message.type === CONTROL_TYPE) {
       if (socket !== this.socket || !this.remotePeerId || !this.#options.onControl) return
       const control = ControlMessage.safeParse((message as { control?: unknown }).control)

@@ -412,6 +412,7 @@ export class SiteNode {
     try {
       const node = await SiteNode.#open(options, options.lock ?? ownLock!)
       node.#ownLock = ownLock
+      node.#ownStorageId = await node.repo.storageId().catch(() => undefined)
       return node
     } catch (error) {
       await ownLock?.release()
@@ -1084,6 +1085,18 @@ export class SiteNode {
   get peerId(): string {
     return this.repo.peerId
   }
+
+  /**
+   * Whether a LAN peer may use `storageId` as its own: not this node's, not one any other peer it
+   * met uses (its relay's above all, remembered while the relay is away): automerge-repo records
+   * what a peer holds per storage id, and "the relay holds it" would then be a LAN peer's word.
+   */
+  storageIdFree(storageId: string, peerId: string): boolean {
+    if (storageId === this.#ownStorageId) return false
+    for (const [other, metadata] of Object.entries(this.repo.peerMetadataByPeerId)) if (other !== peerId && metadata?.storageId === storageId) return false
+    return true
+  }
+  #ownStorageId: string | undefined
 
   /** The LAN mesh, once started (src/peer-sync/lanMesh.ts). */
   lan: LanMesh | undefined

@@ -37,6 +37,8 @@ export interface MeshNode {
   readonly log: Logger
   /** The node's clock, unix ms (credentials are judged by it). */
   now(): number
+  /** Whether a LAN peer may use this storage id: not this node's, not its relay's, not another peer's. */
+  storageIdFree?(storageId: string, peerId: string): boolean
   connect(adapter: AuthenticatedWebSocketClientAdapter | AuthenticatedWebSocketServerAdapter): void
   disconnect(adapter: AuthenticatedWebSocketClientAdapter | AuthenticatedWebSocketServerAdapter): void
 }
@@ -136,7 +138,8 @@ export class LanMesh {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 * 1024 })
     this.#wss = wss
     const willProve = answerWithProof(wss, { credential: this.#enrolment.credential, privateKey: this.#enrolment.privateKey, peerId: this.#node.peerId })
-    const adapter = new AuthenticatedWebSocketServerAdapter(wss, { logger: this.#log, readyAtOnce: true })
+    const storageIdFree = this.#node.storageIdFree?.bind(this.#node)
+    const adapter = new AuthenticatedWebSocketServerAdapter(wss, { logger: this.#log, readyAtOnce: true, ...(storageIdFree ? { hooks: { storageIdFree } } : {}) })
     this.#adapter = adapter
     this.#node.connect(adapter)
 
@@ -290,6 +293,7 @@ export class LanMesh {
       minRetryMs: this.#options.minRetryMs ?? 500,
       maxRetryMs: this.#options.maxRetryMs ?? 30_000,
       refusedRetryMs: this.#options.refusedRetryMs ?? 60_000,
+      ...(this.#node.storageIdFree ? { storageIdFree: this.#node.storageIdFree.bind(this.#node) } : {}),
       // A carrier states whose each document is by its record, before the document's first sync message.
       onControl: (control, from) => {
         if (control.kind !== 'owner' || from !== peerId || !this.#proven.get(peerId)) return

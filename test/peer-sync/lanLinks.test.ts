@@ -50,6 +50,12 @@ describe('LAN links', () => {
     await until('a1 to hold a2\'s receipt', () => (onHand(a1) === 35 ? true : undefined), 15_000)
     expect(lanPeer(a1, a2.peerId)).toMatchObject({ state: 'linked', direction: 'out', site: 'store-a', device: 'a2', role: 'device' })
     expect(lanPeer(a2, a1.peerId)).toMatchObject({ state: 'linked', direction: 'in', site: 'store-a', device: 'a1' })
+    // Storage ids: a peer may use its own, never this node's or another peer's (a copied folder, or a lie).
+    const [id1, id2] = await Promise.all([a1.repo.storageId(), a2.repo.storageId()])
+    expect(a1.storageIdFree(id2!, a2.peerId)).toBe(true)
+    expect(a1.storageIdFree(id2!, b1.peerId)).toBe(false)
+    expect(a1.storageIdFree(id1!, a2.peerId)).toBe(false)
+    expect(a1.storageIdFree('a-fresh-one', b1.peerId)).toBe(true)
 
     // b1 is linked to a1 too, and holds the deployment's catalog…
     await until('b1 linked', () => (lanPeer(b1, a1.peerId)?.state === 'linked' ? true : undefined), 15_000)
