@@ -153,6 +153,8 @@ ahead or rate limit: Tryton's own ceiling here). PouchDB has no counterpart.
 
 Store B while A drained: ${r.fairness.movements} movements, each in Tryton after ${r.fairness.medianS.toFixed(1)} s (median), ${r.fairness.maxS.toFixed(1)} s at most.
 Tryton's quantity at store A equals A's ledger after the drain: ${r.equal ? 'yes' : '**no**'}.
+
+${r.bridgePerS / r.directPerS >= 0.8 ? `Reading: the bridge forwards at Tryton's own pace (${(r.bridgePerS / r.directPerS).toFixed(2)} of the ceiling): the search before every send, the outbox's fsync and the pause between batches cost little next to Tryton making and finishing a shipment (about ${(1000 / r.directPerS).toFixed(0)} ms a movement on SQLite here). A backlog drains at about ${Math.round(r.bridgePerS * 3600).toLocaleString('en')} movements an hour; another store's movement waits for at most the batch in flight and its own (${r.fairness.maxS.toFixed(0)} s), not for the backlog.` : `Reading: the bridge reaches ${(r.bridgePerS / r.directPerS).toFixed(2)} of Tryton's ceiling: its own work (search before every send, fsync, pauses) is a large part of the time.`}
 ${END}
 `
 }
