@@ -27,6 +27,19 @@ async function siteOn(lan: Lan, i: number, enrolment: string): Promise<SiteProce
   return p
 }
 
+/** A hub folder with one product, its relay to listen on host 0 of `lan`, and enrolment files made on demand. */
+async function pilotHub(lan: Lan) {
+  const hub = path.join(tempDir('hub-'), 'hub')
+  await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
+  const csv = path.join(tempDir('csv-'), 'products.csv')
+  writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
+  await ok(['catalog', 'import', '--data', hub, csv])
+  const files = tempDir('enrol-')
+  const file = (device: string) => path.join(files, `${device}.json`)
+  const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', `ws://${lan.address(0)}:8480`, '--out', file(device), ...extra])
+  return { hub, enrol, file }
+}
+
 interface RouteDoc {
   documentId: string
   owner: string | null
@@ -38,19 +51,11 @@ describe('a carrier', () => {
   it('carries between two sites that never meet and the relay: meets A, then B, then the relay, and all end with the same documents', async () => {
     // Hosts: 0 the hub relay, 1 store A's device, 2 store B's device, 3 the carrier, 4 a new device of A at the hub.
     const lan = makeLan(5, [HUB, A, B, HUB, HUB])
-    const hub = path.join(tempDir('hub-'), 'hub')
-    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
-    const csv = path.join(tempDir('csv-'), 'products.csv')
-    writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
-    await ok(['catalog', 'import', '--data', hub, csv])
-    const relayUrl = `ws://${lan.address(0)}:8480`
-    const files = tempDir('enrol-')
-    const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', relayUrl, '--out', path.join(files, `${device}.json`), ...extra])
+    const { hub, enrol, file } = await pilotHub(lan)
     await enrol('a1', 'store-a')
     await enrol('a9', 'store-a')
     await enrol('b1', 'store-b')
     await enrol('van-3', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
-    const file = (device: string) => path.join(files, `${device}.json`)
 
     await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
     const carrier = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', file('van-3'), '--host', lan.address(3), '--mdns-interface', lan.address(3), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[3]!])
@@ -112,15 +117,7 @@ describe('a carrier', () => {
     const DEPOT = 3
     const C = 2
     const lan = makeLan(6, [HUB, A, C, HUB, HUB, DEPOT])
-    const hub = path.join(tempDir('hub-'), 'hub')
-    await ok(['deployment', 'init', '--data', hub, '--name', 'Pilot'])
-    const csv = path.join(tempDir('csv-'), 'products.csv')
-    writeFileSync(csv, 'sku,name,unit\nAMOX-500,Amoxicillin 500 mg capsules,pack of 100\n')
-    await ok(['catalog', 'import', '--data', hub, csv])
-    const relayUrl = `ws://${lan.address(0)}:8480`
-    const files = tempDir('enrol-')
-    const file = (device: string) => path.join(files, `${device}.json`)
-    const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', relayUrl, '--out', file(device), ...extra])
+    const { hub, enrol, file } = await pilotHub(lan)
     await enrol('a1', 'store-a')
     await enrol('b1', 'store-b')
     await enrol('c1', 'store-c')
