@@ -651,9 +651,11 @@ export class SiteNode {
    * (another device's, whose ledger entry synced before the journal itself) loads when it arrives.
    */
   async #loadRest(): Promise<void> {
-    await this.#loadIndexed()
-    // Orders and manifests another device of this site adds to the index are loaded as they arrive.
+    // Orders and manifests another device of this site adds to the index are loaded as they arrive:
+    // listened to before the first pass, which may wait a while for a document no peer has (an
+    // entry that arrived meanwhile was missed until the index changed again).
     this.index.on('change', () => void this.#loadIndexed().catch((error: unknown) => this.log.warn({ err: error }, 'loading documents new in the index failed')))
+    await this.#loadIndexed()
     // Receipts of this site's delivered stops not in the ledger yet: a crash between the manifest
     // change and the ledger posting leaves them out (idempotent: posts only ids the ledger lacks).
     const reconciled = await reconcileReceipts(this).catch((error: unknown) => {
@@ -677,6 +679,8 @@ export class SiteNode {
   async #loadIndexed(): Promise<void> {
     if (this.#closed) return
     const index = this.index.doc()
+    // Each entry on its own: one document no peer has yet does not hold up the others.
+    const loads: Array<Promise<unknown>> = []
     for (const [kind, ids] of [['order', index.orders], ['manifest', index.manifests]] as const) {
       for (const [id, url] of Object.entries(ids ?? {})) {
         const key = `${kind}:${id}`
@@ -688,11 +692,14 @@ export class SiteNode {
           this.#listOwn(kind, id, handle)
           this.events.emit('document', { kind, id, url: handle.url, how: 'loaded' })
         }
-        await this.#find<unknown>(str(url), load)
-          .then(load)
-          .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet'))
+        loads.push(
+          this.#find<unknown>(str(url), load)
+            .then(load)
+            .catch((error: unknown) => this.log.warn({ err: error, kind, id }, 'document not available yet')),
+        )
       }
     }
+    await Promise.all(loads)
   }
 
   /** Listed ids (`kind:id`) that are another site's shared document, with the site it is from. */

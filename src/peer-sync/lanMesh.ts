@@ -93,6 +93,12 @@ export class LanMesh {
   readonly #challenges = new ChallengeStore()
   readonly #peers = new Map<string, LanPeer>()
   readonly #dialled = new Map<string, AuthenticatedWebSocketClientAdapter>()
+  /**
+   * The address each peer advertised last, also while linked (when it is not acted on): a node
+   * restarted on a new port is dialled there once its old link is found dead, instead of its old
+   * port for ever (the browser reports a service it knows only when it changes).
+   */
+  readonly #lastAdvertised = new Map<string, string>()
   /** The route (`serves`) of each carrier proven on a link. */
   readonly #proven = new Map<string, readonly string[] | undefined>()
   /** carrier → document → the owner it stated on its link now (the latest MAX_STATED; forgotten when the link drops). */
@@ -246,7 +252,8 @@ export class LanMesh {
     }
     const { peerId, url: target, txt } = found
     if (peerId === this.#node.peerId) return
-    // A linked peer's row is what it proved: an advertisement in its name (anyone's) changes nothing.
+    if (this.#lastAdvertised.has(peerId) || this.#lastAdvertised.size < MAX_PEERS) this.#lastAdvertised.set(peerId, target)
+    // A linked peer's row is what it proved: an advertisement in its name (anyone's) changes nothing now.
     if (this.#peers.get(peerId)?.state === 'linked') return
     // Anything on the LAN can advertise: a flood of made-up nodes fills neither the table nor the
     // links for good — when full, the oldest peer that never linked makes room.
@@ -328,6 +335,13 @@ export class LanMesh {
       if (this.#closed || this.#dialled.get(peerId) !== adapter) return
       const refusal = adapter.lastRefusal
       this.#note({ peerId, ...seen, address: url, state: refusal ? 'refused' : 'linking', direction: 'out', ...(refusal ? { reason: refusal.reason } : {}) })
+      // It went away and came back elsewhere (a restart on a new port) while the link was up: dial it there.
+      const latest = this.#lastAdvertised.get(peerId)
+      if (latest && latest !== url) {
+        this.#log.info({ peer: peerId, from: url, to: latest }, 'LAN peer advertised a new address: dialled there')
+        this.#drop(peerId)
+        this.dial(peerId, latest, seen)
+      }
     })
     this.#node.connect(adapter)
   }

@@ -543,13 +543,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const MAX_CARRIER_LINKS = 16
   /** Links dialled, with what became of them (kept after a refusal, for GET /api/sync). */
   const carrierState = new Map<string, CarrierLink>()
+  /** The address each carrier advertised last (a carrier restarted on a new port is dialled there once its old link drops). */
+  const lastAdvertised = new Map<string, string>()
   const linkCarrier = (peerId: string, url: string): void => {
     const prove = options.prove
     if (!prove || closed || peerId === prove.peerId) return
     // It dialled this carrier already (one link per pair).
     if (adapter.isConnected(peerId)) return
     const current = lateral.get(peerId)
-    // A linked carrier keeps its link: another advertisement in its name changes nothing.
+    lastAdvertised.set(peerId, url)
+    // A linked carrier keeps its link: another advertisement in its name changes nothing (until the link drops).
     if (current && (current.url === url || current.remotePeerId)) return
     if (current) unlinkCarrier(peerId)
     if (lateral.size >= MAX_CARRIER_LINKS) {
@@ -605,6 +608,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       }
       const refusal = link.lastRefusal
       carrierState.set(peerId, { peerId, url, state: refusal ? 'refused' : 'linking', ...(refusal ? { reason: refusal.reason } : {}) })
+      const latest = lastAdvertised.get(peerId)
+      if (latest && latest !== url && !closed) {
+        unlinkCarrier(peerId)
+        linkCarrier(peerId, latest)
+      }
     })
     // In as from a relay below: parties read from what the other carrier brings for an owner on its route.
     link.on('message', (message) => partiesFromContent(message, peerId))
@@ -636,6 +644,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     repoRef?.networkSubsystem.removeNetworkAdapter(link)
     if (why) carrierState.set(peerId, { ...(carrierState.get(peerId) ?? { peerId, url: link.url }), state: 'refused', reason: `cut off by this carrier: ${why}` })
     else carrierState.delete(peerId)
+    if (lastAdvertised.size > MAX_CARRIER_LINKS * 4) lastAdvertised.delete(lastAdvertised.keys().next().value!)
   }
   const revalidateTimer = setInterval(revalidate, 60_000)
   revalidateTimer.unref()

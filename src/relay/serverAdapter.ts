@@ -218,6 +218,7 @@ export class AuthenticatedWebSocketServerAdapter extends WebSocketServerAdapter 
     const metadata = (msg as { peerMetadata?: { storageId?: unknown } }).peerMetadata
     if (msg.type === 'join' && typeof metadata?.storageId === 'string' && this.#hooks.storageIdFree && !this.#hooks.storageIdFree(metadata.storageId, peerId)) {
       this.#hooks.onRejected?.('storage-id-in-use' as never, peerId)
+      this.#logger?.warn({ peer: peerId, storageId: metadata.storageId }, 'the peer claims a storage id this node or another peer has: linked without one')
       const { storageId: _taken, ...rest } = metadata
       messageBytes = cbor.encode({ ...msg, peerMetadata: { ...rest, isEphemeral: true } }) as never
     }

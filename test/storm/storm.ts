@@ -277,7 +277,19 @@ export async function runStorm(options: StormOptions, cleanup: (stop: () => Prom
       last = [`a device did not answer: ${(error as Error).message}`]
     }
     if (last.length === 0) break
-    if (Date.now() - healed > options.settleMs) throw new Error(`the storm (STOCKMESH_SEED=${options.seed}) did not converge within ${options.settleMs} ms:\n${last.join('\n')}`)
+    if (Date.now() - healed > options.settleMs) {
+      // What each device's LAN looked like: who it is linked with, who it is not, and why.
+      const links = await Promise.all(
+        devices.map(async (d) => {
+          const sync = (await api(d, 'GET', '/api/sync').catch(() => ({ body: {} }))).body as { lan?: { peers: Array<{ peerId: string; state: string; address: string; reason?: string }> }; state?: string }
+          const orderDocs = ((sync as { documents?: Array<{ kind: string; id: string; missing?: boolean; pending: number }> }).documents ?? []).filter((x) => x.kind === 'order').map((x) => `${x.id}${x.missing ? ' missing' : ''}`)
+          const listed = ((await api(d, 'GET', '/api/orders').catch(() => ({ body: {} }))).body as { orders?: Array<{ id: string }> }).orders?.map((o) => o.id) ?? []
+          const notes = (d.process?.output() ?? '').split('\n').filter((l) => /storage id|not available|unavailable/.test(l)).slice(-5).map((l) => `  log: ${l.slice(0, 300)}`)
+          return `${d.name} (${sync.state ?? '?'}): ${(sync.lan?.peers ?? []).map((p) => `${p.peerId} ${p.state}${p.reason ? ` (${p.reason.slice(0, 80)})` : ''} ${p.address}`).join('; ')}\n  orders listed: ${listed.join(', ')}\n  order documents: ${orderDocs.join(', ')}${notes.length ? `\n${notes.join('\n')}` : ''}`
+        }),
+      )
+      throw new Error(`the storm (STOCKMESH_SEED=${options.seed}) did not converge within ${options.settleMs} ms:\n${last.join('\n')}\nLAN links at the end:\n${links.join('\n')}`)
+    }
     await sleep(1000)
   }
   const convergedMs = Date.now() - healed
