@@ -262,8 +262,9 @@ export class TrytonConnector implements ErpConnector {
         outcomes.push({ key: f.key, parked: problem })
         continue
       }
-      let [shipment] = await this.rpc.searchRead<{ id: number; state: string }>(SHIPMENT, [['reference', '=', reference(f)]], ['state'])
-      if (!shipment) {
+      const all = () => this.rpc.searchRead<{ id: number; state: string }>(SHIPMENT, [['reference', '=', reference(f)]], ['state']).then((rows) => rows.sort((a, b) => a.id - b.id))
+      let found = await all()
+      if (found.length === 0) {
         const from = this.#locations.get(f.supplier)!
         const to = this.#locations.get(f.site)!
         const date = dateOf(f.at)
@@ -280,9 +281,14 @@ export class TrytonConnector implements ErpConnector {
             },
           ]),
         )
-        shipment = { id: id!, state: 'draft' }
+        // Searched again: a create of an earlier try whose answer was lost may have committed meanwhile.
+        found = id === undefined ? [] : await all()
       }
-      if (f.status !== 'approved' && shipment.state !== 'cancelled' && shipment.state !== 'done') await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'cancel', [shipment!.id]))
+      // One planned supply per order: a second (two creates that raced) is cancelled; a decision
+      // that ends the order cancels every one not done.
+      const open = found.filter((s) => s.state !== 'cancelled' && s.state !== 'done')
+      const cancel = f.status === 'approved' ? open.filter((s) => s !== found.find((x) => x.state !== 'cancelled')) : open
+      if (cancel.length > 0) await this.#acknowledging(() => this.rpc.button(SHIPMENT, 'cancel', cancel.map((s) => s.id)))
       outcomes.push({ key: f.key, forwarded: true })
     }
     return outcomes
@@ -306,7 +312,7 @@ export class TrytonConnector implements ErpConnector {
       else create.push(f)
     }
     if (create.length > 0) {
-      await this.rpc.create(
+      await this.#acknowledging(() => this.rpc.create(
         'ir.attachment',
         create.map((f) => {
           const received = f.lines.reduce((n, l) => n + l.received, 0)
@@ -320,9 +326,14 @@ export class TrytonConnector implements ErpConnector {
             description: `Proof of delivery: manifest ${f.manifest}, stop ${f.stop} at ${f.site}; received ${received}, rejected ${rejected}; signed by ${f.receiver} on ${new Date(f.receivedAt).toISOString()}`,
           }
         }),
-      )
+      ))
       for (const f of create) outcomes.push({ key: f.key, forwarded: true })
     }
+    // A second attachment of one key (a create of an earlier try that committed late) is deleted: the oldest stands.
+    const all = await this.rpc.searchRead<{ id: number; name: string }>('ir.attachment', [['name', 'in', facts.map((f) => f.key)]], ['name'])
+    const kept = new Set<string>()
+    const extra = all.sort((a, b) => a.id - b.id).filter((a) => (kept.has(a.name) ? true : (kept.add(a.name), false))).map((a) => a.id)
+    if (extra.length > 0) await this.rpc.call('model.ir.attachment.delete', [extra, {}])
     return outcomes
   }
 

@@ -72,7 +72,7 @@ describe.skipIf(!trytonInstalled() && !process.env.CI)('the Tryton connector', (
     expect(JSON.parse(Buffer.from(attachments[0]!.data.base64, 'base64').toString('utf8'))).toMatchObject({ manifest: 'm-1', lines: [{ sku: 'AMOX-500', shipped: 10, received: 9, rejected: 1 }] })
   }, 120_000)
 
-  it('parks the one fact Tryton refuses at a later step, and cancels a second shipment of one key (a create that raced its retry)', async () => {
+  it('parks the one fact Tryton refuses at a later step; of two shipments or attachments of one key (a create that raced its retry) one stands', async () => {
     const erp = await startTryton((stop) => running.push(stop))
     await seedErp(erp.rpc, { products: [{ sku: 'AMOX-500', name: 'Amoxicillin 500 mg' }, { sku: 'LOTTED', name: 'Needs a lot', lots: true }], sites: [{ id: 'store-a', name: 'Store A' }] })
     const connector = new TrytonConnector({ url: erp.url, database: erp.database, user: erp.user, password: erp.password })
@@ -95,5 +95,17 @@ describe.skipIf(!trytonInstalled() && !process.env.CI)('the Tryton connector', (
     const states = (await erp.rpc.searchRead<{ state: string }>('stock.shipment.internal', [['reference', '=', twice.key]], ['state'])).map((s) => s.state).sort()
     expect(states).toEqual(['cancelled', 'done'])
     expect(await quantitiesAt(erp.rpc, 'store-a')).toEqual(new Map([['AMOX-500', 16]]))
+    // The same for an order's planned supply and a proof of delivery: one stands.
+    const [locationHub] = await erp.rpc.create('stock.location', [{ name: 'Hub', code: 'hub', type: 'storage' }])
+    const orderShipment = () => ({ reference: 'order:store-a:po-9', company: prefs.company, from_location: locationHub, to_location: location!.id, planned_date: date, planned_start_date: date })
+    await erp.rpc.create('stock.shipment.internal', [orderShipment(), orderShipment()])
+    const approved: OrderFact = { type: 'order', key: 'store-a/order:po-9:approved', site: 'store-a', order: 'po-9', supplier: 'hub', status: 'approved', lines: [{ sku: 'AMOX-500', quantity: 2 }], at: Date.UTC(2026, 10, 30), by: 'x' }
+    expect(await connector.forward([approved])).toEqual([{ key: approved.key, forwarded: true }])
+    expect((await erp.rpc.searchRead<{ state: string }>('stock.shipment.internal', [['reference', '=', 'order:store-a:po-9']], ['state'])).map((x) => x.state).sort()).toEqual(['cancelled', 'draft'])
+    const pod = { name: 'store-a/delivery:m-2:s1', resource: `stock.location,${location!.id}`, type: 'data', data: { __class__: 'bytes', base64: Buffer.from('{}').toString('base64') } }
+    await erp.rpc.create('ir.attachment', [pod, pod])
+    const delivery: DeliveryFact = { type: 'delivery', key: 'store-a/delivery:m-2:s1', site: 'store-a', manifest: 'm-2', stop: 's1', from: 'hub', receiver: 'R', receivedAt: 0, by: 'x', device: 'a1', signature: 'R', lines: [] }
+    expect(await connector.forward([delivery])).toEqual([{ key: delivery.key, forwarded: true }])
+    expect(await erp.rpc.searchRead('ir.attachment', [['name', '=', delivery.key]], ['id'])).toHaveLength(1)
   }, 120_000)
 })
