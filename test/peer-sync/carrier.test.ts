@@ -37,8 +37,39 @@ async function pilotHub(lan: Lan) {
   const files = tempDir('enrol-')
   const file = (device: string) => path.join(files, `${device}.json`)
   const enrol = (device: string, site: string, extra: string[] = []) => ok(['enrol', '--data', hub, '--site', site, '--device', device, '--relay', `ws://${lan.address(0)}:8480`, '--out', file(device), ...extra])
-  return { hub, enrol, file }
+  /** The hub relay on host 0. */
+  const relay = () => serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
+  return { hub, enrol, file, relay }
 }
+
+interface CarrierSync {
+  upstream: { connected: boolean } | null
+  documents: RouteDoc[]
+  held: number
+  total: number
+  carriers: Array<{ peerId: string; state: string; reason?: string; direction: string }>
+}
+
+/** `stockmesh carrier` on host `i` (LAN on its address); `sync()` is its driver's GET /api/sync. */
+async function carrierOn(lan: Lan, i: number, enrolment: string): Promise<{ sync(): Promise<CarrierSync>; route(): Promise<CarrierSync> }> {
+  const p = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', enrolment, '--host', lan.address(i), '--mdns-interface', lan.address(i), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[i]!])
+  const http = p.url.replace(/^ws:/, 'http:')
+  const get = async (path: string) => (await lan.api(i, http, 'GET', path, undefined, { authorization: `Bearer ${TOKEN}` })).body as CarrierSync
+  return { sync: () => get('/api/sync'), route: () => get('/route') }
+}
+
+/** The site on host `i` raises order `id` to `to` and submits it. */
+async function submitOrder(lan: Lan, i: number, site: SiteProcess, id: string, from: string, to: string, requested: number): Promise<void> {
+  expect((await lan.api(i, site.url, 'POST', '/api/orders', { id, from, to, lines: [{ sku: 'AMOX-500', requested }], user: 'amina' })).status).toBe(201)
+  expect((await lan.api(i, site.url, 'POST', '/api/orders/' + id + '/submit', { user: 'amina' })).status).toBe(200)
+}
+
+/** Once the carrier holds, as `peer` holds them, at least `least` documents of `site`: those documents. */
+const holdsAllOf = (carrier: { sync(): Promise<CarrierSync> }, site: string, peer: string, least: number) =>
+  until(`the carrier to hold all of ${site} as ${peer} does`, async () => {
+    const docs = (await carrier.sync()).documents.filter((d) => d.owner === site)
+    return docs.length >= least && docs.every((d) => d.peers.some((p) => p.peer === peer && p.latest)) ? docs : undefined
+  }, 60_000)
 
 interface RouteDoc {
   documentId: string
@@ -51,31 +82,25 @@ describe('a carrier', () => {
   it('carries between two sites that never meet and the relay: meets A, then B, then the relay, and all end with the same documents', async () => {
     // Hosts: 0 the hub relay, 1 store A's device, 2 store B's device, 3 the carrier, 4 a new device of A at the hub.
     const lan = makeLan(5, [HUB, A, B, HUB, HUB])
-    const { hub, enrol, file } = await pilotHub(lan)
+    const { enrol, file, relay } = await pilotHub(lan)
     await enrol('a1', 'store-a')
     await enrol('a9', 'store-a')
     await enrol('b1', 'store-b')
     await enrol('van-3', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-b'])
 
-    await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
-    const carrier = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', file('van-3'), '--host', lan.address(3), '--mdns-interface', lan.address(3), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[3]!])
-    const carrierHttp = carrier.url.replace(/^ws:/, 'http:')
-    const route = async () => (await lan.api(3, carrierHttp, 'GET', '/route', undefined, { authorization: `Bearer ${TOKEN}` })).body as { upstream: { connected: boolean } | null; documents: RouteDoc[] }
+    await relay()
+    const carrier = await carrierOn(lan, 3, file('van-3'))
+    const route = () => carrier.route()
     await until('the carrier to reach the relay at the hub', async () => ((await route()).upstream?.connected ? true : undefined), 30_000)
 
     const [a1, b1] = await Promise.all([siteOn(lan, 1, file('a1')), siteOn(lan, 2, file('b1'))])
     // Store A works offline: a receipt, and an order to store B.
     expect((await lan.api(1, a1.url, 'POST', '/api/movements', { id: 'a-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 40, user: 'amina' })).status).toBe(201)
-    expect((await lan.api(1, a1.url, 'POST', '/api/orders', { id: 'po-route', from: 'store-a', to: 'store-b', lines: [{ sku: 'AMOX-500', requested: 10 }], user: 'amina' })).status).toBe(201)
-    expect((await lan.api(1, a1.url, 'POST', '/api/orders/po-route/submit', { user: 'amina' })).status).toBe(200)
+    await submitOrder(lan, 1, a1, 'po-route', 'store-a', 'store-b', 10)
 
     // The van drives to store A: A's device finds it, and the van takes A's documents.
     lan.attach(3, A)
-    const aPeer = 'site/store-a/a1'
-    await until('the van to hold all of store A', async () => {
-      const docs = (await route()).documents.filter((d) => d.owner === 'store-a')
-      return docs.length >= 4 && docs.every((d) => d.peers.some((p) => p.peer === aPeer && p.latest)) ? docs : undefined
-    }, 60_000)
+    await holdsAllOf(carrier, 'store-a', 'site/store-a/a1', 4)
     expect((await lan.api(1, a1.url, 'GET', '/api/sync')).body.lan.peers).toContainEqual(expect.objectContaining({ peerId: 'carrier/hub/van-3', state: 'linked' }))
 
     // Then to store B: B gets A's order (and nothing else of A's), approves it and receives stock.
@@ -84,12 +109,7 @@ describe('a carrier', () => {
     expect((await lan.api(2, b1.url, 'POST', '/api/orders/po-route/approve', { user: 'otieno' })).status).toBe(200)
     expect((await lan.api(2, b1.url, 'POST', '/api/movements', { id: 'b-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 5, user: 'otieno' })).status).toBe(201)
     expect((await lan.api(2, b1.url, 'GET', '/api/movements')).body.movements.map((m: { id: string }) => m.id)).toEqual(['b-rcv'])
-    const bPeer = 'site/store-b/b1'
-    await until('the van to hold all of store B and the approval', async () => {
-      const docs = (await route()).documents.filter((d) => d.owner === 'store-b' || d.owner === 'store-a')
-      const ofB = docs.filter((d) => d.owner === 'store-b')
-      return ofB.length >= 3 && ofB.every((d) => d.peers.some((p) => p.peer === bPeer && p.latest)) ? docs : undefined
-    }, 60_000)
+    await holdsAllOf(carrier, 'store-b', 'site/store-b/b1', 3)
 
     // Back at the hub: the relay comes to hold every document the van carries.
     lan.attach(3, HUB)
@@ -100,7 +120,7 @@ describe('a carrier', () => {
     expect(held.documents.filter((d) => d.owner === 'store-a').length).toBeGreaterThanOrEqual(4)
     expect(held.documents.filter((d) => d.owner === 'store-b').length).toBeGreaterThanOrEqual(3)
     // The driver's question, at the carrier's GET /api/sync: the same answer.
-    expect((await lan.api(3, carrierHttp, 'GET', '/api/sync', undefined, { authorization: `Bearer ${TOKEN}` })).body).toMatchObject({ held: held.documents.length, total: held.documents.length })
+    expect(await carrier.sync()).toMatchObject({ held: held.documents.length, total: held.documents.length })
     // A new device of store A at the hub gets A's stock and B's approval from the relay.
     const a9 = await siteOn(lan, 4, file('a9'))
     await until('a9 to get store A from the relay', async () => ((await lan.api(4, a9.url, 'GET', '/api/stock/AMOX-500')).body.onHand === 40 ? true : undefined), 60_000)
@@ -117,7 +137,7 @@ describe('a carrier', () => {
     const DEPOT = 3
     const C = 2
     const lan = makeLan(6, [HUB, A, C, HUB, HUB, DEPOT])
-    const { hub, enrol, file } = await pilotHub(lan)
+    const { hub, enrol, file, relay } = await pilotHub(lan)
     await enrol('a1', 'store-a')
     await enrol('b1', 'store-b')
     await enrol('c1', 'store-c')
@@ -126,28 +146,18 @@ describe('a carrier', () => {
     await enrol('van-z', 'hub', ['--role', 'carrier', '--serves', 'store-a,store-c'])
     await ok(['revoke', '--data', hub, '--device', 'van-z'])
 
-    await serverProcess(['relay', '--data', hub, '--port', '8480', '--host', lan.address(0), '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[0]!])
-    const van = async (i: number, device: string) => {
-      const p = await serverProcess(['carrier', '--data', tempDir('carrier-'), '--enrol', file(device), '--host', lan.address(i), '--mdns-interface', lan.address(i), '--api-token', TOKEN, '--log-level', 'warn'], ['ip', 'netns', 'exec', lan.hosts[i]!])
-      const http = p.url.replace(/^ws:/, 'http:')
-      return { sync: async () => (await lan.api(i, http, 'GET', '/api/sync', undefined, { authorization: `Bearer ${TOKEN}` })).body as { upstream: { connected: boolean } | null; documents: RouteDoc[]; carriers: Array<{ peerId: string; state: string; reason?: string; direction: string }> } }
-    }
-    const [x, y, z] = await Promise.all([van(3, 'van-x'), van(4, 'van-y'), van(5, 'van-z')])
+    await relay()
+    const [x, y, z] = await Promise.all([carrierOn(lan, 3, file('van-x')), carrierOn(lan, 4, file('van-y')), carrierOn(lan, 5, file('van-z'))])
     // X and Y start at the hub: the relay tells them the roots of their route's sites and the revocation list.
     for (const v of [x, y]) await until('a van to reach the relay', async () => ((await v.sync()).upstream?.connected ? true : undefined), 30_000)
 
     const [a1, c1] = await Promise.all([siteOn(lan, 1, file('a1')), siteOn(lan, 2, file('c1'))])
     expect((await lan.api(1, a1.url, 'POST', '/api/movements', { id: 'a-rcv', kind: 'receipt', sku: 'AMOX-500', quantity: 40, user: 'amina' })).status).toBe(201)
-    expect((await lan.api(1, a1.url, 'POST', '/api/orders', { id: 'po-ac', from: 'store-a', to: 'store-c', lines: [{ sku: 'AMOX-500', requested: 6 }], user: 'amina' })).status).toBe(201)
-    expect((await lan.api(1, a1.url, 'POST', '/api/orders/po-ac/submit', { user: 'amina' })).status).toBe(200)
+    await submitOrder(lan, 1, a1, 'po-ac', 'store-a', 'store-c', 6)
 
     // X visits A and takes A's documents, the order among them.
     lan.attach(3, A)
-    const aPeer = 'site/store-a/a1'
-    const ofA = await until('van X to hold all of store A', async () => {
-      const docs = (await x.sync()).documents.filter((d) => d.owner === 'store-a')
-      return docs.length >= 4 && docs.every((d) => d.peers.some((p) => p.peer === aPeer && p.latest)) ? docs : undefined
-    }, 60_000)
+    const ofA = await holdsAllOf(x, 'store-a', 'site/store-a/a1', 4)
 
     // X and Y meet at the depot, where the revoked van Z waits.
     lan.attach(3, DEPOT)
@@ -178,12 +188,8 @@ describe('a carrier', () => {
     lan.attach(4, C)
     await until('C to see the order', async () => ((await lan.api(2, c1.url, 'GET', '/api/orders/po-ac')).body.status === 'submitted' ? true : undefined), 60_000)
     const allOfC = async () => (await y.sync()).documents.filter((d) => d.owner === 'store-c' && d.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest))
-    const before = (await until('Y to hold all of C', async () => {
-      const docs = (await y.sync()).documents.filter((d) => d.owner === 'store-c')
-      return docs.length >= 3 && docs.every((d) => d.peers.some((p) => p.peer === 'site/store-c/c1' && p.latest)) ? docs : undefined
-    }, 60_000)).length
-    expect((await lan.api(2, c1.url, 'POST', '/api/orders', { id: 'po-ca', from: 'store-c', to: 'store-a', lines: [{ sku: 'AMOX-500', requested: 2 }], user: 'chiku' })).status).toBe(201)
-    expect((await lan.api(2, c1.url, 'POST', '/api/orders/po-ca/submit', { user: 'chiku' })).status).toBe(200)
+    const before = (await holdsAllOf(y, 'store-c', 'site/store-c/c1', 3)).length
+    await submitOrder(lan, 2, c1, 'po-ca', 'store-c', 'store-a', 2)
     const approved = new Date().toISOString()
     expect((await lan.api(2, c1.url, 'POST', '/api/orders/po-ac/approve', { user: 'chiku' })).status).toBe(200)
     await until('Y to hold the approval and C\'s order', async () => {
