@@ -63,7 +63,7 @@ export async function erpBench(options: { backlog: number; direct: number }): Pr
 
     // The anchor: the connector alone.
     const connector = new TrytonConnector({ url: erp.url, database: erp.database, user: erp.user, password: erp.password })
-    const facts: MovementFact[] = Array.from({ length: options.direct }, (_, i) => ({ key: `bench-direct/d${i}/n:${i}`, site: 'bench-direct', id: `d${i}`, kind: 'receipt', sku: 'AMOX-500', delta: 1, at: Date.now(), by: 'bench' }))
+    const facts: MovementFact[] = Array.from({ length: options.direct }, (_, i) => ({ type: 'movement', key: `bench-direct/d${i}/n:${i}`, site: 'bench-direct', id: `d${i}`, kind: 'receipt', sku: 'AMOX-500', delta: 1, at: Date.now(), by: 'bench' }))
     const directStarted = performance.now()
     for (let i = 0; i < facts.length; i += 100) await connector.forward(facts.slice(i, i + 100))
     const directS = (performance.now() - directStarted) / 1000

@@ -22,6 +22,7 @@ import type { DocHandle, Repo } from '@automerge/automerge-repo'
 import type { Logger } from 'pino'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { importCatalog } from '../docs/catalog.ts'
+import { changeOptions } from '../docs/history.ts'
 import { ProductImport, SiteInput, type CatalogDoc } from '../schema/catalog.ts'
 import { own } from '../schema/ownProperty.ts'
 import { str } from '../schema/strings.ts'
@@ -33,7 +34,7 @@ import { ErpUnavailable, TrytonError } from './trytonRpc.ts'
 export interface BridgeOptions {
   repo: Repo
   connector: ErpConnector
-  /** Each site with its ledger's and index's document ids (from the hub's register, read again on every scan). */
+  /** Each site with its ledger and index (URLs or document ids, from the hub register, read again on every scan). */
   sites: () => Array<[site: string, ledger: string, index: string]>
   /** The deployment catalog (master data comes down into it). */
   catalog: () => Promise<DocHandle<CatalogDoc> | undefined>
@@ -220,6 +221,12 @@ export class ErpBridge {
     this.#parkedTimer.unref()
   }
 
+  /** After a fix (POST /erp/retry): master data read again, and the parked facts back in line now. */
+  retry(): number {
+    void this.pullMasterData()
+    return this.retryParked()
+  }
+
   /** Parked facts go back in line (after a fix: a product added, a location made). */
   retryParked(): number {
     const facts = [...this.#parkedFacts.values()]
@@ -306,22 +313,30 @@ export class ErpBridge {
       const handle = await this.#o.catalog()
       if (!handle) throw new Error('the hub does not hold the deployment catalog')
       const doc = handle.doc()
-      // Rows the catalog would refuse (an id that is not one) are left out, not the whole pull.
-      const products = data.products.flatMap((p) => {
-        const parsed = ProductImport.safeParse({ sku: p.sku, name: p.name, unit: p.unit, lots: p.lots })
-        return parsed.success ? [parsed.data] : []
-      })
-      const sites = data.sites.flatMap((s) => {
-        const known = doc?.sites ? own(doc.sites, s.id) : undefined
-        const parsed = SiteInput.safeParse({ id: s.id, name: s.name, type: known ? str(known.type) : 'store' })
-        return parsed.success ? [parsed.data] : []
-      })
+      // Rows the catalog would refuse (an id that is not one, one listed twice) are left out, not the whole pull.
+      const once = <T>(rows: T[], id: (row: T) => string) => rows.filter((row, i) => rows.findIndex((other) => id(other) === id(row)) === i)
+      const products = once(
+        data.products.flatMap((p) => {
+          const parsed = ProductImport.safeParse({ sku: p.sku, name: p.name, unit: p.unit, lots: p.lots })
+          return parsed.success ? [parsed.data] : []
+        }),
+        (p) => p.sku,
+      )
+      const sites = once(
+        data.sites.flatMap((s) => {
+          const known = doc?.sites ? own(doc.sites, s.id) : undefined
+          const parsed = SiteInput.safeParse({ id: s.id, name: s.name, type: known ? str(known.type) : 'store' })
+          return parsed.success ? [parsed.data] : []
+        }),
+        (s) => s.id,
+      )
       const skipped = data.products.length - products.length + (data.sites.length - sites.length)
       let changed = 0
+      // Noted like `catalog import` (the catalog's history says the ERP changed it).
       handle.change((d) => {
         const counts = importCatalog(d, { products, sites, reasons: [] })
         changed = counts.products.added + counts.products.renamed + counts.products.updated + counts.sites.added + counts.sites.renamed + counts.sites.updated
-      })
+      }, changeOptions({ op: 'catalog.import', user: 'erp', ref: this.#o.connector.description }, Date.now()))
       this.#master = { at: new Date().toISOString(), products: products.length, sites: sites.length, error: null }
       if (changed > 0 || skipped > 0) this.#o.logger.info({ changed, skipped }, 'master data from the parent ERP applied to the catalog')
       if (changed > 0) this.retryParked()

@@ -64,7 +64,7 @@ export interface DeliveryFact {
 }
 
 export interface MovementFact {
-  type?: 'movement'
+  type: 'movement'
   key: string
   site: string
   /** The movement id the device recorded. */
@@ -88,6 +88,7 @@ export function factKey(site: string, p: Pick<Posting, 'id' | 'node' | 'seq'>): 
 
 export function factOf(site: string, p: Posting): MovementFact {
   return {
+    type: 'movement',
     key: factKey(site, p),
     site,
     id: p.id,

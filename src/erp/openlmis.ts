@@ -19,6 +19,7 @@
  * Order decisions and proofs of delivery have no stock event: they are recorded as forwarded with
  * nothing sent (docs/erp-mapping.md).
  */
+import { dateOf } from '../docs/ledger.ts'
 import type { ErpConnector, Outcome } from './connector.ts'
 import type { Fact, MovementFact } from './facts.ts'
 import { ErpUnavailable } from './trytonRpc.ts'
@@ -118,7 +119,7 @@ export class OpenLmisConnector implements ErpConnector {
     const orderableId = this.#orderables.get(f.sku)!
     const incoming = f.kind === 'receipt' || f.kind === 'transferIn'
     const outgoing = f.kind === 'issue' || f.kind === 'transferOut'
-    const date = new Date(f.at).toISOString().slice(0, 10)
+    const date = dateOf(f.at)
     const parts = f.lots && f.lots.length > 0 ? f.lots.map((p) => ({ delta: p.delta, lotId: this.#lots.get(`${f.sku}|${p.lot}`) })) : [{ delta: f.delta, lotId: undefined }]
     return {
       facilityId: facility,
@@ -154,7 +155,7 @@ export class OpenLmisConnector implements ErpConnector {
       const problem = !facility
         ? `site ${f.site} is not a facility in OpenLMIS (no facility with code ${f.site}): add it`
         : !this.#orderables.has(f.sku)
-          ? `SKU ${f.sku} is not an orderable in OpenLMIS (no productCode ${f.sku}): add it, or fix the SKU in the catalog`
+          ? `SKU ${f.sku} is not an orderable in OpenLMIS (no productCode ${f.sku}): add it in OpenLMIS`
           : f.lots?.find((p) => !this.#lots.has(`${f.sku}|${p.lot}`))
             ? `lot ${f.lots.find((p) => !this.#lots.has(`${f.sku}|${p.lot}`))!.lot} of ${f.sku} is not a lot in OpenLMIS: add it`
             : undefined

@@ -48,10 +48,12 @@ export class Outbox {
 
   async #load(): Promise<void> {
     let text = ''
+    let fresh = false
     try {
       text = await fsp.readFile(this.#path, 'utf8')
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      fresh = true
     }
     const lines = text.split('\n')
     let damaged = false
@@ -75,8 +77,15 @@ export class Outbox {
         this.parked.delete(record.k)
       } else if (record.s === 'p') this.parked.set(record.k, { reason: String(record.r ?? ''), since: Number(record.t ?? 0) })
     }
-    if (damaged || this.#lines > 2 * (this.forwarded.size + this.parked.size) + 1000) await this.#compact()
+    if (damaged || this.#stale()) await this.#compact()
     this.#file = await fsp.open(this.#path, 'a')
+    // A new file's name on disk too, before anything is recorded in it.
+    if (fresh) await fsyncDir(this.#dir)
+  }
+
+  /** Most lines are stale (a key written again): time to rewrite the file compact. */
+  #stale(): boolean {
+    return this.#lines > 2 * (this.forwarded.size + this.parked.size) + 1000
   }
 
   async #compact(): Promise<void> {
@@ -98,10 +107,6 @@ export class Outbox {
     await file.appendFile(`${lines.join('\n')}\n`)
     await file.datasync()
     this.#lines += lines.length
-    if (this.#lines > 2 * (this.forwarded.size + this.parked.size + outcomes.length) + 10_000) {
-      await file.close()
-      this.#file = undefined
-    }
     for (const o of outcomes) {
       if ('forwarded' in o) {
         this.forwarded.add(o.key)
@@ -109,10 +114,12 @@ export class Outbox {
       } else if (!this.parked.has(o.key)) this.parked.set(o.key, { reason: o.parked, since: now })
       else this.parked.get(o.key)!.reason = o.parked
     }
-    // Compacted while running too, when most lines are stale.
-    if (!this.#file) {
+    // Compacted while running too, when most lines are stale (the appended ones are on disk already).
+    if (this.#stale()) {
       await this.#compact()
-      this.#file = await fsp.open(this.#path, 'a')
+      const reopened = await fsp.open(this.#path, 'a')
+      await file.close()
+      this.#file = reopened
     }
   }
 

@@ -17,6 +17,7 @@
  *   fact it refuses is found.
  */
 import type { ErpConnector, ErpProduct, ErpSite, Outcome } from './connector.ts'
+import { dateOf } from '../docs/ledger.ts'
 import type { DeliveryFact, Fact, MovementFact, OrderFact } from './facts.ts'
 import { TrytonError, TrytonRpc, type TrytonRpcOptions } from './trytonRpc.ts'
 
@@ -50,7 +51,10 @@ interface Product {
   uom: number
 }
 
-const dateOf = (ms: number) => ({ __class__: 'date', year: new Date(ms).getUTCFullYear(), month: new Date(ms).getUTCMonth() + 1, day: new Date(ms).getUTCDate() })
+/** A YYYY-MM-DD day as Tryton's JSON-RPC carries a date. */
+const trytonDate = (day: string) => ({ __class__: 'date', year: Number(day.slice(0, 4)), month: Number(day.slice(5, 7)), day: Number(day.slice(8, 10)) })
+const noProduct = (sku: string) => `SKU ${sku} is not a product in Tryton (no product with code ${sku}): add it in Tryton`
+const noLocation = (site: string) => `site ${site} has no storage location in Tryton with code ${site}: add one`
 
 /** Tryton refused the request itself (a user error, an access or validation error): not an outage. */
 function isRefusal(error: unknown): error is TrytonError {
@@ -125,7 +129,7 @@ export class TrytonConnector implements ErpConnector {
       if (create.length > 0) {
         const ids = await this.rpc.create(
           'stock.lot',
-          create.map(([, l]) => ({ number: l.number, product: l.product, ...(l.expiry ? { expiration_date: { __class__: 'date', year: Number(l.expiry.slice(0, 4)), month: Number(l.expiry.slice(5, 7)), day: Number(l.expiry.slice(8, 10)) } } : {}) })),
+          create.map(([, l]) => ({ number: l.number, product: l.product, ...(l.expiry ? { expiration_date: trytonDate(l.expiry) } : {}) })),
         )
         create.forEach(([key], i) => this.#lots.set(key, ids[i]!))
       }
@@ -134,8 +138,8 @@ export class TrytonConnector implements ErpConnector {
 
   /** Why Tryton cannot take a fact now, or undefined. */
   #problem(f: MovementFact): string | undefined {
-    if (!this.#products.has(f.sku)) return `SKU ${f.sku} is not a product in Tryton (no product with code ${f.sku}): add it, or fix the SKU in the catalog`
-    if (!this.#locations.has(f.site)) return `site ${f.site} has no storage location in Tryton with code ${f.site}: add one`
+    if (!this.#products.has(f.sku)) return noProduct(f.sku)
+    if (!this.#locations.has(f.site)) return noLocation(f.site)
     return undefined
   }
 
@@ -144,7 +148,7 @@ export class TrytonConnector implements ErpConnector {
     const counter = this.#counters![counterOf(f.kind)]
     const product = this.#products.get(f.sku)!
     const [from, to] = f.delta >= 0 ? [counter, site] : [site, counter]
-    const date = dateOf(f.at)
+    const date = trytonDate(dateOf(f.at))
     const parts = f.lots && f.lots.length > 0 ? f.lots.map((p) => ({ quantity: Math.abs(p.delta), lot: this.#lots.get(`${product.id}|${p.lot}`) })) : [{ quantity: Math.abs(f.delta), lot: undefined }]
     return {
       reference: f.key,
@@ -185,7 +189,7 @@ export class TrytonConnector implements ErpConnector {
   }
 
   async #forward(all: Fact[]): Promise<Outcome[]> {
-    const facts = all.filter((f): f is MovementFact => f.type === undefined || f.type === 'movement')
+    const facts = all.filter((f): f is MovementFact => f.type === 'movement')
     const outcomes: Outcome[] = [...(await this.#orders(all.filter((f): f is OrderFact => f.type === 'order'))), ...(await this.#deliveries(all.filter((f): f is DeliveryFact => f.type === 'delivery')))]
     if (facts.length === 0) return outcomes
     // A movement that moves nothing (a count that found what was expected) is nothing in Tryton.
@@ -257,7 +261,8 @@ export class TrytonConnector implements ErpConnector {
     // In the order they were decided: an approval before the cancellation that followed it.
     for (const f of facts) {
       const missing = f.lines.map((l) => l.sku).find((sku) => !this.#products.has(sku))
-      const problem = missing ? `SKU ${missing} is not a product in Tryton (no product with code ${missing}): add it, or fix the SKU in the catalog` : !this.#locations.has(f.site) ? `site ${f.site} has no storage location in Tryton with code ${f.site}: add one` : !this.#locations.has(f.supplier) ? `site ${f.supplier} has no storage location in Tryton with code ${f.supplier}: add one` : undefined
+      const site = [f.site, f.supplier].find((s) => !this.#locations.has(s))
+      const problem = missing ? noProduct(missing) : site ? noLocation(site) : undefined
       if (problem) {
         outcomes.push({ key: f.key, parked: problem })
         continue
@@ -267,7 +272,7 @@ export class TrytonConnector implements ErpConnector {
       if (found.length === 0) {
         const from = this.#locations.get(f.supplier)!
         const to = this.#locations.get(f.site)!
-        const date = dateOf(f.at)
+        const date = trytonDate(dateOf(f.at))
         const [id] = await this.#acknowledging(() =>
           this.rpc.create(SHIPMENT, [
             {
@@ -308,7 +313,7 @@ export class TrytonConnector implements ErpConnector {
     const create: DeliveryFact[] = []
     for (const f of facts) {
       if (found.has(f.key)) outcomes.push({ key: f.key, forwarded: true })
-      else if (!this.#locations.has(f.site)) outcomes.push({ key: f.key, parked: `site ${f.site} has no storage location in Tryton with code ${f.site}: add one` })
+      else if (!this.#locations.has(f.site)) outcomes.push({ key: f.key, parked: noLocation(f.site) })
       else create.push(f)
     }
     if (create.length > 0) {

@@ -966,16 +966,7 @@ export class SiteNode {
       logger: this.log,
       // The relay tells the latest revocation list: kept (signed, newer only) for peers met without a relay.
       onControl: (control) => {
-        if (control.kind !== 'revocations' || this.#closed) return
-        this.#revocationsKept = this.#revocationsKept
-          .then(() => keepNewerRevocations(this.options.dataDir, enrolment, control.revocations))
-          .then((seq) => {
-            if (seq === undefined) return
-            this.log.info({ seq }, 'revocation list from the relay kept')
-            // LAN peers revoked meanwhile are cut off now.
-            this.lan?.revalidate()
-          })
-          .catch((error: unknown) => this.log.warn({ err: error }, 'could not keep the revocation list the relay sent'))
+        if (control.kind === 'revocations') this.keepRevocations(control.revocations, 'the relay')
       },
     })
     this.relay = adapter
@@ -1086,6 +1077,23 @@ export class SiteNode {
   /** Removes an adapter `connect` added (a LAN peer gone from the network). */
   disconnect(adapter: NetworkAdapterInterface): void {
     this.repo.networkSubsystem.removeNetworkAdapter(adapter)
+  }
+
+  /**
+   * Keeps a revocation list a relay or a carrier told (signed by the deployment, kept only when
+   * newer than the one held): LAN peers revoked by it are cut off at once.
+   */
+  keepRevocations(token: string, from: string): void {
+    const enrolment = this.enrolment
+    if (!enrolment || this.#closed) return
+    this.#revocationsKept = this.#revocationsKept
+      .then(() => keepNewerRevocations(this.options.dataDir, enrolment, token))
+      .then((seq) => {
+        if (seq === undefined) return
+        this.log.info({ seq, from }, 'newer revocation list kept')
+        this.lan?.revalidate()
+      })
+      .catch((error: unknown) => this.log.warn({ err: error, from }, 'could not keep a revocation list'))
   }
 
   /** This node's peer id (its credential's, once enrolled). */

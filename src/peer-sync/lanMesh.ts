@@ -37,6 +37,8 @@ export interface MeshNode {
   readonly log: Logger
   /** The node's clock, unix ms (credentials are judged by it). */
   now(): number
+  /** Keeps a revocation list a carrier told, when newer (the carrier brings the hub's). */
+  keepRevocations?(token: string, from: string): void
   /** Whether a LAN peer may use this storage id: not this node's, not its relay's, not another peer's. */
   storageIdFree?(storageId: string, peerId: string): boolean
   connect(adapter: AuthenticatedWebSocketClientAdapter | AuthenticatedWebSocketServerAdapter): void
@@ -214,6 +216,8 @@ export class LanMesh {
       ws.on('error', () => ws.terminate())
       ws.on('close', () => {
         if (this.#closed) return
+        // (only this link's: a newer one of the same peer keeps its proof)
+        if (!this.#adapter?.isConnected(result.peerId)) this.#claims.delete(result.peerId)
         this.#log.info({ peer: result.peerId }, 'LAN peer gone')
         const seen = this.#peers.get(result.peerId)
         if (seen?.state === 'linked' && seen.direction === 'in') this.#note({ ...seen, state: 'linking' })
@@ -303,7 +307,10 @@ export class LanMesh {
       ...(this.#node.storageIdFree ? { storageIdFree: this.#node.storageIdFree.bind(this.#node) } : {}),
       // A carrier states whose each document is by its record, before the document's first sync message.
       onControl: (control, from) => {
-        if (control.kind !== 'owner' || from !== peerId || !this.#proven.get(peerId)) return
+        if (from !== peerId || !this.#proven.get(peerId)) return
+        // A carrier brings the hub's newest revocation list to sites that have no relay.
+        if (control.kind === 'revocations') return void this.#node.keepRevocations?.(control.revocations, peerId)
+        if (control.kind !== 'owner') return
         let stated = this.#stated.get(peerId)
         if (!stated) this.#stated.set(peerId, (stated = new Map()))
         if (stated.size >= MAX_STATED) stated.delete(stated.keys().next().value!)
@@ -333,6 +340,9 @@ export class LanMesh {
     adapter.on('peer-disconnected', () => {
       this.#stated.delete(peerId)
       if (this.#closed || this.#dialled.get(peerId) !== adapter) return
+      // What it proved held for that link: proven again at the next.
+      this.#claims.delete(peerId)
+      this.#proven.delete(peerId)
       const refusal = adapter.lastRefusal
       this.#note({ peerId, ...seen, address: url, state: refusal ? 'refused' : 'linking', direction: 'out', ...(refusal ? { reason: refusal.reason } : {}) })
       // It went away and came back elsewhere (a restart on a new port) while the link was up: dial it there.

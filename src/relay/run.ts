@@ -17,6 +17,7 @@ import { SiteAccess } from './access.ts'
 import { loadOwners, loadParties } from './owners.ts'
 import { startRelay, type Relay } from './server.ts'
 import { ErpBridge, type BridgeOptions } from '../erp/bridge.ts'
+import { own } from '../schema/ownProperty.ts'
 import type { ErpConnector } from '../erp/connector.ts'
 import type { CatalogDoc } from '../schema/catalog.ts'
 
@@ -97,15 +98,7 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
       logger,
       ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
       ...(options.apiToken !== undefined ? { apiToken: options.apiToken } : {}),
-      // POST /erp/retry: master data read again (a product added in the ERP) and the parked facts tried again.
-      erp: () =>
-        bridge && {
-          status: () => bridge!.status(),
-          retryParked: () => {
-            void bridge!.pullMasterData()
-            return bridge!.retryParked()
-          },
-        },
+      erp: () => bridge,
       access,
       openRepo: async (config) => {
         hub = await openHub(dir, { logger, lock, network: config.network ?? [], repo: { sharePolicy: undefined, shareConfig: config.shareConfig, peerId: config.peerId } })
@@ -128,16 +121,15 @@ export async function runRelay(options: RunRelayOptions): Promise<RunningRelay> 
     }
     if (options.erp) {
       const { connector, ...tuning } = options.erp
-      const id = (url: string) => parseAutomergeUrl(url as AutomergeUrl).documentId as string
       bridge = new ErpBridge({
         repo: hub!.repo,
         connector,
-        sites: () => Object.entries(register.sites).map(([site, entry]) => [site, id(entry.ledger), id(entry.index)]),
+        sites: () => Object.entries(register.sites).map(([site, entry]) => [site, entry.ledger, entry.index]),
         catalog: () => hub!.repo.find<CatalogDoc>(hub!.catalogUrl).catch(() => undefined),
         dir: path.join(dir, 'erp'),
         logger: logger.child({ erp: connector.description }),
         metrics: relay.metrics,
-        siteOfDevice: (device) => (Object.hasOwn(register.devices, device) ? (register.devices as Record<string, { site: string }>)[device]!.site : undefined),
+        siteOfDevice: (device) => own(register.devices as Record<string, { site: string }>, device)?.site,
         ...tuning,
       })
       await bridge.start()

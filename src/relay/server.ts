@@ -96,7 +96,7 @@ export interface RelayOptions {
    */
   onRevocations?: (token: string) => boolean | Promise<boolean>
   /** The hub's ERP bridge (src/erp/bridge.ts), once started: `GET /erp` and `POST /erp/retry`, behind the API token. */
-  erp?: () => { status(): unknown; retryParked(): number } | undefined
+  erp?: () => { status(): unknown; retry(): number } | undefined
 }
 
 /** A carrier this carrier dialled on a LAN, as `GET /api/sync` shows it. */
@@ -732,7 +732,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (!options.apiToken) return json(res, 403, { error: 'no-api-token', reason: 'this relay was started without --api-token: its data endpoints are off' })
       if (!bearerMatches(req.headers.authorization, options.apiToken)) return json(res, 401, { error: 'unauthorized', reason: 'a bearer token (Authorization: Bearer …) matching --api-token is required' }, { 'www-authenticate': 'Bearer' })
       if (path === '/erp' && req.method === 'GET') return json(res, 200, erp.status())
-      if (path === '/erp/retry' && req.method === 'POST') return json(res, 200, { retried: erp.retryParked() })
+      if (path === '/erp/retry' && req.method === 'POST') return json(res, 200, { retried: erp.retry() })
       return json(res, 405, { error: 'method-not-allowed', reason: path === '/erp' ? 'GET /erp' : 'POST /erp/retry' }, { allow: path === '/erp' ? 'GET' : 'POST' })
     }
     if (req.method !== 'GET') return json(res, 405, { error: 'method-not-allowed', reason: 'only GET' }, { allow: 'GET' })

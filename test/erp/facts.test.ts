@@ -1,8 +1,8 @@
 /**
  * Reading facts at the hub (src/erp/facts.ts) from real Automerge documents: every posting of
  * every journal once, also when a journal's last postings arrive after the device's next journal
- * did (the documents sync apart); orders and deliveries only when they change; a delivery recorded
- * by a device of another site is not the stop site's.
+ * did (the documents sync apart); order decisions once made, read again only when the order
+ * changes; a delivery recorded by a device of another site is not the stop site's.
  */
 import { Repo, type DocHandle } from '@automerge/automerge-repo'
 import { describe, expect, it } from 'vitest'
@@ -40,6 +40,26 @@ describe('reading facts at the hub', () => {
     expect(await reader.read('store-a', ledger.documentId)).toEqual([])
     j2.change((d) => writeJournal(d, posting(5)))
     expect((await reader.read('store-a', ledger.documentId)).map((f) => f.key)).toEqual(['store-a/m5/d1:5'])
+    await repo.shutdown()
+  })
+
+  it('takes a proof of delivery only from a device of the stop site, and an order decision once it is made', async () => {
+    const repo = new Repo({ network: [] })
+    const delivery = (device: string) => ({ by: 'otieno', device, at: 1, receivedAt: 1, receiver: 'Otieno', signature: 'Otieno', lines: { l1: { received: 9, rejected: 1 } } })
+    const manifest = (id: string, device: string) =>
+      repo.create({ schema: 2, kind: 'manifest', id, from: 'store-a', carrier: 'hub', createdBy: 'x', createdDevice: 'a1', createdAt: 0, events: [{ to: 'departed', by: 'x', device: 'a1', at: 1 }], stops: [{ id: 's1', site: 'store-b', lines: [{ id: 'l1', sku: 'AMOX-500', shipped: 10 }], deliveries: [delivery(device)] }] })
+    const real = manifest('m-1', 'b1')
+    const forged = manifest('m-2', 'a1')
+    const order = repo.create({ schema: 2, kind: 'order', id: 'po-1', from: 'store-a', to: 'store-b', createdBy: 'x', createdDevice: 'a1', createdAt: 0, lines: { 'AMOX-500': { sku: 'AMOX-500', requested: 4 } }, events: [{ from: 'draft', to: 'submitted', by: 'x', device: 'a1', at: 1, lines: { 'AMOX-500': 4 } }] })
+    const index = repo.create({ schema: 1, kind: 'index', site: 'store-a', catalog: '', ledger: '', orders: { 'po-1': order.url }, manifests: { 'm-1': real.url, 'm-2': forged.url } })
+    const refused: string[] = []
+    const reader = new FactReader(repo, { siteOfDevice: (device) => ({ a1: 'store-a', b1: 'store-b' })[device], onError: (_error, where) => refused.push(where) })
+    // Submitted only: no decision yet. The delivery recorded by a device of store A at B's stop is not B's.
+    expect((await reader.readDocuments('store-a', index.documentId)).map((f) => f.key)).toEqual(['store-b/delivery:m-1:s1'])
+    expect(refused).toEqual(['store-b/delivery:m-2:s1'])
+    order.change((d: any) => void d.events.push({ from: 'submitted', to: 'approved', by: 'y', device: 'b1', at: 2, approved: { 'AMOX-500': 3 } }))
+    const decided = await reader.readDocuments('store-a', index.documentId)
+    expect(decided).toEqual([expect.objectContaining({ type: 'order', key: 'store-a/order:po-1:approved', supplier: 'store-b', lines: [{ sku: 'AMOX-500', quantity: 3 }] })])
     await repo.shutdown()
   })
 })

@@ -14,7 +14,7 @@ import { startOpenLmis, type OpenLmisServer } from '../helpers/openlmisServer.ts
 let server: OpenLmisServer | undefined
 afterEach(async () => server?.close())
 
-const fact = (id: string, kind: MovementFact['kind'], sku: string, delta: number, extra: Partial<MovementFact> = {}): MovementFact => ({ key: `store-a/${id}/d1:1`, site: 'store-a', id, kind, sku, delta, at: Date.UTC(2026, 10, 30), by: 'amina', ...extra })
+const fact = (id: string, kind: MovementFact['kind'], sku: string, delta: number, extra: Partial<MovementFact> = {}): MovementFact => ({ type: 'movement', key: `store-a/${id}/d1:1`, site: 'store-a', id, kind, sku, delta, at: Date.UTC(2026, 10, 30), by: 'amina', ...extra })
 
 describe('the OpenLMIS-style connector', () => {
   it('sends movements as stock events of the published shape, once, reading back a lost answer; parks what the server cannot take', async () => {

@@ -14,11 +14,13 @@ import { ErpUnavailable } from '../../src/erp/trytonRpc.ts'
 import { tempDir } from '../helpers/tempDir.ts'
 import { until } from '../helpers/until.ts'
 
-const fact = (site: string, i: number, sku = 'AMOX-500'): MovementFact => ({ key: `${site}/m${i}/n:${i}`, site, id: `m${i}`, kind: 'receipt', sku, delta: 1, at: 0, by: 'x' })
+const fact = (site: string, i: number, sku = 'AMOX-500'): MovementFact => ({ type: 'movement', key: `${site}/m${i}/n:${i}`, site, id: `m${i}`, kind: 'receipt', sku, delta: 1, at: 0, by: 'x' })
 
 class Recording implements ErpConnector {
   readonly description = 'recording'
   batches: string[][] = []
+  /** When each batch arrived (ms). */
+  at: number[] = []
   down = false
   known = new Set(['AMOX-500'])
   delayMs = 0
@@ -26,11 +28,12 @@ class Recording implements ErpConnector {
     if (this.down) throw new ErpUnavailable('the ERP cannot be reached')
     if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs))
     this.batches.push(facts.map((f) => f.key))
-    return facts.map((f) => ((f as MovementFact).sku && !this.known.has((f as MovementFact).sku) ? { key: f.key, parked: `SKU ${(f as MovementFact).sku} unknown` } : { key: f.key, forwarded: true }))
+    this.at.push(performance.now())
+    return facts.map((f) => (f.type === 'movement' && !this.known.has(f.sku) ? { key: f.key, parked: `SKU ${f.sku} unknown` } : { key: f.key, forwarded: true }))
   }
 }
 
-function bridge(connector: ErpConnector, facts: Map<string, Fact[]>, dir = tempDir('bridge-')) {
+function bridge(connector: ErpConnector, facts: Map<string, Fact[]>, dir = tempDir('bridge-'), minIntervalMs = 0) {
   return new ErpBridge({
     repo: undefined as never,
     connector,
@@ -40,7 +43,7 @@ function bridge(connector: ErpConnector, facts: Map<string, Fact[]>, dir = tempD
     logger: pino({ level: 'silent' }),
     metrics: new Registry(),
     batchSize: 10,
-    minIntervalMs: 0,
+    minIntervalMs,
     scanMs: 20,
     masterDataMs: 0,
     maxBackoffMs: 200,
@@ -65,6 +68,7 @@ describe('the ERP bridge scheduling', () => {
     expect(first).toBeLessThan(8)
     expect(connector.batches[first]!.filter((k) => k.startsWith('store-b/'))).toHaveLength(3)
     expect(connector.batches.flat()).toHaveLength(203)
+    expect(connector.batches.every((batch) => batch.length <= 10)).toBe(true)
     expect(new Set(connector.batches.flat()).size).toBe(203)
     await b.stop()
   })
@@ -126,5 +130,17 @@ describe('the ERP bridge scheduling', () => {
     expect(served.size).toBe(15)
     await until('all forwarded', async () => (b.status().sites.every((s) => s.forwarded === 20) ? true : undefined), 10_000)
     await b.stop()
+  })
+
+  it('is never faster than its rate limit: batches at least the interval apart', async () => {
+    const connector = new Recording()
+    const facts = new Map([['store-a', Array.from({ length: 50 }, (_, i) => fact('store-a', i)) as Fact[]]])
+    const b = bridge(connector, facts, tempDir('bridge-'), 100)
+    await b.start()
+    await until('all forwarded', async () => (b.status().sites[0]!.forwarded === 50 ? true : undefined), 10_000)
+    await b.stop()
+    expect(connector.batches).toHaveLength(5)
+    const gaps = connector.at.slice(1).map((t, i) => t - connector.at[i]!)
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(95)
   })
 })

@@ -9,7 +9,7 @@ import { TrytonConnector } from '../../src/erp/tryton.ts'
 import { running } from '../helpers/deployment.ts'
 import { addProducts, quantitiesAt, seedErp, startTryton, trytonInstalled } from '../helpers/tryton.ts'
 
-const fact = (site: string, id: string, kind: MovementFact['kind'], sku: string, delta: number, extra: Partial<MovementFact> = {}): MovementFact => ({ key: `${site}/${id}/d1:${id.length}`, site, id, kind, sku, delta, at: Date.UTC(2026, 10, 30), by: 'amina', ...extra })
+const fact = (site: string, id: string, kind: MovementFact['kind'], sku: string, delta: number, extra: Partial<MovementFact> = {}): MovementFact => ({ type: 'movement', key: `${site}/${id}/d1:${id.length}`, site, id, kind, sku, delta, at: Date.UTC(2026, 10, 30), by: 'amina', ...extra })
 
 describe.skipIf(!trytonInstalled() && !process.env.CI)('the Tryton connector', () => {
   it('forwards movements as done shipments at the site, once, with lots; parks an unknown SKU until it exists', async () => {

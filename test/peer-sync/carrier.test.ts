@@ -119,8 +119,12 @@ describe('a carrier', () => {
     }, 60_000)
     expect(held.documents.filter((d) => d.owner === 'store-a').length).toBeGreaterThanOrEqual(4)
     expect(held.documents.filter((d) => d.owner === 'store-b').length).toBeGreaterThanOrEqual(3)
-    // The driver's question, at the carrier's GET /api/sync: the same answer.
-    expect(await carrier.sync()).toMatchObject({ held: held.documents.length, total: held.documents.length })
+    // The driver's question, at the carrier's GET /api/sync: B's receipts (B's documents) are on the hub's disk.
+    const driver = await carrier.sync()
+    const ofB = driver.documents.filter((d) => d.owner === 'store-b')
+    expect(ofB.length).toBeGreaterThanOrEqual(3)
+    expect(ofB.every((d) => d.upstream)).toBe(true)
+    expect(driver.held).toBe(driver.total)
     // A new device of store A at the hub gets A's stock and B's approval from the relay.
     const a9 = await siteOn(lan, 4, file('a9'))
     await until('a9 to get store A from the relay', async () => ((await lan.api(4, a9.url, 'GET', '/api/stock/AMOX-500')).body.onHand === 40 ? true : undefined), 60_000)
